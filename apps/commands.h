@@ -1,0 +1,15 @@
+#pragma once
+// Each subcommand registers its options on the app and returns the function that runs it.
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace dcacn::cli {
+
+using CommandRunner = std::function<int()>;
+
+CommandRunner register_kmeans(CLI::App& app);
+CommandRunner register_score(CLI::App& app);
+
+}  // namespace dcacn::cli

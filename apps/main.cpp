@@ -1,0 +1,22 @@
+// dcacn: unsupervised image clustering (DCACN) — command-line front end.
+
+#include <CLI/CLI.hpp>
+
+#include <map>
+
+#include "commands.h"
+#include "common.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"dcacn: deep clustering of unlabelled images (DCACN) and baselines"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "dcacn 0.1.0");
+  std::map<std::string, dcacn::cli::CommandRunner> runners;
+  runners["kmeans"] = dcacn::cli::register_kmeans(app);
+  runners["score"] = dcacn::cli::register_score(app);
+  CLI11_PARSE(app, argc, argv);
+  for (const auto* sub : app.get_subcommands()) {
+    return dcacn::cli::run_guarded(runners.at(sub->get_name()));
+  }
+  return 1;
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs everything dcacn needs on Debian 12 (run as root, or with sudo available).
+#   scripts/install-deps.sh          build + test dependencies
+#   scripts/install-deps.sh --bench  also what bench/ compares against (python3-torch, sklearn)
+set -euo pipefail
+
+packages=(
+  cmake g++ make pkg-config
+  libtorch-dev            # LibTorch 1.13 (CPU, oneDNN, Gloo)
+  libopenblas0-openmp     # fast BLAS for LibTorch's matrix products (OpenMP, like LibTorch)
+  libcli11-dev            # command-line parsing
+  nlohmann-json3-dev      # JSON output and config files
+  libstb-dev              # image decoding and resizing
+  zlib1g-dev              # gzipped IDX files
+  libgtest-dev            # tests
+  dataset-fashion-mnist   # the embedded default dataset (real images, offline)
+)
+if [[ "${1:-}" == "--bench" ]]; then
+  packages+=(python3-torch python3-sklearn python3-scipy time)
+fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

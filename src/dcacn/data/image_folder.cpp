@@ -1,0 +1,165 @@
+#include "dcacn/data/image_folder.h"
+
+#include <ATen/Parallel.h>
+#include <stb_image.h>
+#include <stb_image_resize.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+
+#include "dcacn/util/error.h"
+#include "dcacn/util/fs.h"
+#include "dcacn/util/log.h"
+
+namespace dcacn {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// Decodes one file into `out` ([S, S, C] interleaved). Returns "" or the reason it failed.
+std::string decode_one(const std::string& path, int size, int channels, uint8_t* out) {
+  int w = 0, h = 0, source_channels = 0;
+  uint8_t* pixels = stbi_load(path.c_str(), &w, &h, &source_channels, channels);
+  if (pixels == nullptr) {
+    const char* reason = stbi_failure_reason();
+    return reason ? reason : "cannot decode";
+  }
+  int ok = 1;
+  if (w == size && h == size) {
+    std::copy(pixels, pixels + static_cast<size_t>(size) * size * channels, out);
+  } else {
+    ok = stbir_resize_uint8(pixels, w, h, 0, out, size, size, 0, channels);
+  }
+  stbi_image_free(pixels);
+  return ok ? "" : "resize failed";
+}
+
+}  // namespace
+
+bool is_image_file(const std::string& path) {
+  static const std::vector<std::string> kExtensions = {".jpg", ".jpeg", ".png", ".bmp", ".gif",
+                                                       ".tga", ".psd",  ".ppm", ".pgm", ".pnm"};
+  const std::string ext = lower(fs::path(path).extension().string());
+  return std::find(kExtensions.begin(), kExtensions.end(), ext) != kExtensions.end();
+}
+
+std::vector<std::string> list_image_files(const std::string& root) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(
+           root, fs::directory_options::follow_directory_symlink, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file(ec) && is_image_file(it->path().string())) {
+      files.push_back(it->path().string());
+    }
+  }
+  DCACN_CHECK(!ec, "cannot list ", root, ": ", ec.message());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+torch::Tensor decode_images(const std::vector<std::string>& files, const ImageFolderOptions& options,
+                            std::vector<int64_t>* kept, std::vector<std::string>* failed) {
+  TORCH_CHECK(options.channels == 1 || options.channels == 3,
+              "image channels must be 1 or 3, got ", options.channels);
+  TORCH_CHECK(options.image_size > 0 && options.image_size <= 4096,
+              "image size must be in 1..4096, got ", options.image_size);
+  const int size = static_cast<int>(options.image_size);
+  const int channels = static_cast<int>(options.channels);
+  const int64_t n = static_cast<int64_t>(files.size());
+  torch::Tensor hwc = torch::empty({n, size, size, channels}, torch::kUInt8);
+  std::vector<std::string> reasons(files.size());
+  uint8_t* base = hwc.data_ptr<uint8_t>();
+  const int64_t stride = static_cast<int64_t>(size) * size * channels;
+  at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      reasons[i] = decode_one(files[i], size, channels, base + i * stride);
+    }
+  });
+  std::vector<int64_t> good;
+  for (int64_t i = 0; i < n; ++i) {
+    if (reasons[i].empty()) {
+      good.push_back(i);
+    } else if (failed) {
+      failed->push_back(files[i] + ": " + reasons[i]);
+    }
+  }
+  if (kept) *kept = good;
+  torch::Tensor index = torch::tensor(good, torch::kInt64);
+  torch::Tensor images = static_cast<int64_t>(good.size()) == n ? hwc : hwc.index_select(0, index);
+  return images.permute({0, 3, 1, 2}).contiguous();
+}
+
+Dataset load_image_folder(const std::string& root, const ImageFolderOptions& options) {
+  DCACN_CHECK(is_directory(root), "image folder not found: ", root,
+              " (expected root/<class>/<image> or a flat folder of JPEG/PNG images)");
+  std::vector<std::string> class_dirs, loose;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    if (entry.is_directory()) {
+      class_dirs.push_back(entry.path().filename().string());
+    } else if (entry.is_regular_file() && is_image_file(entry.path().string())) {
+      loose.push_back(entry.path().string());
+    }
+  }
+  DCACN_CHECK(!ec, "cannot list ", root, ": ", ec.message());
+  std::sort(class_dirs.begin(), class_dirs.end());
+  std::sort(loose.begin(), loose.end());
+
+  std::vector<std::string> files;
+  std::vector<int64_t> labels;
+  std::vector<std::string> class_names;
+  for (const auto& name : class_dirs) {
+    auto in_class = list_image_files(root + "/" + name);
+    if (in_class.empty()) continue;  // e.g. a stray empty folder: not a class
+    for (auto& f : in_class) {
+      files.push_back(std::move(f));
+      labels.push_back(static_cast<int64_t>(class_names.size()));
+    }
+    class_names.push_back(name);
+  }
+  const bool labelled = !class_names.empty();
+  if (labelled) {
+    DCACN_CHECK(loose.empty(), root, " mixes class folders with ", loose.size(),
+                " loose images (first: ", loose.empty() ? "" : loose.front(),
+                "); put every image in a class folder, or use a flat folder without labels");
+  } else {
+    files = loose;
+  }
+  DCACN_CHECK(!files.empty(), "no images found in ", root,
+              " (looked for .jpg .jpeg .png .bmp .gif .tga .psd .ppm .pgm .pnm files)");
+
+  std::vector<int64_t> kept;
+  std::vector<std::string> failed;
+  Dataset out;
+  out.images = decode_images(files, options, &kept, &failed);
+  if (!failed.empty()) {
+    std::string list;
+    for (size_t i = 0; i < failed.size() && i < 20; ++i) list += "\n  " + failed[i];
+    if (failed.size() > 20) list += c10::str("\n  ... and ", failed.size() - 20, " more");
+    DCACN_CHECK(!options.strict, failed.size(), " of ", files.size(), " images in ", root,
+                " cannot be read (--strict):", list);
+    log_warning(c10::str("skipped ", failed.size(), " of ", files.size(),
+                         " images that cannot be read:", list));
+  }
+  DCACN_CHECK(!kept.empty(), "none of the ", files.size(), " images in ", root,
+              " could be decoded");
+  for (int64_t i : kept) out.paths.push_back(files[i]);
+  if (labelled) {
+    std::vector<int64_t> kept_labels;
+    for (int64_t i : kept) kept_labels.push_back(labels[i]);
+    out.labels = torch::tensor(kept_labels, torch::kInt64);
+    out.class_names = class_names;
+  }
+  out.name = c10::str("folder ", root, labelled ? " (labelled)" : " (unlabelled)");
+  return out;
+}
+
+}  // namespace dcacn

@@ -1,0 +1,43 @@
+#pragma once
+// Folders of image files, as users and ImageNet-10 have them.
+//
+//   root/<class>/<...>/<image>   labelled: one sub-folder per class (sorted by name, as
+//                                torchvision's ImageFolder does), searched recursively
+//   root/<image>                 flat: no labels
+// JPEG, PNG, BMP, GIF (first frame), TGA, PSD and PNM are decoded by stb_image. Every image is
+// resized to image_size x image_size (aspect ratio not kept, like Resize((s, s)) in
+// torchvision) with stb's filtered resampler.
+
+#include <string>
+#include <vector>
+
+#include "dcacn/data/dataset.h"
+
+namespace dcacn {
+
+struct ImageFolderOptions {
+  /// Side of the square every image is resized to, in pixels.
+  int64_t image_size = 96;
+  /// 3: RGB (grayscale images are replicated); 1: luminance (colour images are converted).
+  int64_t channels = 3;
+  /// true: an unreadable image is an error. false: it is skipped, with one warning that counts
+  /// and names the skipped files.
+  bool strict = false;
+};
+
+/// True when `path` has an image extension the reader decodes (case-insensitive).
+bool is_image_file(const std::string& path);
+
+/// Image files under `root`, recursively, in sorted order.
+std::vector<std::string> list_image_files(const std::string& root);
+
+/// Decodes and resizes `files` in parallel (both cores). Returns [M, C, S, S] uint8 for the M
+/// files that decoded; `failed` receives "path: reason" for the others, in input order, and
+/// `kept` the indices (into `files`) of the decoded ones.
+torch::Tensor decode_images(const std::vector<std::string>& files, const ImageFolderOptions& options,
+                            std::vector<int64_t>* kept, std::vector<std::string>* failed);
+
+/// Reads a labelled or flat image folder (see above).
+Dataset load_image_folder(const std::string& root, const ImageFolderOptions& options);
+
+}  // namespace dcacn
