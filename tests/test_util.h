@@ -1,0 +1,73 @@
+#pragma once
+// Helpers for tests: a fresh temporary folder per test and writers for raw bytes.
+
+#include <gtest/gtest.h>
+#include <torch/types.h>
+#include <zlib.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace dcacn::test {
+
+/// Fixture with a fresh, empty temporary folder `dir_` and a fixed torch seed.
+class TempDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    torch::manual_seed(1234);
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = (std::filesystem::temp_directory_path() /
+            (std::string("dcacn_test_") + info->test_suite_name() + "_" + info->name() + "_" +
+             std::to_string(::getpid())))
+               .string();
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+  std::string dir_;
+};
+
+inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+inline void write_gzip(const std::string& path, const std::vector<uint8_t>& bytes) {
+  gzFile f = gzopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())),
+            static_cast<int>(bytes.size()));
+  gzclose(f);
+}
+
+inline void write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+}
+
+inline std::vector<uint8_t> tensor_bytes(const torch::Tensor& t) {
+  torch::Tensor c = t.contiguous().to(torch::kUInt8);
+  return std::vector<uint8_t>(c.data_ptr<uint8_t>(), c.data_ptr<uint8_t>() + c.numel());
+}
+
+/// Expects `body` to throw an exception whose message contains every one of `parts`.
+template <typename Body>
+void expect_error_containing(Body&& body, const std::vector<std::string>& parts) {
+  try {
+    body();
+    ADD_FAILURE() << "expected an error mentioning '" << parts.front() << "'";
+  } catch (const std::exception& e) {
+    const std::string message = e.what();
+    for (const auto& part : parts) {
+      EXPECT_NE(message.find(part), std::string::npos)
+          << "message lacks '" << part << "': " << message;
+    }
+  }
+}
+
+}  // namespace dcacn::test
