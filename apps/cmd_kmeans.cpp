@@ -1,5 +1,6 @@
 // dcacn kmeans: the pixel-space k-means baseline.
 
+#include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -68,8 +69,17 @@ int run_kmeans(KMeansParams& params) {
                         {"inertia", result.inertia},
                         {"best_restart", result.best_run},
                         {"iterations", result.runs[result.best_run].iterations},
+                        {"threads", at::get_num_threads()},
                         {"load_seconds", load_s},
+                        {"seeding_seconds", result.seeding_seconds},
                         {"fit_seconds", fit_s}};
+  for (const auto& run : result.runs) {
+    out["restarts"].push_back({{"iterations", run.iterations},
+                               {"converged", run.converged},
+                               {"inertia", run.inertia},
+                               {"distance_passes", run.distance_passes},
+                               {"seconds", run.seconds}});
+  }
   ClusteringScores scores;
   if (data.has_labels()) {
     scores = score_clustering(data.labels, result.labels);

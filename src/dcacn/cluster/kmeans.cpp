@@ -37,7 +37,7 @@ class LloydRun {
       : x_(x), x_sq_(x_sq), centers_(std::move(centers)), k_(centers_.size(0)), n_(x.size(0)) {
     labels_ = torch::empty({n_}, x.options().dtype(torch::kInt64));
     upper_ = torch::empty({n_}, x.options());
-    lower_ = torch::empty({n_}, x.options());
+    lower_ = torch::empty({n_, k_}, x.options());
     assign_rows(torch::Tensor());
     // Centre sums in float64 so the incremental updates below do not drift.
     sums_ = torch::zeros({k_, x.size(1)}, x.options().dtype(torch::kFloat64));
@@ -54,7 +54,8 @@ class LloydRun {
   int64_t assign_step(bool first) {
     if (first) return n_;
     torch::Tensor c_half_gap = half_min_center_gap();
-    torch::Tensor threshold = torch::maximum(lower_, c_half_gap.index_select(0, labels_));
+    torch::Tensor threshold =
+        torch::maximum(lower_.amin(1), c_half_gap.index_select(0, labels_));
     torch::Tensor candidates =
         (upper_ * (1 + kBoundSlack) >= threshold * (1 - kBoundSlack)).nonzero().view(-1);
     if (candidates.numel() == 0) return 0;
@@ -79,23 +80,21 @@ class LloydRun {
     centers_ = new_centers;
     torch::Tensor shift_norm = shift.sqrt().to(upper_.scalar_type());
     upper_.add_(shift_norm.index_select(0, labels_));
-    lower_.sub_(shift_norm.max());
+    lower_.sub_(shift_norm.unsqueeze(0));
     return shift.sum().item<double>();
   }
 
   // Exact assignment of every row to the final centres (scikit-learn's closing E-step).
   void final_assignment() { assign_step(false); }
 
+  // sum_i |x_i - c_a(i)|^2 = sum_i |x_i|^2 - 2 sum_k c_k . s_k + sum_k n_k |c_k|^2, with the
+  // float64 member sums s_k and counts n_k that are kept up to date: no pass over the data.
   double inertia() const {
-    double total = 0.0;
-    torch::Tensor c_sq = centers_.pow(2).sum(1);
-    for (int64_t start = 0; start < n_; start += kChunk) {
-      const int64_t end = std::min(n_, start + kChunk);
-      torch::Tensor d2 = squared_distances(x_.slice(0, start, end), x_sq_.slice(0, start, end),
-                                           centers_, c_sq);
-      total += d2.gather(1, labels_.slice(0, start, end).unsqueeze(1)).sum().item<double>();
-    }
-    return total;
+    torch::Tensor c = centers_.to(torch::kFloat64);
+    const double x_term = x_sq_.sum(0, /*keepdim=*/false, torch::kFloat64).item<double>();
+    const double cross = (c * sums_).sum().item<double>();
+    const double c_term = (counts_ * c.pow(2).sum(1)).sum().item<double>();
+    return std::max(0.0, x_term - 2.0 * cross + c_term);
   }
 
   double rows_computed() const { return rows_computed_; }
@@ -123,25 +122,19 @@ class LloydRun {
       torch::Tensor idx = rows.defined() ? rows.slice(0, start, end) : torch::Tensor();
       torch::Tensor xs = idx.defined() ? x_.index_select(0, idx) : x_.slice(0, start, end);
       torch::Tensor xs_sq = idx.defined() ? x_sq_.index_select(0, idx) : x_sq_.slice(0, start, end);
-      torch::Tensor d2 = squared_distances(xs, xs_sq, centers_, c_sq);
-      torch::Tensor best_d2, best;
-      if (k_ >= 2) {
-        auto top = d2.topk(2, 1, /*largest=*/false, /*sorted=*/true);
-        best_d2 = std::get<0>(top);
-        best = std::get<1>(top).select(1, 0);
-      } else {
-        best_d2 = torch::cat({d2, torch::full_like(d2, std::numeric_limits<float>::infinity())}, 1);
-        best = torch::zeros({end - start}, labels_.options());
-      }
-      torch::Tensor dist = best_d2.sqrt();
+      torch::Tensor dist = squared_distances(xs, xs_sq, centers_, c_sq).sqrt_();
+      auto [best_dist, best] = dist.min(1);
+      // Lower bounds to every other centre; the own centre's column is +inf so that the
+      // row minimum is the distance to the nearest other centre.
+      dist.scatter_(1, best.unsqueeze(1), std::numeric_limits<float>::infinity());
       if (idx.defined()) {
         labels_.index_copy_(0, idx, best);
-        upper_.index_copy_(0, idx, dist.select(1, 0).contiguous());
-        lower_.index_copy_(0, idx, dist.select(1, 1).contiguous());
+        upper_.index_copy_(0, idx, best_dist);
+        lower_.index_copy_(0, idx, dist);
       } else {
         labels_.slice(0, start, end).copy_(best);
-        upper_.slice(0, start, end).copy_(dist.select(1, 0));
-        lower_.slice(0, start, end).copy_(dist.select(1, 1));
+        upper_.slice(0, start, end).copy_(best_dist);
+        lower_.slice(0, start, end).copy_(dist);
       }
     }
   }
@@ -163,7 +156,6 @@ class LloydRun {
     labels_.index_copy_(0, far, empty);
     // Their bounds no longer describe their centres: force a recomputation.
     upper_.index_fill_(0, far, std::numeric_limits<float>::infinity());
-    lower_.index_fill_(0, far, 0.0f);
   }
 
   // Moves `rows` from clusters `from` (undefined: from nowhere) to clusters `to` in the centre
@@ -197,23 +189,27 @@ torch::Tensor kmeans_plus_plus(const torch::Tensor& x, const torch::Tensor& x_sq
   const auto cpu_double = torch::TensorOptions().dtype(torch::kFloat64);
   torch::Tensor chosen = torch::empty({runs, k}, cpu_long);
   chosen.select(1, 0).copy_(torch::randint(n, {runs}, generator, cpu_long));
-  torch::Tensor first = x.index_select(0, chosen.select(1, 0).to(x.device()));
+  // Distances are computed as [candidates, N] (centres on the left) so that no transposed
+  // copy of the [N, candidates] product is needed.
+  auto distances_to_all = [&](const torch::Tensor& centres) {
+    return torch::addmm(x_sq.unsqueeze(0), centres, x.t(), /*beta=*/1, /*alpha=*/-2)
+        .add_(centres.pow(2).sum(1, /*keepdim=*/true))
+        .clamp_min_(0);
+  };
   // closest[r, i]: squared distance of row i to the nearest centre chosen so far in run r.
   torch::Tensor closest =
-      squared_distances(x, x_sq, first, first.pow(2).sum(1)).t().to(torch::kFloat64);
+      distances_to_all(x.index_select(0, chosen.select(1, 0).to(x.device())));
   for (int64_t c = 1; c < k; ++c) {
-    torch::Tensor cumulative = closest.cumsum(1);
+    // Sampling proportional to D^2 needs the running sum in float64 (70,000 terms).
+    torch::Tensor cumulative = closest.cumsum(1, torch::kFloat64);
     torch::Tensor potential = cumulative.select(1, n - 1);
     torch::Tensor draws = torch::rand({runs, trials}, generator, cpu_double).to(x.device()) *
                           potential.unsqueeze(1);
     torch::Tensor candidates = torch::searchsorted(cumulative, draws).clamp_max_(n - 1);
-    torch::Tensor cand_x = x.index_select(0, candidates.view(-1));
-    torch::Tensor d2 = squared_distances(x, x_sq, cand_x, cand_x.pow(2).sum(1))
-                           .t()
-                           .to(torch::kFloat64)
-                           .view({runs, trials, n});
+    torch::Tensor d2 =
+        distances_to_all(x.index_select(0, candidates.view(-1))).view({runs, trials, n});
     torch::Tensor merged = torch::minimum(d2, closest.unsqueeze(1));
-    torch::Tensor best = merged.sum(2).argmin(1);  // [runs]
+    torch::Tensor best = merged.sum(2, /*keepdim=*/false, torch::kFloat64).argmin(1);  // [runs]
     closest = merged.gather(1, best.view({runs, 1, 1}).expand({runs, 1, n})).squeeze(1);
     chosen.select(1, c).copy_(candidates.gather(1, best.unsqueeze(1)).squeeze(1).cpu());
   }
