@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   std::map<std::string, dcacn::cli::CommandRunner> runners;
   runners["kmeans"] = dcacn::cli::register_kmeans(app);
   runners["score"] = dcacn::cli::register_score(app);
+  runners["model-info"] = dcacn::cli::register_model_info(app);
   CLI11_PARSE(app, argc, argv);
   for (const auto* sub : app.get_subcommands()) {
     return dcacn::cli::run_guarded(runners.at(sub->get_name()));
