@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "common.h"
 #include "dcacn/model/dcacn_model.h"
+#include "dcacn/model/state_dict.h"
 #include "dcacn/util/error.h"
 #include "dcacn/util/fs.h"
 
@@ -23,6 +24,9 @@ struct ModelInfoParams {
   int64_t width = 64;              // base channels of the backbone
   int64_t clusters = 10;           // K
   bool json = false;
+  uint64_t seed = 0;               // initialisation seed
+  std::string save_weights;        // write the initialised state dict here
+  std::string save_example;        // write an input batch and its eval-mode outputs here
 };
 
 int64_t parse_arch(const std::string& arch) {
@@ -53,7 +57,21 @@ int run_model_info(const ModelInfoParams& p) {
                            .width(p.width)
                            .clusters(p.clusters);
   options.resolved_stem();  // validates --stem
+  torch::manual_seed(p.seed);
   DCACN model(options);
+  if (!p.save_weights.empty()) save_state_dict(*model, p.save_weights);
+  if (!p.save_example.empty()) {
+    // A reference for other implementations: 4 images and what this model makes of them.
+    model->eval();
+    torch::NoGradGuard no_grad;
+    const torch::Tensor input = torch::rand({4, p.channels, p.image_size, p.image_size});
+    const DCACNOutput out = model->forward(input);
+    save_tensors({{"input", input},
+                  {"features", out.features},
+                  {"embedding", out.embedding},
+                  {"probabilities", out.probabilities}},
+                 p.save_example);
+  }
   const auto stages = model->backbone->summarize(p.image_size, p.image_size);
   const ParameterCounts counts = count_parameters(*model);
   const int64_t flops = forward_flops(*model, p.image_size);
@@ -138,6 +156,12 @@ CommandRunner register_model_info(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--clusters", params->clusters, "number of clusters K")->capture_default_str();
   cmd->add_flag("--json", params->json, "print as JSON");
+  cmd->add_option("--seed", params->seed, "initialisation seed")->capture_default_str();
+  cmd->add_option("--save-weights", params->save_weights,
+                  "write the initialised weights (a state dict torch.load reads)");
+  cmd->add_option("--save-example", params->save_example,
+                  "write 4 random images and the eval-mode outputs for them (input, features, "
+                  "embedding, probabilities)");
   return [params] { return run_model_info(*params); };
 }
 

@@ -34,13 +34,18 @@ std::vector<std::pair<std::string, torch::Tensor>> state_dict(const torch::nn::M
   return out;
 }
 
-void save_state_dict(const torch::nn::Module& module, const std::string& path) {
+void save_tensors(const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+                  const std::string& path) {
   c10::Dict<std::string, torch::Tensor> dict;
-  for (const auto& [name, tensor] : state_dict(module)) {
-    dict.insert(name, tensor.to(torch::kCPU).contiguous());
+  for (const auto& [name, tensor] : tensors) {
+    dict.insert(name, tensor.detach().to(torch::kCPU).contiguous());
   }
   const std::vector<char> bytes = torch::pickle_save(dict);
   write_file_atomic(path, std::string(bytes.begin(), bytes.end()));
+}
+
+void save_state_dict(const torch::nn::Module& module, const std::string& path) {
+  save_tensors(state_dict(module), path);
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> read_state_dict(const std::string& path) {

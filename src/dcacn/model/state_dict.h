@@ -15,6 +15,10 @@ namespace dcacn {
 /// Parameters then buffers, in registration order, detached.
 std::vector<std::pair<std::string, torch::Tensor>> state_dict(const torch::nn::Module& module);
 
+/// Writes named tensors (moved to CPU) as a pickled dict that torch.load reads, atomically.
+void save_tensors(const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+                  const std::string& path);
+
 /// Writes the state dict of `module` (on CPU) to `path` through a temporary file and a rename.
 void save_state_dict(const torch::nn::Module& module, const std::string& path);
 
