@@ -12,5 +12,6 @@ using CommandRunner = std::function<int()>;
 CommandRunner register_kmeans(CLI::App& app);
 CommandRunner register_score(CLI::App& app);
 CommandRunner register_model_info(CLI::App& app);
+CommandRunner register_augment_preview(CLI::App& app);
 
 }  // namespace dcacn::cli

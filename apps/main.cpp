@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   runners["kmeans"] = dcacn::cli::register_kmeans(app);
   runners["score"] = dcacn::cli::register_score(app);
   runners["model-info"] = dcacn::cli::register_model_info(app);
+  runners["augment-preview"] = dcacn::cli::register_augment_preview(app);
   CLI11_PARSE(app, argc, argv);
   for (const auto* sub : app.get_subcommands()) {
     return dcacn::cli::run_guarded(runners.at(sub->get_name()));

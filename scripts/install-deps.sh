@@ -16,7 +16,7 @@ packages=(
   dataset-fashion-mnist   # the embedded default dataset (real images, offline)
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(python3-torch python3-sklearn python3-scipy time)
+  packages+=(python3-torch python3-torchvision python3-sklearn python3-scipy time)
 fi
 
 SUDO=""

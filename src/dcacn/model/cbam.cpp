@@ -35,9 +35,12 @@ void ChannelGateImpl::pretty_print(std::ostream& stream) const {
 torch::Tensor ChannelGateImpl::mask(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 4 && x.size(1) == options.channels(), "ChannelGate: expected [N, ",
               options.channels(), ", H, W] input, got ", x.sizes());
-  const torch::Tensor avg = x.mean({2, 3});
-  const torch::Tensor max = x.amax({2, 3});
-  return torch::sigmoid(mlp->forward(avg) + mlp->forward(max)).unsqueeze(2).unsqueeze(3);
+  // Both pooled descriptors go through the shared MLP as one [2N, C] batch: half the kernel
+  // launches of two separate passes, the same arithmetic row by row.
+  const int64_t n = x.size(0);
+  const torch::Tensor pooled = torch::cat({x.mean({2, 3}), x.amax({2, 3})}, 0);
+  const torch::Tensor scores = mlp->forward(pooled);
+  return torch::sigmoid(scores.slice(0, 0, n) + scores.slice(0, n)).unsqueeze(2).unsqueeze(3);
 }
 
 torch::Tensor ChannelGateImpl::forward(const torch::Tensor& x) { return x * mask(x); }

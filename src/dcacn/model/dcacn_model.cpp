@@ -61,6 +61,13 @@ ParameterCounts count_parameters(DCACNImpl& model) {
   return counts;
 }
 
+void to_channels_last(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters()) {
+    if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+  }
+}
+
 int64_t forward_flops(const DCACNImpl& model, int64_t image_size) {
   const int64_t d = model.backbone->feature_dim();
   const int64_t heads = 2 * (d * d + d * model.options.embedding_dim()) +

@@ -1,0 +1,158 @@
+#include "dcacn/augment/multicrop.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cstdio>
+#include <sstream>
+
+#include "dcacn/augment/transforms.h"
+#include "dcacn/util/error.h"
+
+namespace dcacn {
+
+ViewSpec& ViewSpec::jitter_strength(double s) {
+  brightness = contrast = saturation = 0.8 * s;
+  hue = 0.2 * s;
+  return *this;
+}
+
+ViewSpec& ViewSpec::no_randomness() {
+  scale = {1.0, 1.0};
+  ratio = {1.0, 1.0};
+  flip_p = jitter_p = gray_p = blur_p = solarize_p = 0.0;
+  return *this;
+}
+
+std::string MultiCropSpec::describe() const {
+  std::ostringstream out;
+  auto group = [&](const std::vector<ViewSpec>& views) {
+    char buffer[96];
+    std::snprintf(buffer, sizeof(buffer), "%zux%lld (scale %.2f-%.2f)", views.size(),
+                  static_cast<long long>(views.front().size), views.front().scale.first,
+                  views.front().scale.second);
+    out << buffer;
+  };
+  if (!global.empty()) group(global);
+  if (!local.empty()) {
+    out << " + ";
+    group(local);
+  }
+  return out.str();
+}
+
+MultiCropSpec default_multicrop(const std::string& dataset, int64_t image_size) {
+  ViewSpec g, l;
+  int64_t n_local = 4;
+  if (dataset == "fashion-mnist" || dataset == "mnist") {
+    g.size = image_size;
+    g.jitter_strength(0.5);
+    l = g;
+    l.size = image_size / 2;
+    l.scale = {0.05, 0.5};
+    n_local = 2;
+  } else if (dataset == "cifar10" || dataset == "cifar100") {
+    g.size = image_size;
+    g.jitter_strength(0.5);
+    l = g;
+    l.size = image_size / 2;
+    l.scale = {0.05, 0.5};
+  } else {  // stl10, image folders: larger images, ImageNet-like settings
+    g.size = image_size;
+    g.scale = {0.14, 1.0};
+    g.jitter_strength(1.0);
+    g.blur_p = 0.5;
+    l = g;
+    l.size = image_size / 2;
+    l.scale = {0.05, 0.4};
+  }
+  // Local views: stronger augmentation.
+  l.jitter_p = 0.8;
+  l.gray_p = 0.2;
+  l.blur_p = 0.5;
+  MultiCropSpec spec;
+  spec.global.assign(2, g);
+  spec.local.assign(n_local, l);
+  return spec;
+}
+
+MultiCropSpec parse_views(const std::string& text, const MultiCropSpec& defaults) {
+  MultiCropSpec out;
+  std::stringstream groups(text);
+  std::string group;
+  bool first = true;
+  while (std::getline(groups, group, ',')) {
+    long long count = 0, size = 0;
+    double lo = -1, hi = -1;
+    char tail = 0;
+    const int n = std::sscanf(group.c_str(), "%lldx%lld@%lf-%lf%c", &count, &size, &lo, &hi, &tail);
+    DCACN_CHECK(n == 2 || n == 4, "bad view group '", group, "' in --views '", text,
+                "': expected COUNTxSIZE or COUNTxSIZE@MIN-MAX, e.g. 2x32@0.2-1,4x16@0.05-0.5");
+    DCACN_CHECK(count >= 1 && count <= 32 && size >= 4 && size <= 1024, "view group '", group,
+                "': count must be in 1..32 and size in 4..1024");
+    const std::vector<ViewSpec>& base = first ? defaults.global : defaults.local;
+    ViewSpec v = base.empty() ? (defaults.global.empty() ? ViewSpec() : defaults.global.front())
+                              : base.front();
+    v.size = size;
+    if (n == 4) {
+      DCACN_CHECK(0 < lo && lo <= hi && hi <= 1, "view group '", group,
+                  "': the scale range must satisfy 0 < MIN <= MAX <= 1");
+      v.scale = {lo, hi};
+    }
+    (first ? out.global : out.local).insert((first ? out.global : out.local).end(), count, v);
+    first = false;
+  }
+  DCACN_CHECK(!out.global.empty(), "--views '", text, "' describes no views");
+  return out;
+}
+
+MultiCropAugmenter::MultiCropAugmenter(MultiCropSpec spec, uint64_t seed)
+    : spec_(std::move(spec)), generator_(at::detail::createCPUGenerator(seed)) {}
+
+torch::Tensor MultiCropAugmenter::view(const torch::Tensor& images, const ViewSpec& v) {
+  const int64_t b = images.size(0);
+  const torch::Device device = images.device();
+  at::Generator& gen = generator_;
+  const CropBoxes boxes =
+      sample_crop_boxes(b, images.size(2), images.size(3), v.scale, v.ratio, gen, device);
+  const torch::Tensor flip = coin(b, v.flip_p, gen, device);
+  torch::Tensor x = crop_flip_resize(images, boxes, flip, v.size);
+  // Parameters are drawn for every image whether or not its coin comes up, so that the
+  // random stream (and with it every later view) does not depend on the outcomes.
+  const torch::Tensor jitter = coin(b, v.jitter_p, gen, device);
+  const torch::Tensor one = torch::ones({b}, x.options());
+  auto factor = [&](double amount) {
+    return torch::where(jitter, uniform(b, std::max(0.0, 1 - amount), 1 + amount, gen, device),
+                        one);
+  };
+  x = adjust_brightness(x, factor(v.brightness));
+  x = adjust_contrast(x, factor(v.contrast));
+  x = adjust_saturation(x, factor(v.saturation));
+  const torch::Tensor hue =
+      torch::where(jitter, uniform(b, -v.hue, v.hue, gen, device), torch::zeros_like(one));
+  if (v.hue > 0 && x.size(1) == 3) x = adjust_hue(x, hue);
+  x = to_grayscale(x, coin(b, v.gray_p, gen, device));
+  const torch::Tensor blur = coin(b, v.blur_p, gen, device);
+  const torch::Tensor sigma = uniform(b, v.blur_sigma.first, v.blur_sigma.second, gen, device);
+  if (v.blur_p > 0) {
+    int64_t kernel = v.blur_kernel > 0 ? v.blur_kernel : (v.size / 10) | 1;
+    kernel = std::max<int64_t>(3, std::min(kernel, ((v.size - 1) / 2) * 2 - 1));
+    x = torch::where(blur.view({-1, 1, 1, 1}), gaussian_blur(x, sigma, kernel), x);
+  }
+  const torch::Tensor sol = coin(b, v.solarize_p, gen, device);
+  if (v.solarize_p > 0) x = solarize(x, sol);
+  return x;
+}
+
+std::vector<torch::Tensor> MultiCropAugmenter::operator()(const torch::Tensor& images) {
+  TORCH_CHECK(images.dim() == 4 && (images.size(1) == 1 || images.size(1) == 3),
+              "augment: expected [B, 1 or 3, H, W] images, got ", images.sizes());
+  const torch::Tensor x = images.scalar_type() == torch::kUInt8
+                              ? images.to(torch::kFloat32).div_(255.0f)
+                              : images.to(torch::kFloat32);
+  std::vector<torch::Tensor> views;
+  for (const auto& v : spec_.global) views.push_back(view(x, v));
+  for (const auto& v : spec_.local) views.push_back(view(x, v));
+  return views;
+}
+
+}  // namespace dcacn

@@ -1,0 +1,80 @@
+#pragma once
+// Multi-crop views (SwAV's idea, DESIGN.md sections 1 and 5): N global views at full size
+// with weaker augmentation and M local views at low resolution with stronger augmentation.
+
+#include <ATen/core/Generator.h>
+#include <torch/types.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace dcacn {
+
+/// The random transforms of one view, applied in this order: resized crop and horizontal
+/// flip (one resampling), colour jitter with probability jitter_p (always in the fixed order
+/// brightness, contrast, saturation, hue: per-image random order, as torchvision draws it,
+/// does not batch), grayscale, Gaussian blur, solarisation.
+struct ViewSpec {
+  int64_t size = 32;                          ///< output side in pixels
+  std::pair<double, double> scale{0.2, 1.0};  ///< crop area as a fraction of the image
+  std::pair<double, double> ratio{3.0 / 4.0, 4.0 / 3.0};
+  double flip_p = 0.5;
+  double jitter_p = 0.8;
+  double brightness = 0.4;  ///< factor in [1 - b, 1 + b]
+  double contrast = 0.4;
+  double saturation = 0.4;
+  double hue = 0.1;         ///< shift in [-hue, hue] turns
+  double gray_p = 0.2;
+  double blur_p = 0.0;
+  std::pair<double, double> blur_sigma{0.1, 2.0};  ///< in pixels of the output view
+  int64_t blur_kernel = 0;  ///< odd; 0 picks about a tenth of the view size
+  double solarize_p = 0.0;
+
+  /// CC's colour jitter at strength s: ColorJitter(0.8 s, 0.8 s, 0.8 s, 0.2 s).
+  ViewSpec& jitter_strength(double s);
+  /// Everything random switched off (for tests and previews).
+  ViewSpec& no_randomness();
+};
+
+struct MultiCropSpec {
+  std::vector<ViewSpec> global;
+  std::vector<ViewSpec> local;
+
+  int64_t num_views() const { return static_cast<int64_t>(global.size() + local.size()); }
+  /// "2x32 (scale 0.20-1.00) + 4x16 (scale 0.05-0.50)"
+  std::string describe() const;
+};
+
+/// The defaults of DESIGN.md section 5 for a dataset and its image side:
+///   fashion-mnist / mnist: 2 x 28 global (scale 0.2-1, jitter s 0.5) + 2 x 14 local;
+///   cifar10 / cifar100:    2 x 32 global (scale 0.2-1, s 0.5) + 4 x 16 local (0.05-0.5);
+///   stl10, folder (96 px): 2 x 96 global (0.14-1, s 1, blur) + 4 x 48 local (0.05-0.4).
+/// Local views: stronger jitter, grayscale p 0.2, blur p 0.5. Larger folders scale with size.
+MultiCropSpec default_multicrop(const std::string& dataset, int64_t image_size);
+
+/// Applies a views description to `spec`: comma-separated groups COUNTxSIZE[@MIN-MAX], the
+/// first group global and the others local, e.g. "2x32@0.2-1,4x16@0.05-0.5" or "2x28"
+/// (two views, no local ones). Strengths of the defaults are kept. Throws InputError.
+MultiCropSpec parse_views(const std::string& text, const MultiCropSpec& defaults);
+
+/// Draws the views of a batch. Reproducible: the same seed gives bit-identical views on the
+/// same device, call after call; the state advances with each call.
+class MultiCropAugmenter {
+ public:
+  MultiCropAugmenter(MultiCropSpec spec, uint64_t seed);
+  /// uint8 (or float in [0, 1]) [B, C, H, W] on any device -> one float [B, C, s, s] batch in
+  /// [0, 1] per view, globals first.
+  std::vector<torch::Tensor> operator()(const torch::Tensor& images);
+  /// One view of a float batch with this spec (exposed for tests and previews).
+  torch::Tensor view(const torch::Tensor& images, const ViewSpec& spec);
+
+  const MultiCropSpec& spec() const { return spec_; }
+  at::Generator& generator() { return generator_; }
+
+ private:
+  MultiCropSpec spec_;
+  at::Generator generator_;
+};
+
+}  // namespace dcacn

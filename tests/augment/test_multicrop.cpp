@@ -1,0 +1,103 @@
+#include "dcacn/augment/multicrop.h"
+
+#include "../test_util.h"
+#include "dcacn/augment/transforms.h"
+
+namespace dcacn {
+namespace {
+
+using test::expect_error_containing;
+
+class MultiCropTest : public test::TempDirTest {
+ protected:
+  torch::Tensor images(int64_t b, int64_t c, int64_t s) {
+    return torch::randint(0, 256, {b, c, s, s}).to(torch::kUInt8);
+  }
+};
+
+TEST_F(MultiCropTest, NoRandomnessGivesTheResizedInput) {
+  ViewSpec plain;
+  plain.no_randomness();
+  plain.size = 16;
+  MultiCropSpec spec;
+  spec.global = {plain};
+  plain.size = 24;
+  spec.local = {plain};
+  MultiCropAugmenter augment(spec, 1);
+  torch::Tensor x = images(3, 3, 24);
+  auto views = augment(x);
+  ASSERT_EQ(views.size(), 2u);
+  EXPECT_TRUE(torch::allclose(views[0], eval_transform(x, 16), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(views[1], x.to(torch::kFloat32) / 255, 1e-5, 1e-6));
+}
+
+TEST_F(MultiCropTest, FlipFrequencyIsHalf) {
+  ViewSpec v;
+  v.no_randomness();
+  v.flip_p = 0.5;
+  v.size = 4;
+  MultiCropSpec spec;
+  spec.global = {v};
+  MultiCropAugmenter augment(spec, 11);
+  // Left half dark, right half bright: a flip puts the bright half on the left.
+  torch::Tensor x = torch::cat({torch::zeros({10000, 1, 4, 2}), torch::ones({10000, 1, 4, 2})}, 3);
+  torch::Tensor y = augment.view(x, v);
+  const double flipped = (y.select(3, 0) > 0.5).all(2).to(torch::kFloat64).mean().item<double>();
+  EXPECT_NEAR(flipped, 0.5, 0.02);
+}
+
+TEST_F(MultiCropTest, ViewsHaveTheirSizesAndStayInTheUnitInterval) {
+  MultiCropSpec spec = default_multicrop("cifar10", 32);
+  for (auto* group : {&spec.global, &spec.local}) {
+    for (auto& v : *group) {
+      v.solarize_p = 0.3;  // every step switched on
+      v.blur_p = 0.5;
+    }
+  }
+  MultiCropAugmenter augment(spec, 5);
+  auto views = augment(images(16, 3, 32));
+  ASSERT_EQ(views.size(), 6u);
+  for (size_t i = 0; i < views.size(); ++i) {
+    const int64_t s = i < 2 ? 32 : 16;
+    EXPECT_EQ(views[i].sizes(), (std::vector<int64_t>{16, 3, s, s}));
+    EXPECT_GE(views[i].min().item<float>(), 0.0f);
+    EXPECT_LE(views[i].max().item<float>(), 1.0f);
+  }
+  // One channel works too.
+  MultiCropAugmenter gray(default_multicrop("fashion-mnist", 28), 5);
+  auto fm = gray(images(8, 1, 28));
+  ASSERT_EQ(fm.size(), 4u);
+  EXPECT_EQ(fm[2].sizes(), (std::vector<int64_t>{8, 1, 14, 14}));
+}
+
+TEST_F(MultiCropTest, SeedsReproduceBitForBitAndDiffer) {
+  const torch::Tensor x = images(8, 3, 32);
+  const MultiCropSpec spec = default_multicrop("cifar10", 32);
+  MultiCropAugmenter a(spec, 42), b(spec, 42), c(spec, 43);
+  const auto va = a(x), vb = b(x), vc = c(x);
+  for (size_t i = 0; i < va.size(); ++i) {
+    EXPECT_TRUE(va[i].equal(vb[i])) << "view " << i;
+    EXPECT_FALSE(va[i].equal(vc[i])) << "view " << i;
+  }
+  // The stream advances: a second batch differs from the first.
+  EXPECT_FALSE(a(x)[0].equal(va[0]));
+}
+
+TEST_F(MultiCropTest, ViewSpecifications) {
+  const MultiCropSpec d = default_multicrop("cifar10", 32);
+  EXPECT_EQ(d.describe(), "2x32 (scale 0.20-1.00) + 4x16 (scale 0.05-0.50)");
+  EXPECT_EQ(default_multicrop("fashion-mnist", 28).describe(),
+            "2x28 (scale 0.20-1.00) + 2x14 (scale 0.05-0.50)");
+  EXPECT_EQ(default_multicrop("stl10", 96).describe(),
+            "2x96 (scale 0.14-1.00) + 4x48 (scale 0.05-0.40)");
+  const MultiCropSpec p = parse_views("2x28@0.3-1,6x12@0.05-0.2", d);
+  EXPECT_EQ(p.describe(), "2x28 (scale 0.30-1.00) + 6x12 (scale 0.05-0.20)");
+  EXPECT_DOUBLE_EQ(p.local[0].blur_p, d.local[0].blur_p);  // strengths kept
+  EXPECT_EQ(parse_views("2x32", d).num_views(), 2);
+  expect_error_containing([&] { parse_views("2by32", d); },
+                          {"bad view group '2by32'", "COUNTxSIZE"});
+  expect_error_containing([&] { parse_views("2x32@0.5-0.1", d); }, {"0 < MIN <= MAX <= 1"});
+}
+
+}  // namespace
+}  // namespace dcacn

@@ -1,0 +1,124 @@
+#include "dcacn/augment/transforms.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "../test_util.h"
+
+namespace dcacn {
+namespace {
+
+class TransformsTest : public test::TempDirTest {
+ protected:
+  at::Generator gen_ = at::detail::createCPUGenerator(3);
+  torch::Device cpu_{torch::kCPU};
+};
+
+TEST_F(TransformsTest, CropAreasAndPositionsStayInRange) {
+  const int64_t n = 10000;
+  const CropBoxes b = sample_crop_boxes(n, 32, 40, {0.2, 0.6}, {3.0 / 4, 4.0 / 3}, gen_, cpu_);
+  const torch::Tensor area = b.w * b.h / (32.0 * 40.0);
+  // Box sides are rounded to whole pixels, which moves the area by at most a few percent.
+  EXPECT_GE(area.min().item<float>(), 0.2f - 0.03f);
+  EXPECT_LE(area.max().item<float>(), 0.6f + 0.03f);
+  EXPECT_NEAR(area.mean().item<float>(), 0.4f, 0.02f);  // area fraction drawn uniformly
+  EXPECT_GE(b.x0.min().item<float>(), 0.0f);
+  EXPECT_GE(b.y0.min().item<float>(), 0.0f);
+  EXPECT_LE((b.x0 + b.w).max().item<float>(), 40.0f);
+  EXPECT_LE((b.y0 + b.h).max().item<float>(), 32.0f);
+  const torch::Tensor ratio = b.w / b.h;
+  EXPECT_GE(ratio.min().item<float>(), 0.75f * 0.85f);  // again up to pixel rounding
+  EXPECT_LE(ratio.max().item<float>(), 4.0f / 3.0f * 1.15f);
+}
+
+TEST_F(TransformsTest, FullScaleUnitRatioCropIsTheResizedImage) {
+  torch::Tensor x = torch::rand({3, 3, 20, 20});
+  const CropBoxes b = sample_crop_boxes(3, 20, 20, {1.0, 1.0}, {1.0, 1.0}, gen_, cpu_);
+  EXPECT_TRUE(b.w.eq(20).all().item<bool>());
+  EXPECT_TRUE(b.x0.eq(0).all().item<bool>());
+  // Same size: bilinear sampling at the pixel centres returns the pixels themselves.
+  EXPECT_TRUE(torch::allclose(crop_flip_resize(x, b, torch::Tensor(), 20), x, 1e-5, 1e-6));
+}
+
+TEST_F(TransformsTest, CropSelectsTheBoxAndFlipMirrors) {
+  // Pixel value = column index, so the crop's columns can be read back.
+  torch::Tensor x = torch::arange(8).to(torch::kFloat32).repeat({1, 1, 8, 1}) / 8;  // [1,1,8,8]
+  CropBoxes box{torch::tensor({2.0f}), torch::tensor({0.0f}), torch::tensor({4.0f}),
+                torch::tensor({8.0f})};
+  torch::Tensor crop = crop_flip_resize(x, box, torch::Tensor(), 4);
+  EXPECT_TRUE(torch::allclose(crop[0][0][0], torch::tensor({2.f, 3.f, 4.f, 5.f}) / 8, 1e-5, 1e-6));
+  torch::Tensor flipped = crop_flip_resize(x, box, torch::tensor({true}), 4);
+  EXPECT_TRUE(torch::allclose(flipped[0][0][0], torch::tensor({5.f, 4.f, 3.f, 2.f}) / 8, 1e-5, 1e-6));
+}
+
+TEST_F(TransformsTest, BrightnessAndContrastMoveMeanAndSpread) {
+  torch::Tensor x = torch::rand({4, 3, 16, 16}) * 0.5 + 0.25;  // away from the clamp limits
+  const torch::Tensor up = torch::full({4}, 1.3f), down = torch::full({4}, 0.7f);
+  EXPECT_GT(adjust_brightness(x, up).mean().item<float>(), x.mean().item<float>() + 0.05f);
+  EXPECT_LT(adjust_brightness(x, down).mean().item<float>(), x.mean().item<float>() - 0.05f);
+  EXPECT_GT(adjust_contrast(x, up).std().item<float>(), x.std().item<float>() * 1.2f);
+  EXPECT_LT(adjust_contrast(x, down).std().item<float>(), x.std().item<float>() * 0.8f);
+  // Contrast keeps the mean luminance.
+  EXPECT_NEAR(luminance(adjust_contrast(x, down)).mean().item<float>(),
+              luminance(x).mean().item<float>(), 1e-4f);
+}
+
+TEST_F(TransformsTest, SaturationZeroAndGrayscaleGiveEqualChannels) {
+  torch::Tensor x = torch::rand({2, 3, 8, 8});
+  for (const auto& y : {adjust_saturation(x, torch::zeros({2})),
+                        to_grayscale(x, torch::tensor({true, true}))}) {
+    EXPECT_TRUE(torch::allclose(y.select(1, 0), y.select(1, 1)));
+    EXPECT_TRUE(torch::allclose(y.select(1, 1), y.select(1, 2)));
+  }
+  // Only the selected image changes.
+  torch::Tensor partial = to_grayscale(x, torch::tensor({false, true}));
+  EXPECT_TRUE(partial[0].equal(x[0]));
+}
+
+TEST_F(TransformsTest, HueRotationMapsPrimariesIntoEachOther) {
+  // Pure red, green, blue pixels; a third of a turn sends red -> green -> blue -> red.
+  torch::Tensor rgb = torch::eye(3).view({3, 3, 1, 1});
+  torch::Tensor shifted = adjust_hue(rgb, torch::full({3}, 1.0f / 3));
+  EXPECT_TRUE(torch::allclose(shifted, torch::eye(3).roll(1, 1).view({3, 3, 1, 1}), 1e-5, 1e-5));
+  // Zero shift is the identity on random colours (HSV round trip).
+  torch::Tensor x = torch::rand({2, 3, 5, 5});
+  EXPECT_TRUE(torch::allclose(adjust_hue(x, torch::zeros({2})), x, 1e-5, 1e-5));
+}
+
+TEST_F(TransformsTest, OneChannelColourStepsAreIdentities) {
+  torch::Tensor x = torch::rand({2, 1, 6, 6});
+  EXPECT_TRUE(adjust_saturation(x, torch::full({2}, 0.1f)).equal(x));
+  EXPECT_TRUE(adjust_hue(x, torch::full({2}, 0.3f)).equal(x));
+  EXPECT_TRUE(to_grayscale(x, torch::tensor({true, true})).equal(x));
+}
+
+TEST_F(TransformsTest, BlurRemovesHighFrequencyEnergyAndKeepsTheMean) {
+  torch::Tensor x = torch::rand({2, 3, 24, 24});
+  torch::Tensor y = gaussian_blur(x, torch::full({2}, 1.5f), 7);
+  auto hf = [](const torch::Tensor& t) {  // energy of neighbouring-pixel differences
+    return (t.slice(3, 1) - t.slice(3, 0, -1)).pow(2).mean().item<float>() +
+           (t.slice(2, 1) - t.slice(2, 0, -1)).pow(2).mean().item<float>();
+  };
+  EXPECT_LT(hf(y), 0.3f * hf(x));
+  EXPECT_NEAR(y.mean().item<float>(), x.mean().item<float>(), 0.01f);
+  // A tiny sigma leaves the image as it was.
+  EXPECT_TRUE(torch::allclose(gaussian_blur(x, torch::full({2}, 0.05f), 7), x, 1e-5, 1e-6));
+}
+
+TEST_F(TransformsTest, SolarizeInvertsBrightPixelsOfSelectedImages) {
+  torch::Tensor x = torch::tensor({0.2f, 0.7f}).view({1, 1, 1, 2}).repeat({2, 1, 1, 1});
+  torch::Tensor y = solarize(x, torch::tensor({true, false}));
+  EXPECT_TRUE(torch::allclose(y[0].flatten(), torch::tensor({0.2f, 0.3f})));
+  EXPECT_TRUE(y[1].equal(x[1]));
+}
+
+TEST_F(TransformsTest, EvalTransformCentreCropsAndResizes) {
+  torch::Tensor images = torch::randint(0, 256, {2, 3, 10, 14}).to(torch::kUInt8);
+  torch::Tensor y = eval_transform(images, 10);
+  ASSERT_EQ(y.sizes(), (std::vector<int64_t>{2, 3, 10, 10}));
+  // 10x14 -> central 10x10 square, same size: the crop's pixels exactly.
+  EXPECT_TRUE(torch::allclose(y, images.slice(3, 2, 12).to(torch::kFloat32) / 255, 1e-5, 1e-6));
+  EXPECT_EQ(eval_transform(images, 5).sizes(), (std::vector<int64_t>{2, 3, 5, 5}));
+}
+
+}  // namespace
+}  // namespace dcacn
