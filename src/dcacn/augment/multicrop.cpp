@@ -133,10 +133,14 @@ torch::Tensor MultiCropAugmenter::view(const torch::Tensor& images, const ViewSp
   x = to_grayscale(x, coin(b, v.gray_p, gen, device));
   const torch::Tensor blur = coin(b, v.blur_p, gen, device);
   const torch::Tensor sigma = uniform(b, v.blur_sigma.first, v.blur_sigma.second, gen, device);
-  if (v.blur_p > 0) {
+  const torch::Tensor blurred = blur.nonzero().view(-1);
+  if (blurred.numel() > 0) {
     int64_t kernel = v.blur_kernel > 0 ? v.blur_kernel : (v.size / 10) | 1;
     kernel = std::max<int64_t>(3, std::min(kernel, ((v.size - 1) / 2) * 2 - 1));
-    x = torch::where(blur.view({-1, 1, 1, 1}), gaussian_blur(x, sigma, kernel), x);
+    // Only the images whose coin came up are blurred.
+    x = x.index_copy(0, blurred,
+                     gaussian_blur(x.index_select(0, blurred), sigma.index_select(0, blurred),
+                                   kernel));
   }
   const torch::Tensor sol = coin(b, v.solarize_p, gen, device);
   if (v.solarize_p > 0) x = solarize(x, sol);

@@ -25,30 +25,21 @@ torch::Tensor select(const torch::Tensor& mask, const torch::Tensor& a, const to
   return torch::where(per_image(mask), a, b);
 }
 
-// RGB <-> HSV on [B, 3, H, W], all in [0, 1] (hue as a fraction of a turn).
-torch::Tensor rgb_to_hsv(const torch::Tensor& rgb) {
+// Hue of RGB pixels as a fraction of a turn, [B, H, W], plus the per-pixel max and
+// max - min (value and chroma), following the HSV definition torchvision uses.
+struct HueChroma {
+  torch::Tensor hue, max, chroma;
+};
+HueChroma hue_chroma(const torch::Tensor& rgb) {
   const torch::Tensor r = rgb.select(1, 0), g = rgb.select(1, 1), b = rgb.select(1, 2);
-  const torch::Tensor maxc = std::get<0>(rgb.max(1)), minc = std::get<0>(rgb.min(1));
-  const torch::Tensor delta = maxc - minc;
-  const torch::Tensor safe = torch::where(delta > 0, delta, torch::ones_like(delta));
-  const torch::Tensor sat = torch::where(maxc > 0, delta / torch::where(maxc > 0, maxc, torch::ones_like(maxc)),
-                                         torch::zeros_like(maxc));
-  torch::Tensor hue = torch::where(maxc == r, (g - b) / safe,
-                                   torch::where(maxc == g, (b - r) / safe + 2, (r - g) / safe + 4));
-  hue = torch::where(delta > 0, torch::remainder(hue / 6.0, 1.0), torch::zeros_like(hue));
-  return torch::stack({hue, sat, maxc}, 1);
-}
-
-torch::Tensor hsv_to_rgb(const torch::Tensor& hsv) {
-  const torch::Tensor h = hsv.select(1, 0), s = hsv.select(1, 1), v = hsv.select(1, 2);
-  // Standard formulation: channel n uses k = (n + 6h) mod 6, value v - v s max(0, min(k, 4-k, 1)).
-  std::vector<torch::Tensor> channels;
-  for (double n : {5.0, 3.0, 1.0}) {
-    const torch::Tensor k = torch::remainder(h * 6.0 + n, 6.0);
-    const torch::Tensor m = torch::clamp(torch::minimum(k, 4.0 - k), 0.0, 1.0);
-    channels.push_back(v - v * s * m);
-  }
-  return torch::stack(channels, 1);
+  const auto [maxc, argmax] = rgb.max(1);
+  const torch::Tensor chroma = maxc - rgb.amin(1);
+  const torch::Tensor safe = chroma.clamp_min(1e-12);
+  // Sector by the largest channel (first of ties, as in the usual if/else chain).
+  torch::Tensor hue = torch::where(argmax == 0, (g - b) / safe,
+                                   torch::where(argmax == 1, (b - r) / safe + 2, (r - g) / safe + 4));
+  hue = torch::remainder(hue * (1.0 / 6.0), 1.0);
+  return {hue, maxc, chroma};
 }
 
 }  // namespace
@@ -132,8 +123,9 @@ torch::Tensor crop_flip_resize(const torch::Tensor& images, const CropBoxes& box
 
 torch::Tensor luminance(const torch::Tensor& images) {
   if (images.size(1) == 1) return images;
-  return images.select(1, 0).unsqueeze(1) * 0.299 + images.select(1, 1).unsqueeze(1) * 0.587 +
-         images.select(1, 2).unsqueeze(1) * 0.114;
+  const torch::Tensor weights =
+      torch::tensor({0.299f, 0.587f, 0.114f}, images.options()).view({1, 3, 1, 1});
+  return (images * weights).sum(1, /*keepdim=*/true);
 }
 
 torch::Tensor adjust_brightness(const torch::Tensor& images, const torch::Tensor& factor) {
@@ -143,24 +135,30 @@ torch::Tensor adjust_brightness(const torch::Tensor& images, const torch::Tensor
 
 torch::Tensor adjust_contrast(const torch::Tensor& images, const torch::Tensor& factor) {
   check_images(images, "adjust_contrast");
+  const torch::Tensor f = per_image(factor);
   const torch::Tensor mean = luminance(images).mean({1, 2, 3}, /*keepdim=*/true);
-  return (mean + (images - mean) * per_image(factor)).clamp_(0, 1);
+  // mean + (x - mean) f = x f + mean (1 - f), as one fused multiply-add.
+  return torch::addcmul(mean * (1 - f), images, f).clamp_(0, 1);
 }
 
 torch::Tensor adjust_saturation(const torch::Tensor& images, const torch::Tensor& factor) {
   check_images(images, "adjust_saturation");
   if (images.size(1) == 1) return images;
-  const torch::Tensor gray = luminance(images);
-  return (gray + (images - gray) * per_image(factor)).clamp_(0, 1);
+  const torch::Tensor f = per_image(factor);
+  return torch::addcmul(luminance(images) * (1 - f), images, f).clamp_(0, 1);
 }
 
 torch::Tensor adjust_hue(const torch::Tensor& images, const torch::Tensor& shift) {
   check_images(images, "adjust_hue");
   if (images.size(1) == 1) return images;
-  torch::Tensor hsv = rgb_to_hsv(images);
-  const torch::Tensor hue = torch::remainder(hsv.select(1, 0) + shift.view({-1, 1, 1}), 1.0);
-  hsv = torch::stack({hue, hsv.select(1, 1), hsv.select(1, 2)}, 1);
-  return hsv_to_rgb(hsv).clamp_(0, 1);
+  const HueChroma hc = hue_chroma(images);
+  const torch::Tensor hue = hc.hue + shift.view({-1, 1, 1});
+  // HSV back to RGB with s * v = chroma: channel n (R, G, B: n = 5, 3, 1) is
+  // max - chroma * clamp(min(k, 4 - k), 0, 1) with k = (n + 6 hue) mod 6, for all three at once.
+  const torch::Tensor n = torch::tensor({5.0f, 3.0f, 1.0f}, images.options()).view({1, 3, 1, 1});
+  const torch::Tensor k = torch::remainder(hue.unsqueeze(1) * 6.0 + n, 6.0);
+  const torch::Tensor m = torch::minimum(k, 4.0 - k).clamp_(0.0, 1.0);
+  return (hc.max.unsqueeze(1) - hc.chroma.unsqueeze(1) * m).clamp_(0, 1);
 }
 
 torch::Tensor to_grayscale(const torch::Tensor& images, const torch::Tensor& mask) {
