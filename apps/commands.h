@@ -13,5 +13,6 @@ CommandRunner register_kmeans(CLI::App& app);
 CommandRunner register_score(CLI::App& app);
 CommandRunner register_model_info(CLI::App& app);
 CommandRunner register_augment_preview(CLI::App& app);
+CommandRunner register_train(CLI::App& app);
 
 }  // namespace dcacn::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   runners["score"] = dcacn::cli::register_score(app);
   runners["model-info"] = dcacn::cli::register_model_info(app);
   runners["augment-preview"] = dcacn::cli::register_augment_preview(app);
+  runners["train"] = dcacn::cli::register_train(app);
   CLI11_PARSE(app, argc, argv);
   for (const auto* sub : app.get_subcommands()) {
     return dcacn::cli::run_guarded(runners.at(sub->get_name()));

@@ -1,0 +1,108 @@
+#include "dcacn/train/config.h"
+
+#include "dcacn/data/registry.h"
+#include "dcacn/util/error.h"
+
+namespace dcacn {
+
+#define DCACN_CONFIG_FIELDS(X)                                                                \
+  X(dataset) X(data_path) X(split) X(folder_image_size) X(depth) X(width) X(attention) X(stem) \
+  X(clusters) X(views) X(instance_loss) X(instance_temperature) X(cluster_loss)               \
+  X(cluster_reading) X(cluster_temperature) X(cluster_weight) X(entropy_weight) X(lr)         \
+  X(weight_decay) X(batch_size) X(epochs) X(time_budget_minutes) X(seed) X(bf16)              \
+  X(channels_last) X(eval_every) X(eval_batch_size) X(keep_epoch_checkpoints) X(device)       \
+  X(preset)
+
+nlohmann::json TrainConfig::to_json() const {
+  nlohmann::json out;
+#define DCACN_WRITE(name) out[#name] = name;
+  DCACN_CONFIG_FIELDS(DCACN_WRITE)
+#undef DCACN_WRITE
+  return out;
+}
+
+TrainConfig TrainConfig::from_json(const nlohmann::json& json) {
+  DCACN_CHECK(json.is_object(), "a training configuration must be a JSON object");
+  TrainConfig c;
+  nlohmann::json known = c.to_json();
+  for (const auto& item : json.items()) {
+    DCACN_CHECK(known.contains(item.key()), "unknown configuration key '", item.key(), "'");
+  }
+  try {
+#define DCACN_READ(name) \
+  if (json.contains(#name)) json.at(#name).get_to(c.name);
+    DCACN_CONFIG_FIELDS(DCACN_READ)
+#undef DCACN_READ
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(std::string("bad value in the training configuration: ") + e.what());
+  }
+  return c;
+}
+
+void TrainConfig::validate() const {
+  DCACN_CHECK(depth == 18 || depth == 34 || depth == 50, "--depth must be 18, 34 or 50, got ",
+              depth);
+  DCACN_CHECK(width >= 1, "--width must be positive, got ", width);
+  DCACN_CHECK(clusters >= 2, "--clusters must be at least 2, got ", clusters);
+  DCACN_CHECK(attention == "cbam" || attention == "none", "--attention must be cbam or none, got ",
+              attention);
+  DCACN_CHECK(instance_loss == "decoupled" || instance_loss == "infonce",
+              "--instance-loss must be decoupled or infonce, got ", instance_loss);
+  DCACN_CHECK(cluster_loss == "decoupled" || cluster_loss == "infonce",
+              "--cluster-loss must be decoupled or infonce, got ", cluster_loss);
+  DCACN_CHECK(cluster_reading == "columns" || cluster_reading == "rows",
+              "--cluster-reading must be columns or rows, got ", cluster_reading);
+  DCACN_CHECK(instance_temperature > 0 && cluster_temperature > 0,
+              "temperatures must be positive, got ", instance_temperature, " and ",
+              cluster_temperature);
+  DCACN_CHECK(lr > 0, "--lr must be positive, got ", lr);
+  DCACN_CHECK(weight_decay >= 0, "--weight-decay must be non-negative, got ", weight_decay);
+  DCACN_CHECK(batch_size >= 2, "--batch-size must be at least 2, got ", batch_size);
+  DCACN_CHECK(epochs >= 1, "--epochs must be at least 1, got ", epochs);
+  DCACN_CHECK(time_budget_minutes >= 0, "--time-budget must be non-negative, got ",
+              time_budget_minutes);
+  DCACN_CHECK(eval_every >= 1, "--eval-every must be at least 1, got ", eval_every);
+  DCACN_CHECK(eval_batch_size >= 1, "--eval-batch-size must be positive, got ", eval_batch_size);
+  DCACN_CHECK(device == "auto" || device == "cpu" || device == "cuda",
+              "--device must be auto, cpu or cuda, got ", device);
+}
+
+const std::vector<std::string>& preset_names() {
+  static const std::vector<std::string> kNames = {"fmnist-cpu", "paper-cifar10", "paper-stl10",
+                                                  "paper-imagenet10"};
+  return kNames;
+}
+
+TrainConfig preset(const std::string& name) {
+  TrainConfig c;
+  c.preset = name;
+  if (name == "fmnist-cpu") {
+    // ResNet-34 + CBAM at a quarter width: ~1.4 M parameters, ~0.12 GFLOPs per 28 px image.
+    c.dataset = "fashion-mnist";
+    c.width = 16;
+    c.batch_size = 256;
+    c.epochs = 1000;
+    c.time_budget_minutes = 30;
+    c.views = "2x28@0.2-1,2x14@0.05-0.5";
+    c.bf16 = true;
+    c.channels_last = true;
+    c.eval_every = 1;
+  } else if (name == "paper-cifar10") {
+    c.dataset = "cifar10";
+    c.views = "2x32@0.2-1,4x16@0.05-0.5";
+  } else if (name == "paper-stl10") {
+    c.dataset = "stl10";
+    c.views = "2x96@0.14-1,4x48@0.05-0.4";
+  } else if (name == "paper-imagenet10") {
+    c.dataset = "folder";
+    c.folder_image_size = 224;
+    c.views = "2x224@0.14-1,6x96@0.05-0.14";
+  } else {
+    std::string known;
+    for (const auto& n : preset_names()) known += (known.empty() ? "" : ", ") + n;
+    throw InputError("unknown preset '" + name + "': expected one of " + known);
+  }
+  return c;
+}
+
+}  // namespace dcacn
