@@ -12,6 +12,7 @@
 
 #include "dcacn/augment/multicrop.h"
 #include "dcacn/model/dcacn_model.h"
+#include "dcacn/util/autocast.h"
 
 namespace {
 
@@ -48,15 +49,22 @@ int main(int argc, char** argv) {
   for (int64_t i = 0; i < batches; ++i) views = augment(images);
   const double augment_s = seconds_since(start) / batches;
 
-  // A training step on those views: forward and backward of every view, an Adam update.
+  // A training step on those views as the fmnist-cpu preset runs it (channels-last weights,
+  // bf16 autocast): forward and backward of every view, an Adam update.
   dcacn::DCACN model(dcacn::DCACNOptions().width(width).in_channels(channels).image_size(image_size));
+  dcacn::to_channels_last(*model);
   torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(3e-4));
   auto step = [&] {
     adam.zero_grad();
     torch::Tensor loss = torch::zeros({});
-    for (const auto& v : views) {
-      const dcacn::DCACNOutput out = model->forward(v);
-      loss = loss + out.embedding.sum() + out.probabilities.pow(2).sum();
+    {
+      dcacn::AutocastGuard autocast(true, torch::kCPU);
+      for (const auto& v : views) {
+        const dcacn::DCACNOutput out =
+            model->forward(v.contiguous(torch::MemoryFormat::ChannelsLast));
+        loss = loss + out.embedding.sum().to(torch::kFloat32) +
+               out.probabilities.pow(2).sum().to(torch::kFloat32);
+      }
     }
     loss.backward();
     adam.step();

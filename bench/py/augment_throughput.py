@@ -13,7 +13,8 @@ import numpy as np
 import torch
 import torchvision
 from PIL import Image
-from torchvision import transforms as T
+
+from tv_views import view
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--image-size", type=int, default=32)
@@ -23,21 +24,9 @@ ap.add_argument("--workers", type=int, default=os.cpu_count())
 a = ap.parse_args()
 torch.set_num_threads(1)  # PIL work is per image; worker processes give the parallelism
 
-s = 0.5
 size = a.image_size
 
-
-def view(out_size, scale, blur):
-    steps = [T.RandomResizedCrop(out_size, scale=scale), T.RandomHorizontalFlip(),
-             T.RandomApply([T.ColorJitter(0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s)], p=0.8),
-             T.RandomGrayscale(p=0.2)]
-    if blur:
-        steps.append(T.RandomApply([T.GaussianBlur(3, (0.1, 2.0))], p=0.5))
-    steps.append(T.ToTensor())
-    return T.Compose(steps)
-
-
-VIEWS = [view(size, (0.2, 1.0), False)] * 2 + [view(size // 2, (0.05, 0.5), True)] * 4
+VIEWS = [view(size, (0.2, 1.0))] * 2 + [view(size // 2, (0.05, 0.5), blur=True)] * 4
 rng = np.random.default_rng(0)
 pixels = rng.integers(0, 256, (a.batch * a.batches, size, size, 3), dtype=np.uint8)
 

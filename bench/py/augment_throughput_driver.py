@@ -52,7 +52,8 @@ def main():
         "## Share of a training step (CPU preset network: ResNet-34 + CBAM, width 16)",
         "",
         "One step = augmenting a batch of 256 images into all its views, then forward and "
-        "backward of every view and an Adam update.",
+        "backward of every view (bf16 autocast, channels-last, as the preset trains) and an "
+        "Adam update.",
         "",
         "| data | views | augmentation s/batch | training step s (model) | augmentation share |",
         "|---|---|---|---|---|",

@@ -1,10 +1,8 @@
 #include "dcacn/train/trainer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/autocast_mode.h>
 #include <torch/cuda.h>
 #include <torch/optim/adam.h>
-#include <torch/version.h>
 
 #include <chrono>
 #include <cmath>
@@ -16,10 +14,12 @@
 
 #include "dcacn/augment/multicrop.h"
 #include "dcacn/augment/transforms.h"
+#include "dcacn/cluster/kmeans.h"
 #include "dcacn/data/registry.h"
 #include "dcacn/model/state_dict.h"
 #include "dcacn/train/checkpoint.h"
 #include "dcacn/train/losses.h"
+#include "dcacn/util/autocast.h"
 #include "dcacn/util/error.h"
 #include "dcacn/util/fs.h"
 #include "dcacn/util/log.h"
@@ -34,43 +34,6 @@ using Clock = std::chrono::steady_clock;
 // Set by SIGINT / SIGTERM; polled after every step.
 std::atomic<bool> g_signalled{false};
 extern "C" void on_stop_signal(int) { g_signalled = true; }
-
-// bf16 autocast for the forward pass, on the device the model is on.
-class AutocastGuard {
- public:
-  AutocastGuard(bool enabled, const torch::Device& device) : enabled_(enabled), cuda_(device.is_cuda()) {
-    if (!enabled_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    const auto type = cuda_ ? at::kCUDA : at::kCPU;
-    at::autocast::set_autocast_dtype(type, at::kBFloat16);
-    at::autocast::set_autocast_enabled(type, true);
-#else
-    if (cuda_) {
-      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-      at::autocast::set_enabled(true);
-    } else {
-      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-      at::autocast::set_cpu_enabled(true);
-    }
-#endif
-  }
-  ~AutocastGuard() {
-    if (!enabled_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_enabled(cuda_ ? at::kCUDA : at::kCPU, false);
-#else
-    if (cuda_) {
-      at::autocast::set_enabled(false);
-    } else {
-      at::autocast::set_cpu_enabled(false);
-    }
-#endif
-    at::autocast::clear_cache();
-  }
-
- private:
-  bool enabled_, cuda_;
-};
 
 torch::Device pick_device(const std::string& name) {
   if (name == "cuda" || (name == "auto" && torch::cuda::is_available())) {
@@ -269,17 +232,44 @@ TrainResult Trainer::run() {
     return ck;
   };
 
+  // RUN_DIR/final.json: the cluster head's scores and, as a second reading of the learned
+  // representation, k-means on the backbone features (scikit-learn's protocol, n_init 10).
+  auto write_final_report = [&](const EvalResult& ev, double images_per_second) {
+    nlohmann::json out = {{"step", step},
+                          {"train_seconds", elapsed()},
+                          {"training_images_per_second", images_per_second},
+                          {"cluster_sizes", ev.cluster_sizes},
+                          {"empty_clusters", ev.empty_clusters}};
+    if (ev.has_labels) {
+      out["cluster_head"] = {{"acc", ev.scores.acc}, {"nmi", ev.scores.nmi}, {"ari", ev.scores.ari}};
+      KMeansOptions km;
+      km.k = c.clusters;
+      km.seed = c.seed;
+      const KMeansResult fit = kmeans(ev.features, km);
+      const ClusteringScores s = score_clustering(data.labels, fit.labels);
+      out["kmeans_on_features"] = {{"acc", s.acc}, {"nmi", s.nmi}, {"ari", s.ari}};
+      log_info(c10::str("k-means on the learned features: ", format_scores(s)));
+    }
+    write_file_atomic(run_dir_ + "/final.json", out.dump(2) + "\n");
+  };
+
   // Running means of the losses between evaluations.
   double sum_loss = 0, sum_inst = 0, sum_clus = 0, sum_ent = 0;
   int64_t loss_count = 0, images_since = 0;
   auto since_eval = Clock::now();
   TrainResult result;
 
-  auto evaluate_and_save = [&](int64_t at_epoch, int64_t at_batch, double epoch_position) {
-    const double train_rate =
-        images_since / std::max(1e-9, std::chrono::duration<double>(Clock::now() - since_eval).count());
+  // Training time only (evaluations excluded), for the images/s figures.
+  double train_only_seconds = 0;
+  int64_t train_only_images = 0;
+  auto evaluate_and_save = [&](int64_t at_epoch, int64_t at_batch, double epoch_position,
+                               bool final) {
+    const double segment = std::chrono::duration<double>(Clock::now() - since_eval).count();
+    const double train_rate = images_since / std::max(1e-9, segment);
+    train_only_seconds += segment;
+    train_only_images += images_since;
     EvalResult ev = evaluate(*model, data, image_size, c.eval_batch_size, c.bf16, c.channels_last,
-                             /*keep_features=*/false);
+                             /*keep_features=*/final);
     const bool improved = ev.has_labels && ev.scores.acc > best_acc;
     if (improved) best_acc = ev.scores.acc;
     const Checkpoint ck = snapshot(at_epoch, at_batch);
@@ -311,6 +301,7 @@ TrainResult Trainer::run() {
                            fixed(100 * ev.largest_cluster_fraction, 1),
                            "% of the images (try a larger --entropy-weight or --lr lower)"));
     }
+    if (final) write_final_report(ev, train_only_images / std::max(1e-9, train_only_seconds));
     sum_loss = sum_inst = sum_clus = sum_ent = 0;
     loss_count = images_since = 0;
     since_eval = Clock::now();
@@ -340,7 +331,7 @@ TrainResult Trainer::run() {
       if (out_of_time || stop) {
         progress.finish();
         if (out_of_time) {
-          evaluate_and_save(epoch, b, epoch + static_cast<double>(b) / batches);
+          evaluate_and_save(epoch, b, epoch + static_cast<double>(b) / batches, /*final=*/true);
           log_info(c10::str("time budget of ", c.time_budget_minutes, " min reached"));
         } else {
           save_checkpoint(snapshot(epoch, b), checkpoint_path("last"));
@@ -411,7 +402,7 @@ TrainResult Trainer::run() {
     }
     progress.finish();
     if ((epoch + 1) % c.eval_every == 0 || epoch + 1 == c.epochs) {
-      evaluate_and_save(epoch + 1, 0, static_cast<double>(epoch + 1));
+      evaluate_and_save(epoch + 1, 0, static_cast<double>(epoch + 1), epoch + 1 == c.epochs);
     }
   }
   result.status = TrainResult::Status::kFinished;
