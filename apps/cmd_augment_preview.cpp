@@ -55,7 +55,9 @@ CommandRunner register_augment_preview(CLI::App& app) {
       "augment-preview", "PNG grid of the multi-crop views: one row per image, one column per view");
   add_dataset_options(cmd, &params->dataset, &params->split);
   cmd->add_option("--views", params->views,
-                  "COUNTxSIZE[@MIN-MAX] groups, global first, e.g. 2x32@0.2-1,4x16@0.05-0.5 "
+                  "COUNTxSIZE[@MIN-MAX][:key=value] groups, global first, e.g. "
+                  "2x32@0.2-1,4x16@0.05-0.5:blur=0.8 (keys: jitter, jitter_p, flip, gray, blur, "
+                  "solarize, sigma, kernel) "
                   "(default: the dataset's)");
   cmd->add_option("--n", params->n, "images to show")->capture_default_str();
   cmd->add_option("--cell", params->cell, "tile side in the PNG, pixels")->capture_default_str();

@@ -78,7 +78,7 @@ CommandRunner register_train(CLI::App& app) {
   DCACN_TRAIN_OPTION("--attention", attention, "cbam | none")
   DCACN_TRAIN_OPTION("--stem", stem, "auto | cifar | imagenet")
   DCACN_TRAIN_OPTION("--clusters", clusters, "number of clusters K")
-  DCACN_TRAIN_OPTION("--views", views, "COUNTxSIZE[@MIN-MAX] groups, global first (default: the dataset's)")
+  DCACN_TRAIN_OPTION("--views", views, "COUNTxSIZE[@MIN-MAX][:key=value] groups, global first (see augment-preview; default: the dataset's)")
   DCACN_TRAIN_OPTION("--instance-loss", instance_loss, "decoupled | infonce")
   DCACN_TRAIN_OPTION("--tau-inst", instance_temperature, "instance temperature")
   DCACN_TRAIN_OPTION("--cluster-loss", cluster_loss, "decoupled | infonce")

@@ -97,6 +97,17 @@ TEST_F(MultiCropTest, ViewSpecifications) {
   expect_error_containing([&] { parse_views("2by32", d); },
                           {"bad view group '2by32'", "COUNTxSIZE"});
   expect_error_containing([&] { parse_views("2x32@0.5-0.1", d); }, {"0 < MIN <= MAX <= 1"});
+  // Strength overrides per group.
+  const MultiCropSpec s = parse_views("2x32:jitter=1:solarize=0.2,4x16@0.1-0.3:blur=0.8:sigma=0.5-1", d);
+  EXPECT_DOUBLE_EQ(s.global[1].brightness, 0.8);
+  EXPECT_DOUBLE_EQ(s.global[1].hue, 0.2);
+  EXPECT_DOUBLE_EQ(s.global[0].solarize_p, 0.2);
+  EXPECT_DOUBLE_EQ(s.local[3].blur_p, 0.8);
+  EXPECT_DOUBLE_EQ(s.local[0].blur_sigma.second, 1.0);
+  EXPECT_DOUBLE_EQ(s.local[0].scale.first, 0.1);
+  expect_error_containing([&] { parse_views("2x32:gray=1.5", d); }, {"gray is a probability"});
+  expect_error_containing([&] { parse_views("2x32:sharpen=1", d); }, {"unknown option 'sharpen'"});
+  expect_error_containing([&] { parse_views("2x32:kernel=4", d); }, {"odd size"});
 }
 
 }  // namespace

@@ -48,6 +48,24 @@ TEST_F(ImageFolderTest, LabelledFolderResizesAndLabelsBySortedClassName) {
   EXPECT_TRUE(data.images[2].eq(77).all().item<bool>());
 }
 
+TEST_F(ImageFolderTest, ReadsJpeg) {
+  std::filesystem::create_directories(path("jpg"));
+  std::vector<uint8_t> pixels(16 * 16 * 3);
+  for (size_t i = 0; i < pixels.size(); i += 3) {
+    pixels[i] = 30;
+    pixels[i + 1] = 160;
+    pixels[i + 2] = 220;
+  }
+  ASSERT_TRUE(stbi_write_jpg(path("jpg/a.jpg").c_str(), 16, 16, 3, pixels.data(), 95));
+  ImageFolderOptions options;
+  options.image_size = 16;
+  Dataset data = load_image_folder(path("jpg"), options);
+  ASSERT_EQ(data.size(), 1);
+  // JPEG is lossy: a flat colour comes back within a few levels.
+  const torch::Tensor expected = torch::tensor({30, 160, 220}).view({3, 1, 1});
+  EXPECT_LE((data.images[0].to(torch::kInt32) - expected).abs().max().item<int>(), 4);
+}
+
 TEST_F(ImageFolderTest, FlatFolderHasNoLabelsAndOneChannelMode) {
   write_solid_png(path("flat/x.png"), 6, 6, 3, {255, 255, 255});
   write_solid_png(path("flat/y.PNG"), 3, 9, 1, {0});

@@ -95,6 +95,11 @@ TEST_F(TrainerTest, ATinyRunLowersTheLossAndWritesItsFiles) {
   EXPECT_TRUE(std::filesystem::exists(path("run/config.json")));
   EXPECT_TRUE(std::filesystem::exists(path("run/checkpoints/last.pt")));
   EXPECT_TRUE(std::filesystem::exists(path("run/checkpoints/best.pt")));
+  std::ifstream final_in(path("run/final.json"));
+  const auto final = nlohmann::json::parse(final_in);
+  EXPECT_EQ(final["step"], 32);
+  EXPECT_TRUE(final.contains("cluster_head"));
+  EXPECT_GE(final["kmeans_on_features"]["acc"].get<double>(), 0.5);  // 2 balanced classes
   // The configuration file reads back to the same configuration.
   std::ifstream in(path("run/config.json"));
   EXPECT_EQ(TrainConfig::from_json(nlohmann::json::parse(in)).to_json(), c.to_json());

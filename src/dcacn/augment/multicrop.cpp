@@ -75,18 +75,70 @@ MultiCropSpec default_multicrop(const std::string& dataset, int64_t image_size) 
   return spec;
 }
 
+namespace {
+
+// One "key=value" strength of a view group.
+void apply_view_option(const std::string& item, const std::string& group, ViewSpec* v) {
+  const size_t eq = item.find('=');
+  DCACN_CHECK(eq != std::string::npos, "view group '", group, "': option '", item,
+              "' is not key=value");
+  const std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+  double a = 0, b = 0;
+  char tail = 0;
+  const int n = std::sscanf(value.c_str(), "%lf-%lf%c", &a, &b, &tail);
+  DCACN_CHECK(n == 1 || (n == 2 && key == "sigma"), "view group '", group, "': bad value '",
+              value, "' for ", key);
+  auto probability = [&](double* field) {
+    DCACN_CHECK(0 <= a && a <= 1, "view group '", group, "': ", key,
+                " is a probability in 0..1, got ", value);
+    *field = a;
+  };
+  if (key == "jitter") {
+    DCACN_CHECK(a >= 0, "view group '", group, "': jitter strength must be >= 0, got ", value);
+    v->jitter_strength(a);
+  } else if (key == "jitter_p") {
+    probability(&v->jitter_p);
+  } else if (key == "flip") {
+    probability(&v->flip_p);
+  } else if (key == "gray") {
+    probability(&v->gray_p);
+  } else if (key == "blur") {
+    probability(&v->blur_p);
+  } else if (key == "solarize") {
+    probability(&v->solarize_p);
+  } else if (key == "sigma") {
+    DCACN_CHECK(n == 2 && 0 < a && a <= b, "view group '", group,
+                "': sigma needs a range MIN-MAX with 0 < MIN <= MAX, got ", value);
+    v->blur_sigma = {a, b};
+  } else if (key == "kernel") {
+    DCACN_CHECK(a >= 3 && static_cast<int64_t>(a) % 2 == 1, "view group '", group,
+                "': kernel must be an odd size >= 3, got ", value);
+    v->blur_kernel = static_cast<int64_t>(a);
+  } else {
+    throw InputError(c10::str("view group '", group, "': unknown option '", key,
+                              "' (jitter, jitter_p, flip, gray, blur, solarize, sigma, kernel)"));
+  }
+}
+
+}  // namespace
+
 MultiCropSpec parse_views(const std::string& text, const MultiCropSpec& defaults) {
   MultiCropSpec out;
   std::stringstream groups(text);
   std::string group;
   bool first = true;
   while (std::getline(groups, group, ',')) {
+    // COUNTxSIZE[@MIN-MAX] then optional :key=value strengths.
+    std::stringstream parts(group);
+    std::string head;
+    std::getline(parts, head, ':');
     long long count = 0, size = 0;
     double lo = -1, hi = -1;
     char tail = 0;
-    const int n = std::sscanf(group.c_str(), "%lldx%lld@%lf-%lf%c", &count, &size, &lo, &hi, &tail);
+    const int n = std::sscanf(head.c_str(), "%lldx%lld@%lf-%lf%c", &count, &size, &lo, &hi, &tail);
     DCACN_CHECK(n == 2 || n == 4, "bad view group '", group, "' in --views '", text,
-                "': expected COUNTxSIZE or COUNTxSIZE@MIN-MAX, e.g. 2x32@0.2-1,4x16@0.05-0.5");
+                "': expected COUNTxSIZE[@MIN-MAX][:key=value...], e.g. "
+                "2x32@0.2-1,4x16@0.05-0.5:blur=0.5");
     DCACN_CHECK(count >= 1 && count <= 32 && size >= 4 && size <= 1024, "view group '", group,
                 "': count must be in 1..32 and size in 4..1024");
     const std::vector<ViewSpec>& base = first ? defaults.global : defaults.local;
@@ -98,6 +150,7 @@ MultiCropSpec parse_views(const std::string& text, const MultiCropSpec& defaults
                   "': the scale range must satisfy 0 < MIN <= MAX <= 1");
       v.scale = {lo, hi};
     }
+    for (std::string item; std::getline(parts, item, ':');) apply_view_option(item, group, &v);
     (first ? out.global : out.local).insert((first ? out.global : out.local).end(), count, v);
     first = false;
   }

@@ -6,16 +6,15 @@
 #include <chrono>
 #include <cmath>
 #include <exception>
-#include <mutex>
 #include <limits>
+#include <mutex>
 
 #include "dcacn/util/error.h"
 
 namespace dcacn {
 namespace {
 
-// Rows of x processed per matrix product: bounds the [rows, K] temporaries.
-// Rows per matrix product. Gathered copies stay below glibc's 32 MB mmap threshold
+// Rows per matrix product (bounds the [rows, K] temporaries). Gathered copies stay below glibc's 32 MB mmap threshold
 // (4096 x 784 x 8 B = 25 MB in float64), so their memory is reused instead of being mapped and
 // faulted in afresh on every call, which cost more than the arithmetic.
 constexpr int64_t kChunk = 16384;
@@ -39,7 +38,8 @@ class LloydRun {
     upper_ = torch::empty({n_}, x.options());
     lower_ = torch::empty({n_, k_}, x.options());
     assign_rows(torch::Tensor());
-    // Centre sums in float64 so the incremental updates below do not drift.
+    // Centre sums kept in float64 so the incremental updates below do not drift (the initial
+    // sums come from float32 products, like scikit-learn's float32 accumulation).
     sums_ = torch::zeros({k_, x.size(1)}, x.options().dtype(torch::kFloat64));
     counts_ = torch::bincount(labels_, {}, k_).to(torch::kFloat64);
     for (int64_t start = 0; start < n_; start += kChunk) {
