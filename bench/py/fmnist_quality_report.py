@@ -31,25 +31,29 @@ def main():
         head = final.get("cluster_head", final)
         km = final.get("kmeans_on_features", {})
         rate = final.get("training_images_per_second", final.get("images_per_second", 0))
-        rows.append((variant, minutes, head, km, final.get("step", final.get("steps")), rate))
+        finished = datetime.datetime.fromtimestamp(os.path.getmtime(path), datetime.timezone.utc)
+        rows.append((variant, minutes, head, km, final.get("step", final.get("steps")), rate,
+                     finished.strftime("%Y-%m-%d %H:%M")))
     cpu = subprocess.run("lscpu | sed -n 's/^Model name: *//p'", shell=True, capture_output=True,
                          text=True).stdout.strip()
     lines = [
         "# Fashion-MNIST clustering quality at a fixed time budget",
         "",
-        f"- command: `{command}`",
+        "- command: `bench/fmnist_quality --minutes M [VARIANT ...]`; each row is one variant's "
+        "run (`bench/fmnist_quality --minutes 30 VARIANT`), finished at the time given; this file "
+        f"was last rebuilt by `{command}`",
         f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine: {cpu}, {os.cpu_count()} cores",
         "- data: all 70,000 Fashion-MNIST images (train + test), labels used only for scoring",
         "",
         "| run | budget (min) | ACC | NMI | ARI | k-means on features ACC / NMI / ARI | steps | "
-        "training images/s |",
-        "|---|---|---|---|---|---|---|---|",
+        "training images/s | finished (UTC) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for variant, minutes, head, km, steps, rate in rows:
+    for variant, minutes, head, km, steps, rate, finished in rows:
         kmtext = (f"{km['acc']:.4f} / {km['nmi']:.4f} / {km['ari']:.4f}" if km else "-")
         lines.append(f"| {LABELS[variant]} | {minutes} | {head['acc']:.4f} | {head['nmi']:.4f} | "
-                     f"{head['ari']:.4f} | {kmtext} | {steps} | {rate:.0f} |")
+                     f"{head['ari']:.4f} | {kmtext} | {steps} | {rate:.0f} | {finished} |")
     curve = os.path.join(work, "dcacn", "metrics.csv")
     if os.path.exists(curve):
         lines += ["", "## Learning curve of the dcacn run", "",
