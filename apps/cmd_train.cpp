@@ -17,7 +17,6 @@ struct TrainParams {
   std::string out;         // run directory
   std::string resume;      // continue the run in this directory
   TrainConfig config;      // parsed values of the options
-  std::string split = "all";
   RuntimeOptions runtime;
   // Options the user gave explicitly, applied on top of the preset.
   std::vector<std::pair<CLI::Option*, std::function<void(TrainConfig&, const TrainConfig&)>>> set;

@@ -71,7 +71,12 @@ std::vector<std::pair<std::string, torch::Tensor>> read_state_dict(const std::st
 }
 
 void load_state_dict(torch::nn::Module& module, const std::string& path) {
-  const auto file = read_state_dict(path);
+  load_state_dict(module, read_state_dict(path), path);
+}
+
+void load_state_dict(torch::nn::Module& module,
+                     const std::vector<std::pair<std::string, torch::Tensor>>& file,
+                     const std::string& path) {
   std::map<std::string, torch::Tensor> from_file(file.begin(), file.end());
   const auto model = state_dict(module);
   std::vector<std::string> missing, unexpected, mismatched;

@@ -26,6 +26,12 @@ void save_state_dict(const torch::nn::Module& module, const std::string& path);
 /// torch.save(model.state_dict(), path) with the same names.
 std::vector<std::pair<std::string, torch::Tensor>> read_state_dict(const std::string& path);
 
+/// Copies named tensors (from `source`, named in messages) into `module`, with the checks of
+/// load_state_dict below.
+void load_state_dict(torch::nn::Module& module,
+                     const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+                     const std::string& source);
+
 /// Copies the tensors of `path` into `module`. Every name and shape must match; otherwise
 /// nothing is copied and an InputError lists the missing, unexpected and mis-shaped tensors.
 void load_state_dict(torch::nn::Module& module, const std::string& path);

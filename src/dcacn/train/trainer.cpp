@@ -193,14 +193,7 @@ TrainResult Trainer::run() {
   int64_t epoch = 0, first_batch = 0, step = 0;
   double seconds_before = 0, best_acc = -1;
   if (resume_) {
-    for (auto [name, tensor] : state_dict(*model)) {
-      auto it = std::find_if(restored.model.begin(), restored.model.end(),
-                             [&](const auto& e) { return e.first == name; });
-      DCACN_CHECK(it != restored.model.end() && it->second.sizes() == tensor.sizes(),
-                  "checkpoint ", checkpoint_path("last"), " does not match the model at ", name);
-      torch::NoGradGuard no_grad;
-      tensor.copy_(it->second);
-    }
+    load_state_dict(*model, restored.model, checkpoint_path("last"));
     load_optimizer_bytes(adam, restored.optimizer, checkpoint_path("last"));
     augment.generator().set_state(restored.augment_rng);
     epoch = restored.epoch;
