@@ -60,8 +60,8 @@ CommandRunner register_train(CLI::App& app) {
                   "with it override its values)");
   cmd->add_option("--out", p->out, "run directory (config.json, metrics.csv, checkpoints/)");
   cmd->add_option("--resume", p->resume,
-                  "continue the run in this directory (only --epochs, --time-budget and "
-                  "--device may change)");
+                  "continue the run in this directory (only --epochs, --time-budget, --max-steps "
+                  "and --device may change)");
   TrainConfig& c = p->config;
   const TrainConfig d;
   // Each option writes into p->config when parsed; its applier copies it onto the preset.
@@ -90,6 +90,7 @@ CommandRunner register_train(CLI::App& app) {
   DCACN_TRAIN_OPTION("--batch-size", batch_size, "images per step")
   DCACN_TRAIN_OPTION("--epochs", epochs, "epochs")
   DCACN_TRAIN_OPTION("--time-budget", time_budget_minutes, "stop after this many minutes (0: no limit)")
+  DCACN_TRAIN_OPTION("--max-steps", max_steps, "stop after this many optimiser steps (0: no limit)")
   DCACN_TRAIN_OPTION("--seed", seed, "random seed")
   DCACN_TRAIN_OPTION("--bf16", bf16, "bf16 autocast (true/false)")
   DCACN_TRAIN_OPTION("--channels-last", channels_last, "NHWC layout (true/false)")

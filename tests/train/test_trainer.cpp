@@ -134,6 +134,19 @@ TEST_F(TrainerTest, ResumeAfterAnInterruptionMatchesAnUninterruptedRun) {
   }
 }
 
+TEST_F(TrainerTest, AStepBudgetEndsTheRunWithAFinalEvaluation) {
+  TrainConfig c = tiny();
+  c.max_steps = 3;  // inside the second epoch
+  Trainer t(c, path("steps"), false);
+  const TrainResult r = t.run();
+  EXPECT_EQ(r.status, TrainResult::Status::kBudgetReached);
+  EXPECT_EQ(r.step, 3);
+  const auto rows = read_metrics(path("steps/metrics.csv"));
+  ASSERT_FALSE(rows.empty());
+  EXPECT_EQ(rows.back().at("step"), "3");
+  EXPECT_TRUE(std::filesystem::is_regular_file(path("steps/final.json")));
+}
+
 TEST_F(TrainerTest, DamagedCheckpointsAndReusedFoldersAreRefused) {
   Trainer t(tiny(), path("run"), false);
   t.set_step_limit(2);

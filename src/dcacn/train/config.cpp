@@ -9,7 +9,7 @@ namespace dcacn {
   X(dataset) X(data_path) X(split) X(folder_image_size) X(depth) X(width) X(attention) X(stem) \
   X(clusters) X(views) X(instance_loss) X(instance_temperature) X(cluster_loss)               \
   X(cluster_reading) X(cluster_temperature) X(cluster_weight) X(entropy_weight) X(lr)         \
-  X(weight_decay) X(batch_size) X(epochs) X(time_budget_minutes) X(seed) X(bf16)              \
+  X(weight_decay) X(batch_size) X(epochs) X(time_budget_minutes) X(max_steps) X(seed) X(bf16)              \
   X(channels_last) X(eval_every) X(eval_batch_size) X(keep_epoch_checkpoints) X(device)       \
   X(preset)
 
@@ -61,6 +61,7 @@ void TrainConfig::validate() const {
   DCACN_CHECK(epochs >= 1, "--epochs must be at least 1, got ", epochs);
   DCACN_CHECK(time_budget_minutes >= 0, "--time-budget must be non-negative, got ",
               time_budget_minutes);
+  DCACN_CHECK(max_steps >= 0, "--max-steps must be non-negative, got ", max_steps);
   DCACN_CHECK(eval_every >= 1, "--eval-every must be at least 1, got ", eval_every);
   DCACN_CHECK(eval_batch_size >= 1, "--eval-batch-size must be positive, got ", eval_batch_size);
   DCACN_CHECK(device == "auto" || device == "cpu" || device == "cuda",

@@ -38,6 +38,7 @@ struct TrainConfig {
   int64_t batch_size = 256;
   int64_t epochs = 1000;
   double time_budget_minutes = 0;  ///< > 0: stop after this much training time
+  int64_t max_steps = 0;           ///< > 0: stop after this many optimiser steps
   uint64_t seed = 0;
   bool bf16 = false;               ///< CPU bf16 autocast / CUDA bf16 autocast
   bool channels_last = false;      ///< NHWC weights and inputs (faster convolutions on CPU)

@@ -163,6 +163,7 @@ TrainResult Trainer::run() {
     TrainConfig c = restored.config;
     c.epochs = config_.epochs;
     c.time_budget_minutes = config_.time_budget_minutes;
+    c.max_steps = config_.max_steps;
     c.device = config_.device;
     config_ = c;
     config_.validate();
@@ -319,19 +320,22 @@ TrainResult Trainer::run() {
   for (; epoch < c.epochs; ++epoch, first_batch = 0) {
     const torch::Tensor order = epoch_order(c.seed, epoch, data.size());
     for (int64_t b = first_batch; b < batches; ++b) {
-      const bool out_of_time = budget > 0 && elapsed() >= budget;
+      const bool budget_reached =
+          (budget > 0 && elapsed() >= budget) || (c.max_steps > 0 && step >= c.max_steps);
       const bool stop = stop_ || g_signalled || (step_limit_ >= 0 && step >= step_limit_);
-      if (out_of_time || stop) {
+      if (budget_reached || stop) {
         progress.finish();
-        if (out_of_time) {
+        if (budget_reached) {
           evaluate_and_save(epoch, b, epoch + static_cast<double>(b) / batches, /*final=*/true);
-          log_info(c10::str("time budget of ", c.time_budget_minutes, " min reached"));
+          log_info(c.max_steps > 0 && step >= c.max_steps
+                       ? c10::str("step budget of ", c.max_steps, " steps reached")
+                       : c10::str("time budget of ", c.time_budget_minutes, " min reached"));
         } else {
           save_checkpoint(snapshot(epoch, b), checkpoint_path("last"));
           log_info(c10::str("stopped at epoch ", epoch + 1, ", batch ", b,
                             "; continue with: dcacn train --resume ", run_dir_));
         }
-        result.status = out_of_time ? TrainResult::Status::kBudgetReached
+        result.status = budget_reached ? TrainResult::Status::kBudgetReached
                                     : TrainResult::Status::kInterrupted;
         result.epoch = epoch;
         result.step = step;
@@ -384,8 +388,8 @@ TrainResult Trainer::run() {
       ++loss_count;
       images_since += c.batch_size;
       const double rate = images_since / std::max(1e-9, std::chrono::duration<double>(Clock::now() - since_eval).count());
-      const double remaining_steps =
-          static_cast<double>((c.epochs - epoch) * batches - b - 1);
+      double remaining_steps = static_cast<double>((c.epochs - epoch) * batches - b - 1);
+      if (c.max_steps > 0) remaining_steps = std::min<double>(remaining_steps, c.max_steps - step);
       double eta = remaining_steps * c.batch_size / std::max(rate, 1e-9);
       if (budget > 0) eta = std::min(eta, std::max(0.0, budget - elapsed()));
       progress.update(c10::str("epoch ", epoch + 1, "/", c.epochs, " step ", step, " loss ",
