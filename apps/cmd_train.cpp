@@ -41,7 +41,7 @@ int run_train(TrainParams& p) {
       return 130;
     case TrainResult::Status::kBudgetReached:
     case TrainResult::Status::kFinished:
-      std::cout << (r.status == TrainResult::Status::kFinished ? "finished" : "time budget reached")
+      std::cout << (r.status == TrainResult::Status::kFinished ? "finished" : "budget reached")
                 << ": " << r.step << " steps in " << format_duration(r.train_seconds) << ", run in "
                 << dir << '\n';
       if (r.last_eval.has_labels) std::cout << format_scores(r.last_eval.scores) << '\n';

@@ -1,5 +1,7 @@
 #include "dcacn/model/cbam.h"
 
+#include "dcacn/model/cbam_ops.h"
+
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/modules/activation.h>
 #include <torch/nn/modules/linear.h>
@@ -35,12 +37,16 @@ void ChannelGateImpl::pretty_print(std::ostream& stream) const {
 torch::Tensor ChannelGateImpl::mask(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 4 && x.size(1) == options.channels(), "ChannelGate: expected [N, ",
               options.channels(), ", H, W] input, got ", x.sizes());
+  const auto [avg, max] = cbam_channel_pool(x);
+  return weights(avg, max).unsqueeze(2).unsqueeze(3);
+}
+
+torch::Tensor ChannelGateImpl::weights(const torch::Tensor& avg, const torch::Tensor& max) {
   // Both pooled descriptors go through the shared MLP as one [2N, C] batch: half the kernel
   // launches of two separate passes, the same arithmetic row by row.
-  const int64_t n = x.size(0);
-  const torch::Tensor pooled = torch::cat({x.mean({2, 3}), x.amax({2, 3})}, 0);
-  const torch::Tensor scores = mlp->forward(pooled);
-  return torch::sigmoid(scores.slice(0, 0, n) + scores.slice(0, n)).unsqueeze(2).unsqueeze(3);
+  const int64_t n = avg.size(0);
+  const torch::Tensor scores = mlp->forward(torch::cat({avg, max}, 0));
+  return torch::sigmoid(scores.slice(0, 0, n) + scores.slice(0, n));
 }
 
 torch::Tensor ChannelGateImpl::forward(const torch::Tensor& x) { return x * mask(x); }
@@ -64,7 +70,10 @@ void SpatialGateImpl::pretty_print(std::ostream& stream) const {
 }
 
 torch::Tensor SpatialGateImpl::mask(const torch::Tensor& x) {
-  const torch::Tensor pooled = torch::cat({x.amax(1, /*keepdim=*/true), x.mean(1, true)}, 1);
+  return weights(torch::cat({x.amax(1, /*keepdim=*/true), x.mean(1, true)}, 1));
+}
+
+torch::Tensor SpatialGateImpl::weights(const torch::Tensor& pooled) {
   return torch::sigmoid(bn->forward(conv->forward(pooled)));
 }
 
@@ -87,7 +96,13 @@ void CBAMImpl::pretty_print(std::ostream& stream) const {
 }
 
 torch::Tensor CBAMImpl::forward(const torch::Tensor& x) {
-  return spatial_gate->forward(channel_gate->forward(x));
+  // spatial_gate(channel_gate(x)) without materialising the channel-gated tensor.
+  TORCH_CHECK(x.dim() == 4 && x.size(1) == options.channels(), "CBAM: expected [N, ",
+              options.channels(), ", H, W] input, got ", x.sizes());
+  const auto [avg, max] = cbam_channel_pool(x);
+  const torch::Tensor g = channel_gate->weights(avg, max);
+  const torch::Tensor s = spatial_gate->weights(cbam_spatial_pool(x, g));
+  return cbam_gate_product(x, g, s);
 }
 
 int64_t CBAMImpl::flops(int64_t h, int64_t w) const {

@@ -34,6 +34,8 @@ class ChannelGateImpl : public torch::nn::Cloneable<ChannelGateImpl> {
   torch::Tensor forward(const torch::Tensor& x);
   /// The attention weights alone, [N, C, 1, 1] in (0, 1).
   torch::Tensor mask(const torch::Tensor& x);
+  /// The weights [N, C] from the average- and max-pooled descriptors, each [N, C].
+  torch::Tensor weights(const torch::Tensor& avg, const torch::Tensor& max);
 
   ChannelGateOptions options;
   torch::nn::Sequential mlp{nullptr};
@@ -54,6 +56,8 @@ class SpatialGateImpl : public torch::nn::Cloneable<SpatialGateImpl> {
   torch::Tensor forward(const torch::Tensor& x);
   /// The attention weights alone, [N, 1, H, W] in (0, 1).
   torch::Tensor mask(const torch::Tensor& x);
+  /// The weights [N, 1, H, W] from the [max_c, mean_c] map [N, 2, H, W].
+  torch::Tensor weights(const torch::Tensor& pooled);
 
   SpatialGateOptions options;
   torch::nn::Conv2d conv{nullptr};
@@ -69,7 +73,8 @@ struct CBAMOptions {
   TORCH_ARG(int64_t, spatial_kernel) = 7;
 };
 
-/// Channel gate, then spatial gate. [N, C, H, W] -> same.
+/// Channel gate, then spatial gate. [N, C, H, W] -> same. The gates' pooling and products run
+/// through the fused operations of cbam_ops.h.
 class CBAMImpl : public torch::nn::Cloneable<CBAMImpl> {
  public:
   explicit CBAMImpl(const CBAMOptions& options);
