@@ -17,6 +17,10 @@ int main(int argc, char** argv) {
   runners["model-info"] = dcacn::cli::register_model_info(app);
   runners["augment-preview"] = dcacn::cli::register_augment_preview(app);
   runners["train"] = dcacn::cli::register_train(app);
+  runners["evaluate"] = dcacn::cli::register_evaluate(app);
+  runners["predict"] = dcacn::cli::register_predict(app);
+  runners["embed"] = dcacn::cli::register_embed(app);
+  runners["report"] = dcacn::cli::register_report(app);
   CLI11_PARSE(app, argc, argv);
   for (const auto* sub : app.get_subcommands()) {
     return dcacn::cli::run_guarded(runners.at(sub->get_name()));

@@ -11,6 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 RESULTS = os.path.join(ROOT, "bench", "results", "fmnist_quality.md")
 LABELS = {
     "dcacn": "dcacn fmnist-cpu (decoupled, CBAM, multi-crop 2x28 + 2x14, columns)",
+    "dcacn-composite": "dcacn fmnist-cpu with the composite CBAM of ATen ops (DCACN_CBAM_FUSED=0)",
     "infonce": "ablation: InfoNCE instead of decoupled (both levels)",
     "no-cbam": "ablation: no CBAM (plain ResNet-34)",
     "two-views": "ablation: two 28 px views, no local crops",

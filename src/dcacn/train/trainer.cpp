@@ -1,7 +1,6 @@
 #include "dcacn/train/trainer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <torch/cuda.h>
 #include <torch/optim/adam.h>
 
 #include <chrono>
@@ -16,9 +15,11 @@
 #include "dcacn/augment/transforms.h"
 #include "dcacn/cluster/kmeans.h"
 #include "dcacn/data/registry.h"
+#include "dcacn/infer/inference.h"
 #include "dcacn/model/state_dict.h"
 #include "dcacn/train/checkpoint.h"
 #include "dcacn/train/losses.h"
+#include "dcacn/train/setup.h"
 #include "dcacn/util/autocast.h"
 #include "dcacn/util/error.h"
 #include "dcacn/util/fs.h"
@@ -35,41 +36,12 @@ using Clock = std::chrono::steady_clock;
 std::atomic<bool> g_signalled{false};
 extern "C" void on_stop_signal(int) { g_signalled = true; }
 
-torch::Device pick_device(const std::string& name) {
-  if (name == "cuda" || (name == "auto" && torch::cuda::is_available())) {
-    DCACN_CHECK(torch::cuda::is_available(),
-                "--device cuda: this LibTorch build has no CUDA, or no GPU is visible");
-    return torch::Device(torch::kCUDA);
-  }
-  return torch::Device(torch::kCPU);
-}
-
 // The order of the samples in an epoch: a function of the seed and the epoch only, so that a
 // resumed run sees the same order.
 torch::Tensor epoch_order(uint64_t seed, int64_t epoch, int64_t n) {
   at::Generator gen =
       at::detail::createCPUGenerator(seed * 1000003ULL + static_cast<uint64_t>(epoch) + 1);
   return torch::randperm(n, gen, torch::TensorOptions().dtype(torch::kInt64));
-}
-
-DatasetSpec dataset_spec(const TrainConfig& c) {
-  DatasetSpec spec;
-  spec.name = c.dataset;
-  spec.path = c.data_path;
-  spec.split = parse_split(c.split);
-  spec.folder.image_size = c.folder_image_size;
-  return spec;
-}
-
-DCACNOptions model_options(const TrainConfig& c, const Dataset& data, int64_t image_size) {
-  return DCACNOptions()
-      .depth(c.depth)
-      .in_channels(data.channels())
-      .image_size(image_size)
-      .stem(c.stem)
-      .width(c.width)
-      .attention(parse_attention(c.attention))
-      .clusters(c.clusters);
 }
 
 LossOptions loss_options(const TrainConfig& c) {
@@ -98,27 +70,16 @@ const char* kMetricsHeader =
 
 EvalResult evaluate(DCACNImpl& model, const Dataset& data, int64_t image_size,
                     int64_t batch_size, bool bf16, bool channels_last, bool keep_features) {
-  const bool was_training = model.is_training();
-  model.eval();
-  torch::NoGradGuard no_grad;
-  const torch::Device device = model.parameters().front().device();
-  std::vector<torch::Tensor> predictions, features;
-  for (int64_t start = 0; start < data.size(); start += batch_size) {
-    const int64_t end = std::min(data.size(), start + batch_size);
-    torch::Tensor x = eval_transform(data.images.slice(0, start, end).to(device), image_size);
-    if (channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
-    DCACNOutput out;
-    {
-      AutocastGuard autocast(bf16, device);
-      out = model.forward(x);
-    }
-    predictions.push_back(out.probabilities.argmax(1).cpu());
-    if (keep_features) features.push_back(out.features.to(torch::kCPU, torch::kFloat32));
-  }
-  if (was_training) model.train();
+  InferenceOptions o;
+  o.batch_size = batch_size;
+  o.bf16 = bf16;
+  o.channels_last = channels_last;
+  o.features = keep_features;
+  o.embeddings = false;
+  const ModelOutputs out = run_model(model, data.images, image_size, o);
   EvalResult r;
-  r.predictions = torch::cat(predictions);
-  if (keep_features) r.features = torch::cat(features);
+  r.predictions = out.probabilities.argmax(1);
+  if (keep_features) r.features = out.features;
   const int64_t k = model.options.clusters();
   const torch::Tensor sizes = torch::bincount(r.predictions, {}, k);
   r.cluster_sizes.assign(sizes.data_ptr<int64_t>(), sizes.data_ptr<int64_t>() + k);
@@ -176,14 +137,13 @@ TrainResult Trainer::run() {
   Dataset data = load_dataset(dataset_spec(c));
   DCACN_CHECK(data.size() >= c.batch_size, "--batch-size ", c.batch_size, " is larger than the ",
               data.size(), " images of ", data.name);
-  const MultiCropSpec defaults = default_multicrop(c.dataset, data.height());
-  const MultiCropSpec views = c.views.empty() ? defaults : parse_views(c.views, defaults);
+  const MultiCropSpec views = view_spec(c, data.height());
   const int64_t image_size = views.global.front().size;
   log_info(c10::str("training on ", data.name, ": ", data.size(), " images, views ",
                     views.describe(), ", device ", device.str(), c.bf16 ? ", bf16 autocast" : ""));
 
   torch::manual_seed(c.seed);
-  DCACN model(model_options(c, data, image_size));
+  DCACN model(model_options(c, data.channels(), image_size));
   if (c.channels_last) to_channels_last(*model);
   model->to(device);
   torch::optim::Adam adam(model->parameters(),

@@ -1,0 +1,43 @@
+#pragma once
+// Options and input handling shared by the commands that use a trained model (evaluate,
+// predict, embed, report).
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "dcacn/data/dataset.h"
+#include "dcacn/infer/inference.h"
+
+namespace dcacn::cli {
+
+/// --checkpoint RUN_DIR|FILE, --which last|best, --device, --batch-size.
+struct ModelChoice {
+  std::string checkpoint;
+  std::string which = "last";
+  std::string device = "auto";
+  int64_t batch_size = 0;  ///< 0: the run's evaluation batch size
+};
+void add_model_options(CLI::App* command, ModelChoice* choice);
+TrainedModel load_model(const ModelChoice& choice);
+InferenceOptions inference_options(const TrainedModel& model, const ModelChoice& choice);
+
+/// --dataset, --data, --split, --image-size; each defaults to the run's own setting.
+using DataChoice = DataOverrides;
+void add_data_options(CLI::App* command, DataChoice* choice);
+/// load_dataset_for with a log line.
+Dataset load_data_for_model(const TrainedModel& model, const DataChoice& choice);
+
+/// Image files given on the command line: files, and folders searched recursively.
+struct ImageSet {
+  torch::Tensor images;             ///< [M, C, S, S] uint8, the ones that decoded
+  std::vector<std::string> paths;   ///< [M]
+  std::vector<std::string> failed;  ///< "path: reason" for the others
+};
+/// Decodes (on all cores) to the model's channels and stored image size. Throws InputError
+/// when a path does not exist or no image at all could be read; unreadable images are listed
+/// in `failed` and reported with warnings.
+ImageSet read_images_for_model(const TrainedModel& model, const std::vector<std::string>& inputs);
+
+}  // namespace dcacn::cli

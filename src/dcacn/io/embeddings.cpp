@@ -1,0 +1,115 @@
+#include "dcacn/io/embeddings.h"
+
+#include <torch/serialize.h>
+
+#include <cstdio>
+#include <sstream>
+
+#include "dcacn/io/predictions.h"
+#include "dcacn/util/error.h"
+#include "dcacn/util/fs.h"
+
+namespace dcacn {
+namespace {
+
+constexpr const char* kFormat = "dcacn-embeddings-1";
+
+c10::List<std::string> string_list(const std::vector<std::string>& v) {
+  c10::List<std::string> out;
+  for (const auto& s : v) out.push_back(s);
+  return out;
+}
+
+}  // namespace
+
+void write_embeddings_pt(const std::string& path, const Embeddings& e) {
+  c10::impl::GenericDict dict(c10::StringType::get(), c10::AnyType::get());
+  dict.insert("format", std::string(kFormat));
+  dict.insert("checkpoint", e.checkpoint);
+  for (const auto& [name, t] : {std::pair<const char*, const torch::Tensor*>{"features", &e.features},
+                                {"embeddings", &e.embeddings},
+                                {"probabilities", &e.probabilities},
+                                {"clusters", &e.clusters},
+                                {"labels", &e.labels}}) {
+    if (t->defined()) dict.insert(name, t->to(torch::kCPU).contiguous());
+  }
+  if (!e.paths.empty()) dict.insert("paths", string_list(e.paths));
+  if (!e.class_names.empty()) dict.insert("class_names", string_list(e.class_names));
+  const std::vector<char> bytes = torch::pickle_save(dict);
+  write_file_atomic(path, std::string(bytes.begin(), bytes.end()));
+}
+
+void write_embeddings_csv(const std::string& path, const Embeddings& e) {
+  const int64_t n = e.clusters.size(0);
+  std::ostringstream s;
+  s << "index";
+  if (!e.paths.empty()) s << ",path";
+  if (e.labels.defined()) s << ",label";
+  s << ",cluster";
+  std::vector<std::pair<std::string, torch::Tensor>> blocks;
+  for (const auto& [prefix, t] : {std::pair<const char*, torch::Tensor>{"p_", e.probabilities},
+                                  {"e_", e.embeddings},
+                                  {"f_", e.features}}) {
+    if (!t.defined()) continue;
+    blocks.emplace_back(prefix, t.to(torch::kCPU, torch::kFloat).contiguous());
+    for (int64_t j = 0; j < t.size(1); ++j) s << "," << prefix << j;
+  }
+  s << "\n";
+  const auto cl = e.clusters.to(torch::kCPU, torch::kInt64).contiguous();
+  const torch::Tensor lab = e.labels.defined() ? e.labels.to(torch::kCPU, torch::kInt64).contiguous()
+                                                : torch::Tensor();
+  char number[32];
+  for (int64_t i = 0; i < n; ++i) {
+    s << i;
+    if (!e.paths.empty()) s << "," << csv_escape(e.paths[i]);
+    if (lab.defined()) s << "," << lab.data_ptr<int64_t>()[i];
+    s << "," << cl.data_ptr<int64_t>()[i];
+    for (const auto& [prefix, t] : blocks) {
+      const float* row = t.data_ptr<float>() + i * t.size(1);
+      for (int64_t j = 0; j < t.size(1); ++j) {
+        std::snprintf(number, sizeof(number), "%.7g", row[j]);
+        s << "," << number;
+      }
+    }
+    s << "\n";
+  }
+  write_file_atomic(path, s.str());
+}
+
+Embeddings read_embeddings_pt(const std::string& path) {
+  const std::vector<uint8_t> raw = read_file_bytes(path);
+  torch::IValue value;
+  try {
+    value = torch::pickle_load(std::vector<char>(raw.begin(), raw.end()));
+  } catch (const c10::Error& e) {
+    throw InputError(c10::str(path, " is damaged or not an embeddings file: ",
+                              e.what_without_backtrace()));
+  }
+  DCACN_CHECK(value.isGenericDict(), path, " holds a ", value.tagKind(), ", expected a dict");
+  const auto dict = value.toGenericDict();
+  DCACN_CHECK(dict.contains("format") && dict.at("format").isString() &&
+                  dict.at("format").toStringRef() == kFormat,
+              path, " is not a dcacn embeddings file (format '", kFormat, "')");
+  Embeddings e;
+  e.checkpoint = dict.at("checkpoint").toStringRef();
+  auto tensor = [&](const char* key) {
+    return dict.contains(key) ? dict.at(key).toTensor() : torch::Tensor();
+  };
+  e.features = tensor("features");
+  e.embeddings = tensor("embeddings");
+  e.probabilities = tensor("probabilities");
+  e.clusters = tensor("clusters");
+  e.labels = tensor("labels");
+  auto strings = [&](const char* key) {
+    std::vector<std::string> out;
+    if (dict.contains(key)) {
+      for (const auto& v : dict.at(key).toListRef()) out.push_back(v.toStringRef());
+    }
+    return out;
+  };
+  e.paths = strings("paths");
+  e.class_names = strings("class_names");
+  return e;
+}
+
+}  // namespace dcacn

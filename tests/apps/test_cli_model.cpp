@@ -1,0 +1,226 @@
+// End-to-end checks of the commands that use a trained model: evaluate, predict, embed and
+// report, on a run trained once for the whole suite.
+
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "../test_util.h"
+#include "dcacn/io/embeddings.h"
+#include "dcacn/io/image_grid.h"
+
+namespace dcacn {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CliRun {
+  int status;
+  std::string output;  // stdout and stderr together
+};
+
+CliRun run_cli(const std::string& args) {
+  const std::string command = std::string(DCACN_CLI_PATH) + " " + args + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  std::string output;
+  std::array<char, 4096> buffer;
+  size_t got;
+  while ((got = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) output.append(buffer.data(), got);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream s(text);
+  for (std::string line; std::getline(s, line);) out.push_back(line);
+  return out;
+}
+
+std::vector<std::string> fields_of(const std::string& line) {
+  std::vector<std::string> out;
+  std::stringstream s(line);
+  for (std::string f; std::getline(s, f, ',');) out.push_back(f);
+  return out;
+}
+
+std::vector<uint8_t> idx_header(uint8_t dims, const std::vector<uint32_t>& sizes) {
+  std::vector<uint8_t> out = {0, 0, 0x08, dims};
+  for (uint32_t s : sizes)
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(s >> shift));
+  return out;
+}
+
+class CliModelTest : public ::testing::Test {
+ protected:
+  static std::string root_;
+  static torch::Tensor images_;
+
+  static std::string at(const std::string& name) { return root_ + "/" + name; }
+
+  // 96 MNIST-format 12x12 images in two groups (a bright square top-left or bottom-right),
+  // and a two-cluster model trained on them for two epochs.
+  static void SetUpTestSuite() {
+    torch::manual_seed(99);
+    root_ = (fs::temp_directory_path() / ("dcacn_test_cli_model_" + std::to_string(::getpid()))).string();
+    fs::remove_all(root_);
+    fs::create_directories(root_ + "/data");
+    const int64_t n = 96;
+    const torch::Tensor labels = torch::arange(n) % 2;
+    torch::Tensor images = torch::randint(0, 40, {n, 12, 12});
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t o = labels[i].item<int64_t>() == 0 ? 1 : 6;
+      images[i].slice(0, o, o + 5).slice(1, o, o + 5).add_(180);
+    }
+    images_ = images.to(torch::kUInt8);
+    auto img = idx_header(3, {static_cast<uint32_t>(n), 12, 12});
+    auto pix = test::tensor_bytes(images_);
+    img.insert(img.end(), pix.begin(), pix.end());
+    test::write_bytes(at("data/train-images-idx3-ubyte"), img);
+    auto lab = idx_header(1, {static_cast<uint32_t>(n)});
+    auto lb = test::tensor_bytes(labels);
+    lab.insert(lab.end(), lb.begin(), lb.end());
+    test::write_bytes(at("data/train-labels-idx1-ubyte"), lab);
+    const CliRun r = run_cli(
+        "train --dataset mnist --data " + at("data") + " --split train --depth 18 --width 4 "
+        "--clusters 2 --batch-size 32 --views 2x12@0.5-1,2x6@0.2-0.5 --epochs 2 --lr 1e-3 "
+        "--eval-batch-size 40 --out " + at("run") + " --quiet");
+    ASSERT_EQ(r.status, 0) << r.output;
+  }
+  static void TearDownTestSuite() { fs::remove_all(root_); }
+};
+std::string CliModelTest::root_;
+torch::Tensor CliModelTest::images_;
+
+TEST_F(CliModelTest, EvaluateReproducesTheRunsOwnFinalScores) {
+  const CliRun r = run_cli("evaluate --checkpoint " + at("run") + " --json --quiet");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
+  const auto final = nlohmann::json::parse(read_text(at("run/final.json")));
+  EXPECT_DOUBLE_EQ(j["acc"].get<double>(), final["cluster_head"]["acc"].get<double>());
+  EXPECT_DOUBLE_EQ(j["nmi"].get<double>(), final["cluster_head"]["nmi"].get<double>());
+  EXPECT_DOUBLE_EQ(j["ari"].get<double>(), final["cluster_head"]["ari"].get<double>());
+  // ... and the last row of metrics.csv, written with 4 decimals.
+  const auto rows = lines_of(read_text(at("run/metrics.csv")));
+  const auto header = fields_of(rows.front()), last = fields_of(rows.back());
+  for (const char* key : {"acc", "nmi", "ari"}) {
+    const size_t col = std::find(header.begin(), header.end(), key) - header.begin();
+    ASSERT_LT(col, header.size());
+    EXPECT_NEAR(j[key].get<double>(), std::stod(last[col]), 5.01e-5) << key;
+  }
+  int64_t total = 0;
+  for (const auto& row : j["confusion"]["counts"])
+    for (const auto& v : row) total += v.get<int64_t>();
+  EXPECT_EQ(total, 96);
+  EXPECT_EQ(j["per_cluster"].size(), 2u);
+  EXPECT_TRUE(j.contains("majority_vote_acc"));
+  const CliRun text = run_cli("evaluate --checkpoint " + at("run") + " --which best --quiet");
+  ASSERT_EQ(text.status, 0) << text.output;
+  EXPECT_NE(text.output.find("confusion matrix"), std::string::npos) << text.output;
+  const CliRun missing = run_cli("evaluate --checkpoint " + at("nowhere") + " --quiet");
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_NE(missing.output.find("nowhere"), std::string::npos) << missing.output;
+}
+
+TEST_F(CliModelTest, PredictReportsACorruptImageAndWritesTheRest) {
+  const std::string dir = at("predict_in");
+  for (int64_t i = 0; i < 6; ++i) {
+    const std::string sub = i < 3 ? "/a/" : "/b/nested/";
+    fs::create_directories(dir + sub);
+    // Same file names in two folders, to exercise --group-into's renaming.
+    write_png(dir + sub + "img" + std::to_string(i % 3) + ".png", images_[i].unsqueeze(0));
+  }
+  test::write_text(dir + "/a/broken.png", "this is not a PNG file");
+  const CliRun r = run_cli("predict --checkpoint " + at("run") + " --images " + dir + " --out " +
+                           at("pred.csv") + " --group-into " + at("groups") + " --quiet");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("broken.png"), std::string::npos) << r.output;
+  const auto rows = lines_of(read_text(at("pred.csv")));
+  ASSERT_EQ(rows.size(), 7u);
+  EXPECT_EQ(rows[0], "path,cluster,confidence,top1,top1_probability,top2,top2_probability");
+  int64_t linked = 0;
+  for (size_t i = 1; i < rows.size(); ++i) {
+    const auto f = fields_of(rows[i]);
+    ASSERT_EQ(f.size(), 7u) << rows[i];
+    EXPECT_EQ(f[1], f[3]);
+    const double confidence = std::stod(f[2]), second = std::stod(f[6]);
+    EXPECT_GE(confidence, 0.5);
+    EXPECT_NEAR(confidence + second, 1.0, 2e-6);
+    EXPECT_EQ(rows[i].find("broken"), std::string::npos);
+  }
+  for (const auto& entry : fs::recursive_directory_iterator(at("groups"))) {
+    if (entry.is_symlink()) {
+      ++linked;
+      EXPECT_TRUE(fs::exists(fs::read_symlink(entry.path()))) << entry.path();
+    }
+  }
+  EXPECT_EQ(linked, 6);
+  EXPECT_FALSE(fs::exists(at("groups.partial")));
+  // An existing, non-empty --group-into is refused before anything is written.
+  const CliRun again = run_cli("predict --checkpoint " + at("run") + " --images " + dir +
+                               " --out " + at("pred2.csv") + " --group-into " + at("groups") + " --quiet");
+  EXPECT_EQ(again.status, 1);
+  EXPECT_NE(again.output.find("not empty"), std::string::npos) << again.output;
+  EXPECT_FALSE(fs::exists(at("pred2.csv")));
+  // --copy copies.
+  ASSERT_EQ(run_cli("predict --checkpoint " + at("run") + " --images " + dir + "/a --group-into " +
+                    at("copies") + " --copy --quiet").status, 0);
+  int64_t copied = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(at("copies"))) copied += entry.is_regular_file();
+  EXPECT_EQ(copied, 3);
+}
+
+TEST_F(CliModelTest, EmbedWritesADictOfTensorsAndCsv) {
+  const CliRun r = run_cli("embed --checkpoint " + at("run") + " --out " + at("emb.pt") + " --quiet");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const Embeddings e = read_embeddings_pt(at("emb.pt"));
+  ASSERT_EQ(e.probabilities.sizes(), (std::vector<int64_t>{96, 2}));
+  EXPECT_EQ(e.features.size(0), 96);
+  EXPECT_EQ(e.embeddings.size(0), 96);
+  EXPECT_NEAR(e.embeddings.norm(2, 1).mean().item<double>(), 1.0, 1e-3);
+  EXPECT_TRUE(e.clusters.equal(e.probabilities.argmax(1)));
+  EXPECT_TRUE(e.labels.equal(torch::arange(96) % 2));
+  const CliRun csv = run_cli("embed --checkpoint " + at("run") + " --out " + at("emb.csv") + " --quiet");
+  ASSERT_EQ(csv.status, 0) << csv.output;
+  const auto rows = lines_of(read_text(at("emb.csv")));
+  ASSERT_EQ(rows.size(), 97u);
+  const auto header = fields_of(rows[0]);
+  EXPECT_EQ(header.size(), 3 + 2 + e.embeddings.size(1) + e.features.size(1));
+  EXPECT_EQ(fields_of(rows[5]).size(), header.size());
+}
+
+TEST_F(CliModelTest, ReportProducesEveryFile) {
+  const CliRun r = run_cli("report " + at("run") + " --tsne-samples 60 --tsne-iterations 100 "
+                           "--montage-images 4 --quiet");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::string dir = at("run/report");
+  const std::string html = read_text(dir + "/index.html");
+  for (const std::string name : {"curves.png", "loss.png", "tsne_clusters.png", "tsne_labels.png",
+                                 "montage.png", "confusion.png", "sizes.png", "cluster_0.png",
+                                 "cluster_1.png", "report.json"}) {
+    ASSERT_TRUE(fs::is_regular_file(dir + "/" + name)) << name;
+    EXPECT_GT(fs::file_size(dir + "/" + name), 100u) << name;
+    if (name != "montage.png") {
+      EXPECT_NE(html.find(name), std::string::npos) << name;
+    }
+  }
+  // PNG signature on a gnuplot figure.
+  EXPECT_EQ(read_text(dir + "/curves.png").substr(1, 3), "PNG");
+  const auto j = nlohmann::json::parse(read_text(dir + "/report.json"));
+  EXPECT_EQ(j["tsne"]["samples"], 60);
+}
+
+}  // namespace
+}  // namespace dcacn
