@@ -216,7 +216,7 @@ ReportResult make_report(const ReportOptions& o) {
                "set xtics (" + xt.str() + ") scale 0\nset ytics (" + yt.str() + ") scale 0\n"
                "set xrange [-0.5:" + std::to_string(k - 0.5) + "]\n"
                "set yrange [" + std::to_string(a.classes - 0.5) + ":-0.5]\n"
-               "set palette defined (0 '#ffffff', 1 '#6baed6', 2 '#08306b')\nset cbrange [0:*]\n"
+               "set palette defined (0 '#ffffff', 1 '#c6dbef', 2 '#4292c6')\nset cbrange [0:*]\n"
                "set cblabel 'images'\n"
                "plot 'confusion.dat' matrix with image, \\\n"
                "     '' matrix using 1:2:(sprintf('%d', $3)) with labels font ',8' tc rgb '#333333'\n");
