@@ -1,5 +1,6 @@
 // dcacn train: DCACN training (see src/dcacn/train/trainer.h for what a run directory holds).
 
+#include <filesystem>
 #include <iostream>
 
 #include "commands.h"
@@ -16,6 +17,7 @@ struct TrainParams {
   std::string preset;      // start from a preset, then apply the options given
   std::string out;         // run directory
   std::string resume;      // continue the run in this directory
+  bool overwrite = false;  // replace a previous run in --out
   TrainConfig config;      // parsed values of the options
   RuntimeOptions runtime;
   // Options the user gave explicitly, applied on top of the preset.
@@ -31,6 +33,16 @@ int run_train(TrainParams& p) {
   const bool resume = !p.resume.empty();
   DCACN_CHECK(resume || !p.out.empty(), "give --out RUN_DIR for a new run or --resume RUN_DIR");
   DCACN_CHECK(!(resume && !p.out.empty()), "give either --out or --resume, not both");
+  DCACN_CHECK(!(resume && p.overwrite), "--overwrite replaces a run; it cannot go with --resume");
+  if (p.overwrite && std::filesystem::exists(p.out)) {
+    // Only a folder that holds a dcacn run is removed, never an arbitrary one.
+    const bool is_run = std::filesystem::exists(p.out + "/config.json") ||
+                        std::filesystem::exists(p.out + "/checkpoints/last.pt");
+    DCACN_CHECK(is_run, "--overwrite: ", p.out,
+                " exists but does not hold a dcacn run (no config.json); not removing it");
+    std::filesystem::remove_all(p.out);
+    log_info("removed the previous run in " + p.out);
+  }
   Trainer trainer(config, resume ? p.resume : p.out, resume);
   const TrainResult r = trainer.run();
   const std::string dir = resume ? p.resume : p.out;
@@ -62,6 +74,7 @@ CommandRunner register_train(CLI::App& app) {
   cmd->add_option("--resume", p->resume,
                   "continue the run in this directory (only --epochs, --time-budget, --max-steps "
                   "and --device may change)");
+  cmd->add_flag("--overwrite", p->overwrite, "replace a previous run in --out");
   TrainConfig& c = p->config;
   const TrainConfig d;
   // Each option writes into p->config when parsed; its applier copies it onto the preset.

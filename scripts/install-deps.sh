@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything dcacn needs on Debian 12 (run as root, or with sudo available).
 #   scripts/install-deps.sh          build + test dependencies
-#   scripts/install-deps.sh --bench  also what bench/ compares against (python3-torch, sklearn)
+#   scripts/install-deps.sh --bench  also what bench/ compares against and uses (python3-torch,
+#                                    sklearn, chromium)
 set -euo pipefail
 
 packages=(
@@ -14,9 +15,12 @@ packages=(
   zlib1g-dev              # gzipped IDX files
   libgtest-dev            # tests
   dataset-fashion-mnist   # the embedded default dataset (real images, offline)
+  gnuplot-nox             # the figures of `dcacn report` (pngcairo terminal)
+  fonts-dejavu-core       # their font
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(python3-torch python3-torchvision python3-sklearn python3-scipy time)
+  packages+=(python3-torch python3-torchvision python3-sklearn python3-scipy python3-pil time
+             chromium)  # chromium: headless screenshot of a report (bench/report_screenshot)
 fi
 
 SUDO=""

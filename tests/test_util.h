@@ -55,6 +55,14 @@ inline std::vector<uint8_t> tensor_bytes(const torch::Tensor& t) {
   return std::vector<uint8_t>(c.data_ptr<uint8_t>(), c.data_ptr<uint8_t>() + c.numel());
 }
 
+/// Header of an IDX file (MNIST format): magic 0x0000 08 DIMS, then each size big-endian.
+inline std::vector<uint8_t> idx_header(uint8_t dims, const std::vector<uint32_t>& sizes) {
+  std::vector<uint8_t> out = {0, 0, 0x08, dims};
+  for (uint32_t s : sizes)
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(s >> shift));
+  return out;
+}
+
 /// Expects `body` to throw an exception whose message contains every one of `parts`.
 template <typename Body>
 void expect_error_containing(Body&& body, const std::vector<std::string>& parts) {

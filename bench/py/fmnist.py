@@ -18,3 +18,10 @@ def load():
     y = np.concatenate([_read("train-labels-idx1-ubyte.gz", 8),
                         _read("t10k-labels-idx1-ubyte.gz", 8)]).astype(np.int64)
     return x, y
+
+
+def load_fmnist_split(prefix):
+    """One split ("train" or "t10k") as (images [N, 28, 28] uint8, labels [N] int64)."""
+    x = _read(f"{prefix}-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28)
+    y = _read(f"{prefix}-labels-idx1-ubyte.gz", 8).astype(np.int64)
+    return x, y

@@ -8,32 +8,15 @@
 #include <sys/wait.h>
 
 #include "../test_util.h"
+#include "cli_util.h"
 
 namespace dcacn {
 namespace {
 
-struct CliRun {
-  int status;
-  std::string output;  // stdout and stderr together
-};
+using test::idx_header;
 
-CliRun run_cli(const std::string& args) {
-  const std::string command = std::string(DCACN_CLI_PATH) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string output;
-  std::array<char, 4096> buffer;
-  size_t got;
-  while ((got = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) output.append(buffer.data(), got);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-
-std::vector<uint8_t> idx_header(uint8_t dims, const std::vector<uint32_t>& sizes) {
-  std::vector<uint8_t> out = {0, 0, 0x08, dims};
-  for (uint32_t s : sizes)
-    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(s >> shift));
-  return out;
-}
+using test::CliRun;
+using test::run_cli;
 
 class CliTest : public test::TempDirTest {
  protected:

@@ -11,29 +11,19 @@
 #include <sstream>
 
 #include "../test_util.h"
+#include "cli_util.h"
 #include "dcacn/io/embeddings.h"
 #include "dcacn/io/image_grid.h"
 
 namespace dcacn {
 namespace {
 
+using test::idx_header;
+
+using test::CliRun;
+using test::run_cli;
+
 namespace fs = std::filesystem;
-
-struct CliRun {
-  int status;
-  std::string output;  // stdout and stderr together
-};
-
-CliRun run_cli(const std::string& args) {
-  const std::string command = std::string(DCACN_CLI_PATH) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string output;
-  std::array<char, 4096> buffer;
-  size_t got;
-  while ((got = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) output.append(buffer.data(), got);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path);
@@ -56,11 +46,10 @@ std::vector<std::string> fields_of(const std::string& line) {
   return out;
 }
 
-std::vector<uint8_t> idx_header(uint8_t dims, const std::vector<uint32_t>& sizes) {
-  std::vector<uint8_t> out = {0, 0, 0x08, dims};
-  for (uint32_t s : sizes)
-    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(s >> shift));
-  return out;
+std::string tiny_train_args(const std::string& data) {
+  return "train --dataset mnist --data " + data + " --split train --depth 18 --width 4 "
+         "--clusters 2 --batch-size 32 --views 2x12@0.5-1,2x6@0.2-0.5 --epochs 2 --lr 1e-3 "
+         "--eval-batch-size 40 --quiet";
 }
 
 class CliModelTest : public ::testing::Test {
@@ -93,16 +82,29 @@ class CliModelTest : public ::testing::Test {
     auto lb = test::tensor_bytes(labels);
     lab.insert(lab.end(), lb.begin(), lb.end());
     test::write_bytes(at("data/train-labels-idx1-ubyte"), lab);
-    const CliRun r = run_cli(
-        "train --dataset mnist --data " + at("data") + " --split train --depth 18 --width 4 "
-        "--clusters 2 --batch-size 32 --views 2x12@0.5-1,2x6@0.2-0.5 --epochs 2 --lr 1e-3 "
-        "--eval-batch-size 40 --out " + at("run") + " --quiet");
+    const CliRun r = run_cli(tiny_train_args(at("data")) + " --out " + at("run"));
     ASSERT_EQ(r.status, 0) << r.output;
   }
   static void TearDownTestSuite() { fs::remove_all(root_); }
 };
 std::string CliModelTest::root_;
 torch::Tensor CliModelTest::images_;
+
+TEST_F(CliModelTest, OverwriteReplacesARunButNothingElse) {
+  const std::string args = tiny_train_args(at("data")) + " --max-steps 1 --out ";
+  ASSERT_EQ(run_cli(args + at("again")).status, 0);
+  const CliRun twice = run_cli(args + at("again"));
+  EXPECT_EQ(twice.status, 1);
+  EXPECT_NE(twice.output.find("already holds a run"), std::string::npos) << twice.output;
+  const CliRun replaced = run_cli(args + at("again") + " --overwrite");
+  EXPECT_EQ(replaced.status, 0) << replaced.output;
+  fs::create_directories(at("precious"));
+  test::write_text(at("precious/notes.txt"), "keep me");
+  const CliRun refused = run_cli(args + at("precious") + " --overwrite");
+  EXPECT_EQ(refused.status, 1);
+  EXPECT_NE(refused.output.find("does not hold a dcacn run"), std::string::npos) << refused.output;
+  EXPECT_TRUE(fs::exists(at("precious/notes.txt")));
+}
 
 TEST_F(CliModelTest, EvaluateReproducesTheRunsOwnFinalScores) {
   const CliRun r = run_cli("evaluate --checkpoint " + at("run") + " --json --quiet");

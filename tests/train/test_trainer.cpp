@@ -12,14 +12,9 @@
 namespace dcacn {
 namespace {
 
-using test::expect_error_containing;
+using test::idx_header;
 
-std::vector<uint8_t> idx_header(uint8_t dims, const std::vector<uint32_t>& sizes) {
-  std::vector<uint8_t> out = {0, 0, 0x08, dims};
-  for (uint32_t s : sizes)
-    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(s >> shift));
-  return out;
-}
+using test::expect_error_containing;
 
 // Reads metrics.csv into rows of named fields.
 std::vector<std::map<std::string, std::string>> read_metrics(const std::string& path) {

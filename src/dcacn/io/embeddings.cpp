@@ -8,6 +8,7 @@
 #include "dcacn/io/predictions.h"
 #include "dcacn/util/error.h"
 #include "dcacn/util/fs.h"
+#include "dcacn/util/pickle.h"
 
 namespace dcacn {
 namespace {
@@ -35,8 +36,7 @@ void write_embeddings_pt(const std::string& path, const Embeddings& e) {
   }
   if (!e.paths.empty()) dict.insert("paths", string_list(e.paths));
   if (!e.class_names.empty()) dict.insert("class_names", string_list(e.class_names));
-  const std::vector<char> bytes = torch::pickle_save(dict);
-  write_file_atomic(path, std::string(bytes.begin(), bytes.end()));
+  write_pickle(path, dict);
 }
 
 void write_embeddings_csv(const std::string& path, const Embeddings& e) {
@@ -77,14 +77,7 @@ void write_embeddings_csv(const std::string& path, const Embeddings& e) {
 }
 
 Embeddings read_embeddings_pt(const std::string& path) {
-  const std::vector<uint8_t> raw = read_file_bytes(path);
-  torch::IValue value;
-  try {
-    value = torch::pickle_load(std::vector<char>(raw.begin(), raw.end()));
-  } catch (const c10::Error& e) {
-    throw InputError(c10::str(path, " is damaged or not an embeddings file: ",
-                              e.what_without_backtrace()));
-  }
+  const torch::IValue value = read_pickle(path, path + " is damaged or not an embeddings file");
   DCACN_CHECK(value.isGenericDict(), path, " holds a ", value.tagKind(), ", expected a dict");
   const auto dict = value.toGenericDict();
   DCACN_CHECK(dict.contains("format") && dict.at("format").isString() &&

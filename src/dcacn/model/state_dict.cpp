@@ -7,6 +7,7 @@
 
 #include "dcacn/util/error.h"
 #include "dcacn/util/fs.h"
+#include "dcacn/util/pickle.h"
 
 namespace dcacn {
 namespace {
@@ -40,8 +41,7 @@ void save_tensors(const std::vector<std::pair<std::string, torch::Tensor>>& tens
   for (const auto& [name, tensor] : tensors) {
     dict.insert(name, tensor.detach().to(torch::kCPU).contiguous());
   }
-  const std::vector<char> bytes = torch::pickle_save(dict);
-  write_file_atomic(path, std::string(bytes.begin(), bytes.end()));
+  write_pickle(path, dict);
 }
 
 void save_state_dict(const torch::nn::Module& module, const std::string& path) {
@@ -49,15 +49,8 @@ void save_state_dict(const torch::nn::Module& module, const std::string& path) {
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> read_state_dict(const std::string& path) {
-  const std::vector<uint8_t> raw = read_file_bytes(path);
-  torch::IValue value;
-  try {
-    value = torch::pickle_load(std::vector<char>(raw.begin(), raw.end()));
-  } catch (const c10::Error& e) {
-    throw InputError(c10::str("cannot read ", path,
-                              " as a weights file (a torch.save'd dict of tensors): ",
-                              e.what_without_backtrace()));
-  }
+  const torch::IValue value = read_pickle(
+      path, "cannot read " + path + " as a weights file (a torch.save'd dict of tensors)");
   DCACN_CHECK(value.isGenericDict(), path, " holds a ", value.tagKind(),
               ", expected a dict of name -> tensor");
   std::vector<std::pair<std::string, torch::Tensor>> out;

@@ -147,7 +147,7 @@ std::string colour_lines(int64_t count) {
 // Scatter of tsne.dat (x y cluster label) coloured by `column` (3: cluster, 4: label).
 void plot_tsne(Writer& w, const std::string& name, const std::string& title, int column,
                const std::vector<std::pair<int64_t, std::string>>& groups) {
-  std::string script = terminal(900, 760, name + ".png") + colour_lines(20) +
+  std::string script = terminal(840, 700, name + ".png") + colour_lines(20) +
                        "set title " + gnuplot_quote(title) + "\n"
                        "unset xtics\nunset ytics\nset key outside right top\nset size ratio -1\n"
                        "plot ";

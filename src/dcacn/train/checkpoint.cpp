@@ -9,6 +9,7 @@
 
 #include "dcacn/util/error.h"
 #include "dcacn/util/fs.h"
+#include "dcacn/util/pickle.h"
 
 namespace dcacn {
 namespace {
@@ -60,19 +61,12 @@ void save_checkpoint(const Checkpoint& c, const std::string& path) {
   dict.insert("model", model);
   dict.insert("optimizer", c.optimizer.to(torch::kCPU));
   dict.insert("augment_rng", c.augment_rng.to(torch::kCPU));
-  const std::vector<char> bytes = torch::pickle_save(dict);
-  write_file_atomic(path, std::string(bytes.begin(), bytes.end()));
+  write_pickle(path, dict);
 }
 
 Checkpoint load_checkpoint(const std::string& path) {
-  const std::vector<uint8_t> raw = read_file_bytes(path);
-  torch::IValue value;
-  try {
-    value = torch::pickle_load(std::vector<char>(raw.begin(), raw.end()));
-  } catch (const c10::Error& e) {
-    throw InputError(c10::str("checkpoint ", path, " is damaged or not a checkpoint (",
-                              raw.size(), " bytes): ", e.what_without_backtrace()));
-  }
+  const torch::IValue value =
+      read_pickle(path, "checkpoint " + path + " is damaged or not a checkpoint");
   DCACN_CHECK(value.isGenericDict(), "checkpoint ", path, " holds a ", value.tagKind(),
               ", expected a dcacn checkpoint dict");
   const auto dict = value.toGenericDict();
