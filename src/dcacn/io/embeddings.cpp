@@ -77,7 +77,7 @@ void write_embeddings_csv(const std::string& path, const Embeddings& e) {
 }
 
 Embeddings read_embeddings_pt(const std::string& path) {
-  const torch::IValue value = read_pickle(path, path + " is damaged or not an embeddings file");
+  const c10::IValue value = read_pickle(path, path + " is damaged or not an embeddings file");
   DCACN_CHECK(value.isGenericDict(), path, " holds a ", value.tagKind(), ", expected a dict");
   const auto dict = value.toGenericDict();
   DCACN_CHECK(dict.contains("format") && dict.at("format").isString() &&

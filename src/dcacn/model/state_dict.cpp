@@ -49,7 +49,7 @@ void save_state_dict(const torch::nn::Module& module, const std::string& path) {
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> read_state_dict(const std::string& path) {
-  const torch::IValue value = read_pickle(
+  const c10::IValue value = read_pickle(
       path, "cannot read " + path + " as a weights file (a torch.save'd dict of tensors)");
   DCACN_CHECK(value.isGenericDict(), path, " holds a ", value.tagKind(),
               ", expected a dict of name -> tensor");

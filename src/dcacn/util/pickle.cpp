@@ -7,12 +7,12 @@
 
 namespace dcacn {
 
-void write_pickle(const std::string& path, const torch::IValue& value) {
+void write_pickle(const std::string& path, const c10::IValue& value) {
   const std::vector<char> bytes = torch::pickle_save(value);
   write_file_atomic(path, std::string(bytes.begin(), bytes.end()));
 }
 
-torch::IValue read_pickle(const std::string& path, const std::string& context) {
+c10::IValue read_pickle(const std::string& path, const std::string& context) {
   const std::vector<uint8_t> raw = read_file_bytes(path);
   try {
     return torch::pickle_load(std::vector<char>(raw.begin(), raw.end()));

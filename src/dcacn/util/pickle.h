@@ -9,10 +9,10 @@
 namespace dcacn {
 
 /// Writes `value` through a temporary file and a rename.
-void write_pickle(const std::string& path, const torch::IValue& value);
+void write_pickle(const std::string& path, const c10::IValue& value);
 
 /// Reads a pickled value. On failure throws InputError "<context> (<N> bytes): <reason>",
 /// where `context` says which file and what it should have been.
-torch::IValue read_pickle(const std::string& path, const std::string& context);
+c10::IValue read_pickle(const std::string& path, const std::string& context);
 
 }  // namespace dcacn
