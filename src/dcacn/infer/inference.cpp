@@ -33,9 +33,16 @@ ModelOutputs run_model(DCACNImpl& model, const torch::Tensor& images, int64_t im
       AutocastGuard autocast(o.bf16, device);
       out = model.forward(x);
     }
-    probabilities.push_back(out.probabilities.to(torch::kCPU, torch::kFloat32));
+    // Under bf16 autocast the heads' softmax and L2 normalisation round to bf16 (rows off by
+    // up to ~0.4%); renormalising in float32 makes rows sum to 1 and have unit norm again
+    // without changing any argmax.
+    const torch::Tensor p = out.probabilities.to(torch::kCPU, torch::kFloat32);
+    probabilities.push_back(p / p.sum(1, /*keepdim=*/true));
     if (o.features) features.push_back(out.features.to(torch::kCPU, torch::kFloat32));
-    if (o.embeddings) embeddings.push_back(out.embedding.to(torch::kCPU, torch::kFloat32));
+    if (o.embeddings) {
+      const torch::Tensor e = out.embedding.to(torch::kCPU, torch::kFloat32);
+      embeddings.push_back(e / e.norm(2, 1, /*keepdim=*/true).clamp_min(1e-12));
+    }
     if (!o.progress.empty()) {
       progress.update(c10::str(o.progress, ": ", end, " / ", n, " images"));
     }
