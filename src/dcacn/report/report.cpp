@@ -240,12 +240,14 @@ ReportResult make_report(const ReportOptions& o) {
     progress.finish();
     kl = r.kl_divergence;
     const torch::Tensor cl = assigned.index_select(0, pick);
-    const torch::Tensor lab = a.has_labels ? data.labels.index_select(0, pick) : torch::Tensor();
+    const torch::Tensor lab = a.has_labels ? data.labels.index_select(0, pick).contiguous() : torch::Tensor();
     std::ostringstream s;
     s << "# x y cluster label\n";
+    const auto y = r.embedding.accessor<float, 2>();
+    const auto cla = cl.accessor<int64_t, 1>();
     for (int64_t i = 0; i < m; ++i) {
-      s << r.embedding[i][0].item<float>() << " " << r.embedding[i][1].item<float>() << " "
-        << cl[i].item<int64_t>() << " " << (lab.defined() ? lab[i].item<int64_t>() : -1) << "\n";
+      s << y[i][0] << " " << y[i][1] << " " << cla[i] << " "
+        << (lab.defined() ? lab.data_ptr<int64_t>()[i] : -1) << "\n";
     }
     w.data("tsne.dat", s.str());
     std::vector<std::pair<int64_t, std::string>> by_cluster, by_label;

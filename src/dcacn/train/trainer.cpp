@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/optim/adam.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -16,6 +17,7 @@
 #include "dcacn/cluster/kmeans.h"
 #include "dcacn/data/registry.h"
 #include "dcacn/infer/inference.h"
+#include "dcacn/metrics/cluster_analysis.h"
 #include "dcacn/model/state_dict.h"
 #include "dcacn/train/checkpoint.h"
 #include "dcacn/train/losses.h"
@@ -80,21 +82,17 @@ EvalResult evaluate(DCACNImpl& model, const Dataset& data, int64_t image_size,
   EvalResult r;
   r.predictions = out.probabilities.argmax(1);
   if (keep_features) r.features = out.features;
-  const int64_t k = model.options.clusters();
-  const torch::Tensor sizes = torch::bincount(r.predictions, {}, k);
-  r.cluster_sizes.assign(sizes.data_ptr<int64_t>(), sizes.data_ptr<int64_t>() + k);
-  r.empty_clusters = (sizes == 0).sum().item<int64_t>();
-  const torch::Tensor fraction = sizes.to(torch::kFloat64) / std::max<int64_t>(1, data.size());
-  r.largest_cluster_fraction = fraction.max().item<double>();
-  r.size_entropy =
-      -torch::where(fraction > 0, fraction * torch::log(fraction), torch::zeros_like(fraction))
-           .sum()
-           .item<double>() /
-      std::log(static_cast<double>(k));
-  if (data.has_labels()) {
-    r.has_labels = true;
-    r.scores = score_clustering(data.labels, r.predictions);
-  }
+  // The same sizes, entropy and scores `dcacn evaluate` reports.
+  const ClusterAnalysis a =
+      analyze_clusters(r.predictions, model.options.clusters(), data.labels);
+  r.cluster_sizes = a.sizes;
+  r.empty_clusters = a.empty_clusters;
+  r.largest_cluster_fraction =
+      static_cast<double>(*std::max_element(a.sizes.begin(), a.sizes.end())) /
+      std::max<int64_t>(1, data.size());
+  r.size_entropy = a.size_entropy;
+  r.has_labels = a.has_labels;
+  if (a.has_labels) r.scores = a.scores;
   return r;
 }
 
