@@ -99,6 +99,8 @@ CommandRunner register_train(CLI::App& app) {
   DCACN_TRAIN_OPTION("--lambda", cluster_weight, "weight of the cluster loss")
   DCACN_TRAIN_OPTION("--entropy-weight", entropy_weight, "weight of log K - H(mean assignment)")
   DCACN_TRAIN_OPTION("--lr", lr, "Adam learning rate")
+  DCACN_TRAIN_OPTION("--lr-schedule", lr_schedule,
+                     "constant | cosine (decays to 0 over the epoch, step or time budget)")
   DCACN_TRAIN_OPTION("--weight-decay", weight_decay, "Adam weight decay")
   DCACN_TRAIN_OPTION("--batch-size", batch_size, "images per step")
   DCACN_TRAIN_OPTION("--epochs", epochs, "epochs")

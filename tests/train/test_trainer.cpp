@@ -1,5 +1,6 @@
 #include "dcacn/train/trainer.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -140,6 +141,22 @@ TEST_F(TrainerTest, AStepBudgetEndsTheRunWithAFinalEvaluation) {
   ASSERT_FALSE(rows.empty());
   EXPECT_EQ(rows.back().at("step"), "3");
   EXPECT_TRUE(std::filesystem::is_regular_file(path("steps/final.json")));
+}
+
+TEST_F(TrainerTest, ABudgetEndingWithAnEpochIsEvaluatedOnceAndFollowsTheCosineSchedule) {
+  TrainConfig c = tiny();
+  c.max_steps = 4;  // 128 images / 32 per step: exactly the end of the first epoch
+  c.lr_schedule = "cosine";
+  Trainer t(c, path("cos"), false);
+  const TrainResult r = t.run();
+  EXPECT_EQ(r.status, TrainResult::Status::kBudgetReached);
+  const auto rows = read_metrics(path("cos/metrics.csv"));
+  ASSERT_EQ(rows.size(), 1u);  // the epoch's evaluation is also the final one
+  EXPECT_EQ(rows[0].at("step"), "4");
+  EXPECT_TRUE(std::filesystem::is_regular_file(path("cos/final.json")));
+  // The last step (the 4th, taken at step count 3) ran at lr (1 + cos(3 pi / 4)) / 2.
+  const double pi = std::acos(-1.0);
+  EXPECT_NEAR(std::stod(rows[0].at("lr")), 1e-3 * 0.5 * (1 + std::cos(pi * 3 / 4)), 1e-9);
 }
 
 TEST_F(TrainerTest, DamagedCheckpointsAndReusedFoldersAreRefused) {

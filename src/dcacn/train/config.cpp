@@ -9,7 +9,7 @@ namespace dcacn {
   X(dataset) X(data_path) X(split) X(folder_image_size) X(depth) X(width) X(attention) X(stem) \
   X(clusters) X(views) X(instance_loss) X(instance_temperature) X(cluster_loss)               \
   X(cluster_reading) X(cluster_temperature) X(cluster_weight) X(entropy_weight) X(lr)         \
-  X(weight_decay) X(batch_size) X(epochs) X(time_budget_minutes) X(max_steps) X(seed) X(bf16)              \
+  X(lr_schedule) X(weight_decay) X(batch_size) X(epochs) X(time_budget_minutes) X(max_steps) X(seed) X(bf16)              \
   X(channels_last) X(eval_every) X(eval_batch_size) X(keep_epoch_checkpoints) X(device)       \
   X(preset)
 
@@ -56,6 +56,8 @@ void TrainConfig::validate() const {
               "temperatures must be positive, got ", instance_temperature, " and ",
               cluster_temperature);
   DCACN_CHECK(lr > 0, "--lr must be positive, got ", lr);
+  DCACN_CHECK(lr_schedule == "constant" || lr_schedule == "cosine",
+              "--lr-schedule must be constant or cosine, got ", lr_schedule);
   DCACN_CHECK(weight_decay >= 0, "--weight-decay must be non-negative, got ", weight_decay);
   DCACN_CHECK(batch_size >= 2, "--batch-size must be at least 2, got ", batch_size);
   DCACN_CHECK(epochs >= 1, "--epochs must be at least 1, got ", epochs);

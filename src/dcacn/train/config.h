@@ -34,6 +34,7 @@ struct TrainConfig {
   double entropy_weight = 1.0;
   // Optimisation.
   double lr = 3e-4;
+  std::string lr_schedule = "constant";  ///< constant | cosine (to zero over the budget)
   double weight_decay = 0.0;
   int64_t batch_size = 256;
   int64_t epochs = 1000;

@@ -21,6 +21,7 @@
 #include "dcacn/model/state_dict.h"
 #include "dcacn/train/checkpoint.h"
 #include "dcacn/train/losses.h"
+#include "dcacn/train/schedule.h"
 #include "dcacn/train/setup.h"
 #include "dcacn/util/autocast.h"
 #include "dcacn/util/error.h"
@@ -66,7 +67,7 @@ std::string fixed(double v, int digits = 4) {
 
 const char* kMetricsHeader =
     "epoch,step,wall_seconds,loss,instance_loss,cluster_loss,entropy_term,images_per_second,"
-    "acc,nmi,ari,empty_clusters,largest_cluster_fraction,cluster_size_entropy\n";
+    "acc,nmi,ari,empty_clusters,largest_cluster_fraction,cluster_size_entropy,lr\n";
 
 }  // namespace
 
@@ -210,6 +211,8 @@ TrainResult Trainer::run() {
   int64_t loss_count = 0, images_since = 0;
   auto since_eval = Clock::now();
   TrainResult result;
+  double current_lr = c.lr;
+  int64_t last_eval_step = -1;  // the step of the latest evaluation, to not repeat it
 
   // Training time only (evaluations excluded), for the images/s figures.
   double train_only_seconds = 0;
@@ -220,8 +223,11 @@ TrainResult Trainer::run() {
     const double train_rate = images_since / std::max(1e-9, segment);
     train_only_seconds += segment;
     train_only_images += images_since;
+    // Features are kept so that, when the budget ends right after this evaluation, the final
+    // report (k-means on them) does not evaluate the same model again.
     EvalResult ev = evaluate(*model, data, image_size, c.eval_batch_size, c.bf16, c.channels_last,
-                             /*keep_features=*/final);
+                             /*keep_features=*/true);
+    last_eval_step = step;
     const bool improved = ev.has_labels && ev.scores.acc > best_acc;
     if (improved) best_acc = ev.scores.acc;
     const Checkpoint ck = snapshot(at_epoch, at_batch);
@@ -240,7 +246,8 @@ TrainResult Trainer::run() {
         << (ev.has_labels ? fixed(ev.scores.acc) : "") << ','
         << (ev.has_labels ? fixed(ev.scores.nmi) : "") << ','
         << (ev.has_labels ? fixed(ev.scores.ari) : "") << ',' << ev.empty_clusters << ','
-        << fixed(ev.largest_cluster_fraction) << ',' << fixed(ev.size_entropy) << '\n';
+        << fixed(ev.largest_cluster_fraction) << ',' << fixed(ev.size_entropy) << ','
+        << current_lr << '\n';
     std::string line = c10::str("epoch ", fixed(epoch_position, 2), " step ", step, ": loss ",
                                 fixed(sum_loss / n), ", ");
     if (ev.has_labels) line += format_scores(ev.scores) + ", ";
@@ -283,8 +290,14 @@ TrainResult Trainer::run() {
       const bool stop = stop_ || g_signalled || (step_limit_ >= 0 && step >= step_limit_);
       if (budget_reached || stop) {
         progress.finish();
-        if (budget_reached) {
+        if (budget_reached && last_eval_step == step) {
+          // An epoch's evaluation has just scored and saved this very model.
+          write_final_report(result.last_eval,
+                             train_only_images / std::max(1e-9, train_only_seconds));
+        } else if (budget_reached) {
           evaluate_and_save(epoch, b, epoch + static_cast<double>(b) / batches, /*final=*/true);
+        }
+        if (budget_reached) {
           log_info(c.max_steps > 0 && step >= c.max_steps
                        ? c10::str("step budget of ", c.max_steps, " steps reached")
                        : c10::str("time budget of ", c.time_budget_minutes, " min reached"));
@@ -334,6 +347,10 @@ TrainResult Trainer::run() {
             "); training stopped. The last good checkpoint is ", checkpoint_path("last"),
             is_file(checkpoint_path("last")) ? "" : " (none was written yet)",
             ". A lower --lr usually helps."));
+      }
+      current_lr = scheduled_lr(c, budget_fraction(c, step, batches, elapsed()));
+      for (auto& group : adam.param_groups()) {
+        static_cast<torch::optim::AdamOptions&>(group.options()).lr(current_lr);
       }
       adam.zero_grad();
       loss.total.backward();
