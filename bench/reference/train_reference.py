@@ -98,6 +98,9 @@ def main():
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
+                    help="cosine: decays to 0 over the time budget, as dcacn's does")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     torch.manual_seed(a.seed)
@@ -108,7 +111,7 @@ def main():
                                          shuffle=True, drop_last=True, num_workers=a.workers,
                                          persistent_workers=True)
     model = DCACN(34, 1, a.width, "cifar", True).to(memory_format=torch.channels_last)
-    adam = torch.optim.Adam(model.parameters(), lr=3e-4)
+    adam = torch.optim.Adam(model.parameters(), lr=a.lr)
     start = time.time()
     metrics = open(os.path.join(a.out, "metrics.csv"), "w")
     metrics.write("epoch,step,wall_seconds,loss,images_per_second,acc,nmi,ari\n")
@@ -127,6 +130,10 @@ def main():
                     outs += list(zip(h.split(a.batch_size), p.split(a.batch_size)))
             pairs = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3)]
             loss = sum(pair_loss(*outs[u], *outs[v]) for u, v in pairs) / len(pairs)
+            if a.lr_schedule == "cosine":
+                fraction = min(1.0, (time.time() - start) / (a.minutes * 60))
+                for group in adam.param_groups:
+                    group["lr"] = a.lr * 0.5 * (1 + math.cos(math.pi * fraction))
             adam.zero_grad()
             loss.backward()
             adam.step()

@@ -108,6 +108,13 @@ TEST_F(MultiCropTest, ViewSpecifications) {
   expect_error_containing([&] { parse_views("2x32:gray=1.5", d); }, {"gray is a probability"});
   expect_error_containing([&] { parse_views("2x32:sharpen=1", d); }, {"unknown option 'sharpen'"});
   expect_error_containing([&] { parse_views("2x32:kernel=4", d); }, {"odd size"});
+  // Aspect ratio: a range or one value.
+  const MultiCropSpec r = parse_views("2x32:ratio=1,4x16:ratio=0.5-2", d);
+  EXPECT_DOUBLE_EQ(r.global[0].ratio.first, 1.0);
+  EXPECT_DOUBLE_EQ(r.global[1].ratio.second, 1.0);
+  EXPECT_DOUBLE_EQ(r.local[2].ratio.first, 0.5);
+  EXPECT_DOUBLE_EQ(r.local[2].ratio.second, 2.0);
+  expect_error_containing([&] { parse_views("2x32:ratio=2-1", d); }, {"ratio", "2-1"});
 }
 
 }  // namespace

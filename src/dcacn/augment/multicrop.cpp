@@ -86,8 +86,9 @@ void apply_view_option(const std::string& item, const std::string& group, ViewSp
   double a = 0, b = 0;
   char tail = 0;
   const int n = std::sscanf(value.c_str(), "%lf-%lf%c", &a, &b, &tail);
-  DCACN_CHECK(n == 1 || (n == 2 && key == "sigma"), "view group '", group, "': bad value '",
-              value, "' for ", key);
+  const bool is_range = key == "sigma" || key == "ratio";
+  DCACN_CHECK(n == 1 || (n == 2 && is_range), "view group '", group, "': bad value '", value,
+              "' for ", key);
   auto probability = [&](double* field) {
     DCACN_CHECK(0 <= a && a <= 1, "view group '", group, "': ", key,
                 " is a probability in 0..1, got ", value);
@@ -110,13 +111,19 @@ void apply_view_option(const std::string& item, const std::string& group, ViewSp
     DCACN_CHECK(n == 2 && 0 < a && a <= b, "view group '", group,
                 "': sigma needs a range MIN-MAX with 0 < MIN <= MAX, got ", value);
     v->blur_sigma = {a, b};
+  } else if (key == "ratio") {
+    if (n == 1) b = a;
+    DCACN_CHECK(0 < a && a <= b, "view group '", group,
+                "': ratio is an aspect-ratio range MIN-MAX (or one value) with 0 < MIN <= MAX, got ",
+                value);
+    v->ratio = {a, b};
   } else if (key == "kernel") {
     DCACN_CHECK(a >= 3 && static_cast<int64_t>(a) % 2 == 1, "view group '", group,
                 "': kernel must be an odd size >= 3, got ", value);
     v->blur_kernel = static_cast<int64_t>(a);
   } else {
     throw InputError(c10::str("view group '", group, "': unknown option '", key,
-                              "' (jitter, jitter_p, flip, gray, blur, solarize, sigma, kernel)"));
+                              "' (jitter, jitter_p, flip, gray, blur, solarize, sigma, kernel, ratio)"));
   }
 }
 
