@@ -17,7 +17,15 @@ LABELS = {
     "no-cbam": "ablation: no CBAM (plain ResNet-34)",
     "two-views": "ablation: two 28 px views, no local crops",
     "rows": "ablation: cluster loss on rows (paper eq. 7 literally)",
-    "lr-1e-3": "tuning: Adam learning rate 1e-3 instead of 3e-4",
+    "constant-3e-4": "dcacn fmnist-cpu's earlier settings: constant Adam learning rate 3e-4",
+    "lr-1e-3": "tuning: constant Adam learning rate 1e-3 instead of 3e-4",
+    "tune-crop35": "screen: lr 1e-3, milder crops (global scale 0.35-1, local 0.1-0.5)",
+    "tune-tau-0.2": "screen: lr 1e-3, instance temperature 0.2",
+    "tune-cosine": "screen: lr 1e-3 with the cosine schedule",
+    "tune-cosine-crop35": "screen: lr 1e-3 with the cosine schedule, milder crops",
+    "tune-ratio1": "screen: lr 1e-3, square crops (aspect ratio 1)",
+    "tune-ratio1-nojitter": "screen: lr 1e-3, square crops, no brightness/contrast jitter on "
+                            "the global views",
     "python-reference": "Python PyTorch reference (torchvision DataLoader, same model/losses)",
 }
 
