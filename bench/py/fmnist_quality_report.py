@@ -19,6 +19,7 @@ LABELS = {
     "rows": "ablation: cluster loss on rows (paper eq. 7 literally)",
     "constant-3e-4": "dcacn fmnist-cpu's earlier settings: constant Adam learning rate 3e-4",
     "lr-1e-3": "tuning: constant Adam learning rate 1e-3 instead of 3e-4",
+    "long-lr-1e-3-seed1": "longer budget: constant learning rate 1e-3, seed 1",
     "tune-crop35": "screen: lr 1e-3, milder crops (global scale 0.35-1, local 0.1-0.5)",
     "tune-tau-0.2": "screen: lr 1e-3, instance temperature 0.2",
     "tune-cosine": "screen: lr 1e-3 with the cosine schedule",
