@@ -67,6 +67,9 @@ def main():
         "- the composite-CBAM row and the InfoNCE ablation ran before CBAM's fused kernels existed "
         "(same arithmetic, slower steps: 1427 steps in 30 min); the step-budget ablations get "
         "those 1427 steps and compare with that row",
+        "- tuning screens (tune-*) ran two at a time, each with `--threads 1` at nice 10, for "
+        "819 steps (3 epochs): compare them with each other and with the lr-1e-3 run's curve "
+        "at epoch 3 (ACC 0.6344), not with the 30-min rows",
         f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine: {cpu}, {os.cpu_count()} cores",
         "- data: all 70,000 Fashion-MNIST images (train + test), labels used only for scoring",
@@ -82,9 +85,11 @@ def main():
         lines.append(f"| {LABELS[variant]} | {budget} | {head['acc']:.4f} | {head['nmi']:.4f} | "
                      f"{head['ari']:.4f} | {kmtext} | {steps} | {'(' if background else ''}{rate:.0f}"
                      f"{')' if background else ''} | {finished} |")
-    curve = os.path.join(work, "dcacn", "metrics.csv")
-    if os.path.exists(curve):
-        lines += ["", "## Learning curve of the dcacn run", "",
+    for variant in ("dcacn", "long-lr-1e-3-seed1"):
+        curve = os.path.join(work, variant, "metrics.csv")
+        if not os.path.exists(curve):
+            continue
+        lines += ["", f"## Learning curve: {LABELS[variant]}", "",
                   "| epoch | step | minutes | loss | ACC | NMI | ARI | images/s |",
                   "|---|---|---|---|---|---|---|---|"]
         for r in csv.DictReader(open(curve)):
