@@ -24,6 +24,7 @@ LABELS = {
     "tune-tau-0.2": "screen: lr 1e-3, instance temperature 0.2",
     "tune-cosine": "screen: lr 1e-3 with the cosine schedule",
     "tune-cosine-crop35": "screen: lr 1e-3 with the cosine schedule, milder crops",
+    "tune-4local": "screen: lr 1e-3, four local crops instead of two",
     "tune-ratio1": "screen: lr 1e-3, square crops (aspect ratio 1)",
     "tune-ratio1-nojitter": "screen: lr 1e-3, square crops, no brightness/contrast jitter on "
                             "the global views",
