@@ -113,9 +113,8 @@ void apply_view_option(const std::string& item, const std::string& group, ViewSp
     v->blur_sigma = {a, b};
   } else if (key == "ratio") {
     if (n == 1) b = a;
-    DCACN_CHECK(0 < a && a <= b, "view group '", group,
-                "': ratio is an aspect-ratio range MIN-MAX (or one value) with 0 < MIN <= MAX, got ",
-                value);
+    DCACN_CHECK(0 < a && a <= b, "view group '", group, "': ratio is an aspect-ratio range ",
+                "MIN-MAX (or one value) with 0 < MIN <= MAX, got ", value);
     v->ratio = {a, b};
   } else if (key == "kernel") {
     DCACN_CHECK(a >= 3 && static_cast<int64_t>(a) % 2 == 1, "view group '", group,
@@ -123,7 +122,8 @@ void apply_view_option(const std::string& item, const std::string& group, ViewSp
     v->blur_kernel = static_cast<int64_t>(a);
   } else {
     throw InputError(c10::str("view group '", group, "': unknown option '", key,
-                              "' (jitter, jitter_p, flip, gray, blur, solarize, sigma, kernel, ratio)"));
+                              "' (jitter, jitter_p, flip, gray, blur, solarize, sigma, kernel, ",
+                              "ratio)"));
   }
 }
 

@@ -57,7 +57,8 @@ MultiCropSpec default_multicrop(const std::string& dataset, int64_t image_size);
 /// first group global and the others local, e.g. "2x32@0.2-1,4x16@0.05-0.5" or "2x28"
 /// (two views, no local ones). Each group may end with :key=value strengths overriding the
 /// defaults: jitter (strength s), jitter_p, flip, gray, blur, solarize (probabilities),
-/// sigma (MIN-MAX pixels), kernel (odd), ratio (crop aspect ratio MIN-MAX or one value), e.g. "2x32:jitter=1:solarize=0.2,4x16:blur=0.8".
+/// sigma (MIN-MAX pixels), kernel (odd), ratio (crop aspect ratio, MIN-MAX or one value),
+/// e.g. "2x32:jitter=1:solarize=0.2,4x16:blur=0.8:ratio=1".
 /// Throws InputError.
 MultiCropSpec parse_views(const std::string& text, const MultiCropSpec& defaults);
 
