@@ -98,7 +98,9 @@ def main():
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--locals", type=int, default=4,
+                    help="number of 14 px local views beside the two 28 px global views")
     ap.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
                     help="cosine: decays to 0 over the time budget, as dcacn's does")
     a = ap.parse_args()
@@ -106,7 +108,9 @@ def main():
     torch.manual_seed(a.seed)
     torch.set_num_threads(os.cpu_count())
     images, labels = load_fmnist()
-    views = [view(28, (0.2, 1.0))] * 2 + [view(14, (0.05, 0.5), blur=True)] * 2
+    views = [view(28, (0.2, 1.0))] * 2 + [view(14, (0.05, 0.5), blur=True)] * a.locals
+    # dcacn's multi-crop pairing: the global-global pair and every global-local pair.
+    pairs = [(0, 1)] + [(g, 2 + l) for g in range(2) for l in range(a.locals)]
     loader = torch.utils.data.DataLoader(Views(images, views), batch_size=a.batch_size,
                                          shuffle=True, drop_last=True, num_workers=a.workers,
                                          persistent_workers=True)
@@ -128,7 +132,6 @@ def main():
                     x = torch.cat(size_group).contiguous(memory_format=torch.channels_last)
                     _, h, p = model(x)
                     outs += list(zip(h.split(a.batch_size), p.split(a.batch_size)))
-            pairs = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3)]
             loss = sum(pair_loss(*outs[u], *outs[v]) for u, v in pairs) / len(pairs)
             if a.lr_schedule == "cosine":
                 fraction = min(1.0, (time.time() - start) / (a.minutes * 60))
@@ -151,6 +154,7 @@ def main():
     # Training throughput: images per second of training time (evaluations excluded).
     final = {"steps": step, "images_per_second": step * a.batch_size / train_seconds,
              "wall_seconds": time.time() - start,
+             "settings": {"locals": a.locals, "lr": a.lr, "lr_schedule": a.lr_schedule},
              **{k: float(v) for k, v in scores.items()}}
     with open(os.path.join(a.out, "final.json"), "w") as f:
         json.dump(final, f, indent=2)

@@ -9,6 +9,7 @@ TEST(Setup, StoredSizesViewsAndDevices) {
   TrainConfig c = preset("fmnist-cpu");
   EXPECT_EQ(stored_image_size(c), 28);
   EXPECT_EQ(view_spec(c, 28).global.front().size, 28);
+  EXPECT_EQ(view_spec(c, 28).local.size(), 4u);  // the preset overrides the dataset's two
   c = preset("paper-stl10");
   EXPECT_EQ(stored_image_size(c), 96);
   EXPECT_EQ(view_spec(c, 96).global.front().size, 96);
