@@ -66,8 +66,8 @@ def main():
         km = final.get("kmeans_on_features", {})
         rate = final.get("training_images_per_second", final.get("images_per_second", 0))
         finished = datetime.datetime.fromtimestamp(os.path.getmtime(path), datetime.timezone.utc)
-        rows.append((variant, settings(run), budget, head, km, final.get("step", final.get("steps")), rate,
-                     background,
+        rows.append((variant, settings(run), budget, head, km,
+                     final.get("step", final.get("steps")), rate, background,
                      finished.strftime("%Y-%m-%d %H:%M")))
     cpu = subprocess.run("lscpu | sed -n 's/^Model name: *//p'", shell=True, capture_output=True,
                          text=True).stdout.strip()
@@ -93,17 +93,18 @@ def main():
         f"- machine: {cpu}, {os.cpu_count()} cores",
         "- data: all 70,000 Fashion-MNIST images (train + test), labels used only for scoring",
         "",
-        "| run | views, learning rate | budget | ACC | NMI | ARI | k-means on features ACC / NMI / ARI | steps | "
-        "training images/s | finished (UTC) |",
+        "| run | views, learning rate | budget | ACC | NMI | ARI | "
+        "k-means on features ACC / NMI / ARI | steps | training images/s | finished (UTC) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for variant, setting, budget, head, km, steps, rate, background, finished in rows:
         kmtext = (f"{km['acc']:.4f} / {km['nmi']:.4f} / {km['ari']:.4f}" if km else "-")
         if background:
             budget += " *"
-        lines.append(f"| {LABELS[variant]} | {setting} | {budget} | {head['acc']:.4f} | {head['nmi']:.4f} | "
-                     f"{head['ari']:.4f} | {kmtext} | {steps} | {'(' if background else ''}{rate:.0f}"
-                     f"{')' if background else ''} | {finished} |")
+        ratetext = f"({rate:.0f})" if background else f"{rate:.0f}"
+        lines.append(f"| {LABELS[variant]} | {setting} | {budget} | {head['acc']:.4f} | "
+                     f"{head['nmi']:.4f} | {head['ari']:.4f} | {kmtext} | {steps} | {ratetext} | "
+                     f"{finished} |")
     for variant in ("dcacn", "python-reference", "earlier-preset", "tune-4local",
                     "long-lr-1e-3-seed1"):
         curve = os.path.join(work, variant, "metrics.csv")
