@@ -33,7 +33,8 @@ int run_augment_preview(AugmentPreviewParams& p) {
   const Dataset data = load_dataset(p.dataset);
   DCACN_CHECK(data.size() >= p.n, "--n ", p.n, " is more than the ", data.size(),
               " images of ", data.name);
-  MultiCropSpec spec = default_multicrop(p.dataset.name, data.height());
+  MultiCropSpec spec =
+      parse_views(dataset_info(p.dataset.name, p.dataset.folder).default_views, MultiCropSpec());
   if (!p.views.empty()) spec = parse_views(p.views, spec);
   // Images spread evenly over the dataset, so that several classes show.
   const torch::Tensor index = torch::linspace(0, data.size() - 1, p.n).round().to(torch::kInt64);

@@ -29,26 +29,28 @@ struct PredictParams {
   RuntimeOptions runtime;
 };
 
-std::string predictions_csv(const ImageSet& set, const torch::Tensor& probabilities) {
+// The common columns (index, path, cluster), then the confidence and the top-k clusters.
+std::string prediction_table(const ImageSet& set, const torch::Tensor& probabilities) {
   const int64_t k = probabilities.size(1), top = std::min<int64_t>(3, k);
   const auto [values, ids] = probabilities.topk(top, 1);
   const auto v = values.accessor<float, 2>();
   const auto c = ids.accessor<int64_t, 2>();
-  std::ostringstream s;
-  s << "path,cluster,confidence";
-  for (int64_t t = 1; t <= top; ++t) s << ",top" << t << ",top" << t << "_probability";
-  s << "\n";
-  char number[32];
-  for (size_t i = 0; i < set.paths.size(); ++i) {
-    std::snprintf(number, sizeof(number), "%.6f", v[i][0]);
-    s << csv_escape(set.paths[i]) << "," << c[i][0] << "," << number;
-    for (int64_t t = 0; t < top; ++t) {
-      std::snprintf(number, sizeof(number), "%.6f", v[i][t]);
-      s << "," << c[i][t] << "," << number;
-    }
-    s << "\n";
+  ExtraColumns extra;
+  extra.names = {"confidence"};
+  for (int64_t t = 1; t <= top; ++t) {
+    extra.names.push_back(c10::str("top", t));
+    extra.names.push_back(c10::str("top", t, "_probability"));
   }
-  return s.str();
+  extra.row = [&](int64_t i, std::string& line) {
+    char number[32];
+    std::snprintf(number, sizeof(number), ",%.6f", v[i][0]);
+    line += number;
+    for (int64_t t = 0; t < top; ++t) {
+      std::snprintf(number, sizeof(number), ",%.6f", v[i][t]);
+      line += "," + std::to_string(c[i][t]) + number;
+    }
+  };
+  return predictions_csv(ids.select(1, 0), torch::Tensor(), set.paths, extra);
 }
 
 // Lays out DIR/cluster_NN/<file name> (links, or copies with --copy) in a sibling temporary
@@ -103,7 +105,7 @@ int run_predict(PredictParams& p) {
   const auto t1 = std::chrono::steady_clock::now();
   const ModelOutputs out = model.run(set.images, o);
   const double run_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-  const std::string csv = predictions_csv(set, out.probabilities);
+  const std::string csv = prediction_table(set, out.probabilities);
   const torch::Tensor clusters = out.probabilities.argmax(1);
   if (!p.group_into.empty()) {
     group_into(p.group_into, set, clusters, model.clusters(), p.copy);

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <set>
 
 #include "commands.h"
 #include "common.h"
@@ -13,39 +14,89 @@
 namespace dcacn::cli {
 namespace {
 
+// One configuration option: how it copies its parsed value onto a configuration, and how it
+// shows a configuration's value as the default in --help.
+struct ConfigOption {
+  CLI::Option* option;
+  std::function<void(TrainConfig& to, const TrainConfig& parsed)> apply;
+  std::function<std::string(const TrainConfig&)> show;
+  bool may_change_on_resume = false;
+};
+
 struct TrainParams {
   std::string preset;      // start from a preset, then apply the options given
   std::string out;         // run directory
   std::string resume;      // continue the run in this directory
   bool overwrite = false;  // replace a previous run in --out
-  TrainConfig config;      // parsed values of the options
+  TrainConfig parsed;      // parsed values of the options
+  std::string arch = "resnet34";
+  std::string keep_epoch_checkpoints = "none";
   RuntimeOptions runtime;
-  // Options the user gave explicitly, applied on top of the preset.
-  std::vector<std::pair<CLI::Option*, std::function<void(TrainConfig&, const TrainConfig&)>>> set;
+  std::vector<ConfigOption> options;
 };
 
-int run_train(TrainParams& p) {
-  apply_runtime_options(p.runtime);
-  TrainConfig config = p.preset.empty() ? TrainConfig() : preset(p.preset);
-  for (const auto& [option, apply] : p.set) {
-    if (option->count() > 0) apply(config, p.config);
+// The options that may change on resume, as --help lists them.
+const char* kResumable =
+    "--epochs, --time-budget, --max-steps, --device, --eval-every, --eval-batch-size, "
+    "--keep-epoch-checkpoints, --threads, --quiet";
+
+int64_t parse_keep(const std::string& text) {
+  if (text == "none") return 0;
+  try {
+    size_t used = 0;
+    const long long n = std::stoll(text, &used);
+    if (used == text.size() && n >= 1) return n;
+  } catch (const std::exception&) {
   }
-  const bool resume = !p.resume.empty();
-  DCACN_CHECK(resume || !p.out.empty(), "give --out RUN_DIR for a new run or --resume RUN_DIR");
-  DCACN_CHECK(!(resume && !p.out.empty()), "give either --out or --resume, not both");
-  DCACN_CHECK(!(resume && p.overwrite), "--overwrite replaces a run; it cannot go with --resume");
-  if (p.overwrite && std::filesystem::exists(p.out)) {
-    // Only a folder that holds a dcacn run is removed, never an arbitrary one.
-    const bool is_run = std::filesystem::exists(p.out + "/config.json") ||
-                        std::filesystem::exists(p.out + "/checkpoints/last.pt");
-    DCACN_CHECK(is_run, "--overwrite: ", p.out,
-                " exists but does not hold a dcacn run (no config.json); not removing it");
-    std::filesystem::remove_all(p.out);
-    log_info("removed the previous run in " + p.out);
+  throw InputError("--keep-epoch-checkpoints must be none or a number of epochs >= 1, got '" +
+                   text + "'");
+}
+
+std::string show_keep(int64_t every) { return every == 0 ? "none" : std::to_string(every); }
+
+ResumeOverrides resume_overrides(const TrainParams& p) {
+  TrainConfig given;
+  std::set<std::string> set;
+  for (const auto& opt : p.options) {
+    if (opt.option->count() == 0) continue;
+    opt.apply(given, p.parsed);
+    set.insert(opt.option->get_name());
   }
-  Trainer trainer(config, resume ? p.resume : p.out, resume);
-  const TrainResult r = trainer.run();
-  const std::string dir = resume ? p.resume : p.out;
+  ResumeOverrides o;
+  if (set.count("--epochs")) o.epochs = given.epochs;
+  if (set.count("--time-budget")) o.time_budget_minutes = given.time_budget_minutes;
+  if (set.count("--max-steps")) o.max_steps = given.max_steps;
+  if (set.count("--device")) o.device = given.device;
+  if (set.count("--eval-every")) o.eval_every = given.eval_every;
+  if (set.count("--eval-batch-size")) o.eval_batch_size = given.eval_batch_size;
+  if (set.count("--keep-epoch-checkpoints")) {
+    o.keep_epoch_checkpoints = given.keep_epoch_checkpoints;
+  }
+  return o;
+}
+
+void refuse_fixed_options(const TrainParams& p) {
+  DCACN_CHECK(p.preset.empty(), "--preset cannot go with --resume: a resumed run keeps its own "
+              "settings (may change: ", kResumable, ")");
+  for (const auto& opt : p.options) {
+    DCACN_CHECK(opt.option->count() == 0 || opt.may_change_on_resume, opt.option->get_name(),
+                " cannot change when resuming a run: it keeps its own (may change: ", kResumable,
+                ")");
+  }
+}
+
+void remove_previous_run(const std::string& out) {
+  if (!std::filesystem::exists(out)) return;
+  // Only a folder that holds a dcacn run is removed, never an arbitrary one.
+  const bool is_run = std::filesystem::exists(out + "/config.json") ||
+                      std::filesystem::exists(out + "/checkpoints/last.pt");
+  DCACN_CHECK(is_run, "--overwrite: ", out,
+              " exists but does not hold a dcacn run (no config.json); not removing it");
+  std::filesystem::remove_all(out);
+  log_info("removed the previous run in " + out);
+}
+
+int report(const TrainResult& r, const std::string& dir) {
   switch (r.status) {
     case TrainResult::Status::kInterrupted:
       std::cout << "interrupted after " << r.step << " steps (" << format_duration(r.train_seconds)
@@ -62,6 +113,92 @@ int run_train(TrainParams& p) {
   return 0;
 }
 
+int run_train(TrainParams& p) {
+  apply_runtime_options(p.runtime);
+  const bool resume = !p.resume.empty();
+  DCACN_CHECK(resume || !p.out.empty(), "give --out RUN_DIR for a new run or --resume RUN_DIR");
+  DCACN_CHECK(!(resume && !p.out.empty()), "give either --out or --resume, not both");
+  DCACN_CHECK(!(resume && p.overwrite), "--overwrite replaces a run; it cannot go with --resume");
+  if (resume) {
+    refuse_fixed_options(p);
+    Trainer trainer(p.resume, resume_overrides(p));
+    return report(trainer.run(), p.resume);
+  }
+  TrainConfig config = p.preset.empty() ? TrainConfig() : preset(p.preset);
+  for (const auto& opt : p.options) {
+    if (opt.option->count() > 0) opt.apply(config, p.parsed);
+  }
+  if (p.overwrite) remove_previous_run(p.out);
+  Trainer trainer(config, p.out);
+  return report(trainer.run(), p.out);
+}
+
+// Options of the configuration's fields, defaults shown from `shown` (a preset's values once
+// --preset is parsed).
+void add_config_options(CLI::App* cmd, TrainParams* p) {
+  TrainConfig& c = p->parsed;
+  auto add = [&](CLI::Option* o, auto apply, auto show, bool resumable = false) {
+    p->options.push_back({o, apply, show, resumable});
+  };
+#define DCACN_FIELD(flag, field, help, resumable)                                    \
+  add(cmd->add_option(flag, c.field, help),                                        \
+      [](TrainConfig& to, const TrainConfig& from) { to.field = from.field; },     \
+      [](const TrainConfig& s) { return c10::str(s.field); }, resumable);
+#define DCACN_SWITCH(flag, field, help)                                              \
+  add(cmd->add_flag(flag, c.field, help),                                          \
+      [](TrainConfig& to, const TrainConfig& from) { to.field = from.field; },     \
+      [](const TrainConfig& s) { return std::string(s.field ? "on" : "off"); });
+  DCACN_FIELD("--dataset", dataset, "fashion-mnist | mnist | cifar10 | cifar100 | stl10 | folder", false)
+  DCACN_FIELD("--data", data_path, "dataset folder (fashion-mnist: Debian's by default)", false)
+  DCACN_FIELD("--split", split, "train | test | all | unlabeled", false)
+  DCACN_FIELD("--image-size", folder_image_size, "image folders: decoded size", false)
+  DCACN_FIELD("--channels", channels, "image folders: 1 or 3 (0: 3)", false)
+  DCACN_SWITCH("--squash", folder_squash,
+               "image folders: resize whole images to squares instead of taking their central "
+               "square")
+  add(cmd->add_option("--arch", p->arch, "resnet18 | resnet34 | resnet50"),
+      [p](TrainConfig& to, const TrainConfig&) { to.depth = parse_architecture(p->arch); },
+      [](const TrainConfig& s) { return architecture_name(s.depth); });
+  DCACN_FIELD("--width", width, "backbone base channels", false)
+  DCACN_FIELD("--attention", attention, "cbam | none", false)
+  DCACN_FIELD("--stem", stem, "auto | cifar | imagenet", false)
+  DCACN_FIELD("--clusters", clusters, "number of clusters K", false)
+  DCACN_FIELD("--views", views, "COUNTxSIZE[@MIN-MAX][:key=value] groups, global first (see augment-preview; default: the dataset's)", false)
+  DCACN_FIELD("--instance-loss", instance_loss, "decoupled | infonce", false)
+  DCACN_FIELD("--tau-inst", instance_temperature, "instance temperature", false)
+  DCACN_FIELD("--cluster-loss", cluster_loss, "decoupled | infonce", false)
+  DCACN_FIELD("--cluster-reading", cluster_reading, "columns (CC) | rows (paper eq. 7)", false)
+  DCACN_FIELD("--tau-clus", cluster_temperature, "cluster temperature", false)
+  DCACN_FIELD("--lambda", cluster_weight, "weight of the cluster loss", false)
+  DCACN_FIELD("--entropy-weight", entropy_weight, "weight of log K - H(mean assignment)", false)
+  DCACN_FIELD("--lr", lr, "Adam learning rate", false)
+  DCACN_FIELD("--lr-schedule", lr_schedule, "constant | cosine (decays to 0 over the epoch, step or time budget)", false)
+  DCACN_FIELD("--weight-decay", weight_decay, "Adam weight decay", false)
+  DCACN_FIELD("--batch-size", batch_size, "images per step", false)
+  DCACN_FIELD("--epochs", epochs, "epochs", true)
+  DCACN_FIELD("--time-budget", time_budget_minutes, "stop once the run's wall time (training and periodic evaluations, over all its sessions) reaches this many minutes (0: no limit)", true)
+  DCACN_FIELD("--max-steps", max_steps, "stop after this many optimiser steps in all (0: no limit)", true)
+  DCACN_FIELD("--seed", seed, "random seed", false)
+  DCACN_SWITCH("--bf16,!--no-bf16", bf16, "bf16 autocast")
+  DCACN_SWITCH("--channels-last,!--no-channels-last", channels_last, "NHWC layout")
+  DCACN_FIELD("--eval-every", eval_every, "epochs between evaluations and checkpoints", true)
+  DCACN_FIELD("--eval-batch-size", eval_batch_size, "images per evaluation batch", true)
+  add(cmd->add_option("--keep-epoch-checkpoints", p->keep_epoch_checkpoints,
+                      "none | N: also keep checkpoints/epoch_NNNN.pt every N epochs (last.pt "
+                      "and best.pt are always kept)"),
+      [p](TrainConfig& to, const TrainConfig&) {
+        to.keep_epoch_checkpoints = parse_keep(p->keep_epoch_checkpoints);
+      },
+      [](const TrainConfig& s) { return show_keep(s.keep_epoch_checkpoints); }, true);
+  DCACN_FIELD("--device", device, "auto | cpu | cuda", true)
+#undef DCACN_FIELD
+#undef DCACN_SWITCH
+}
+
+void show_defaults(TrainParams* p, const TrainConfig& shown) {
+  for (auto& opt : p->options) opt.option->default_str(opt.show(shown));
+}
+
 }  // namespace
 
 CommandRunner register_train(CLI::App& app) {
@@ -69,50 +206,21 @@ CommandRunner register_train(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("train", "train DCACN; writes config, metrics and checkpoints");
   cmd->add_option("--preset", p->preset,
                   "fmnist-cpu | paper-cifar10 | paper-stl10 | paper-imagenet10 (options given "
-                  "with it override its values)");
+                  "with it override its values; with --help: shows its values)")
+      ->each([p](const std::string& name) {
+        // Parsed before --help is answered, so `train --preset X --help` shows X's values.
+        try {
+          show_defaults(p.get(), preset(name));
+        } catch (const InputError&) {  // reported when the command runs
+        }
+      });
   cmd->add_option("--out", p->out, "run directory (config.json, metrics.csv, checkpoints/)");
   cmd->add_option("--resume", p->resume,
-                  "continue the run in this directory (only --epochs, --time-budget, --max-steps "
-                  "and --device may change)");
+                  std::string("continue the run in this directory with its own settings; only ") +
+                      kResumable + " may change");
   cmd->add_flag("--overwrite", p->overwrite, "replace a previous run in --out");
-  TrainConfig& c = p->config;
-  const TrainConfig d;
-  // Each option writes into p->config when parsed; its applier copies it onto the preset.
-#define DCACN_TRAIN_OPTION(flag, field, help)                                                  \
-  p->set.emplace_back(cmd->add_option(flag, c.field, help)->default_str(c10::str(d.field)), \
-                      [](TrainConfig& to, const TrainConfig& from) { to.field = from.field; });
-  DCACN_TRAIN_OPTION("--dataset", dataset, "fashion-mnist | mnist | cifar10 | cifar100 | stl10 | folder")
-  DCACN_TRAIN_OPTION("--data", data_path, "dataset folder (fashion-mnist: Debian's by default)")
-  DCACN_TRAIN_OPTION("--split", split, "train | test | all | unlabeled")
-  DCACN_TRAIN_OPTION("--image-size", folder_image_size, "image folders: decoded size")
-  DCACN_TRAIN_OPTION("--depth", depth, "ResNet depth: 18, 34 or 50")
-  DCACN_TRAIN_OPTION("--width", width, "backbone base channels")
-  DCACN_TRAIN_OPTION("--attention", attention, "cbam | none")
-  DCACN_TRAIN_OPTION("--stem", stem, "auto | cifar | imagenet")
-  DCACN_TRAIN_OPTION("--clusters", clusters, "number of clusters K")
-  DCACN_TRAIN_OPTION("--views", views, "COUNTxSIZE[@MIN-MAX][:key=value] groups, global first (see augment-preview; default: the dataset's)")
-  DCACN_TRAIN_OPTION("--instance-loss", instance_loss, "decoupled | infonce")
-  DCACN_TRAIN_OPTION("--tau-inst", instance_temperature, "instance temperature")
-  DCACN_TRAIN_OPTION("--cluster-loss", cluster_loss, "decoupled | infonce")
-  DCACN_TRAIN_OPTION("--cluster-reading", cluster_reading, "columns (CC) | rows (paper eq. 7)")
-  DCACN_TRAIN_OPTION("--tau-clus", cluster_temperature, "cluster temperature")
-  DCACN_TRAIN_OPTION("--lambda", cluster_weight, "weight of the cluster loss")
-  DCACN_TRAIN_OPTION("--entropy-weight", entropy_weight, "weight of log K - H(mean assignment)")
-  DCACN_TRAIN_OPTION("--lr", lr, "Adam learning rate")
-  DCACN_TRAIN_OPTION("--lr-schedule", lr_schedule,
-                     "constant | cosine (decays to 0 over the epoch, step or time budget)")
-  DCACN_TRAIN_OPTION("--weight-decay", weight_decay, "Adam weight decay")
-  DCACN_TRAIN_OPTION("--batch-size", batch_size, "images per step")
-  DCACN_TRAIN_OPTION("--epochs", epochs, "epochs")
-  DCACN_TRAIN_OPTION("--time-budget", time_budget_minutes, "stop after this many minutes (0: no limit)")
-  DCACN_TRAIN_OPTION("--max-steps", max_steps, "stop after this many optimiser steps (0: no limit)")
-  DCACN_TRAIN_OPTION("--seed", seed, "random seed")
-  DCACN_TRAIN_OPTION("--bf16", bf16, "bf16 autocast (true/false)")
-  DCACN_TRAIN_OPTION("--channels-last", channels_last, "NHWC layout (true/false)")
-  DCACN_TRAIN_OPTION("--eval-every", eval_every, "epochs between evaluations and checkpoints")
-  DCACN_TRAIN_OPTION("--eval-batch-size", eval_batch_size, "images per evaluation batch")
-  DCACN_TRAIN_OPTION("--device", device, "auto | cpu | cuda")
-#undef DCACN_TRAIN_OPTION
+  add_config_options(cmd, p.get());
+  show_defaults(p.get(), TrainConfig());
   add_runtime_options(cmd, &p->runtime);
   return [p] { return run_train(*p); };
 }

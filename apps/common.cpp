@@ -26,6 +26,9 @@ void add_dataset_options(CLI::App* command, DatasetSpec* spec, std::string* spli
       ->capture_default_str();
   command->add_option("--channels", spec->folder.channels, "image folders: 1 or 3")
       ->capture_default_str();
+  command->add_flag("--squash", spec->folder.squash,
+                    "image folders: resize whole images to squares instead of taking their "
+                    "central square");
   command->add_flag("--strict", spec->folder.strict,
                     "image folders: fail on an unreadable image instead of skipping it");
 }

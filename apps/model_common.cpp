@@ -3,7 +3,7 @@
 #include <filesystem>
 
 #include "dcacn/data/image_folder.h"
-#include "dcacn/train/setup.h"
+#include "dcacn/run/setup.h"
 #include "dcacn/util/error.h"
 #include "dcacn/util/fs.h"
 #include "dcacn/util/log.h"
@@ -67,7 +67,8 @@ ImageSet read_images_for_model(const TrainedModel& model, const std::vector<std:
   }
   DCACN_CHECK(!files.empty(), "no image files found in the --images given");
   ImageFolderOptions o;
-  o.image_size = stored_image_size(model.config);
+  o.image_size = dataset_info(model.config).image_size;
+  o.squash = model.config.folder_squash;
   o.channels = model.in_channels;
   ImageSet set;
   std::vector<int64_t> kept;

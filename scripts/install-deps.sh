@@ -12,8 +12,10 @@ packages=(
   libcli11-dev            # command-line parsing
   nlohmann-json3-dev      # JSON output and config files
   libstb-dev              # image decoding and resizing
+  libexif-dev             # EXIF orientation of photos
   zlib1g-dev              # gzipped IDX files
   libgtest-dev            # tests
+  clang-format            # the formatting check of .ci/run
   dataset-fashion-mnist   # the embedded default dataset (real images, offline)
   gnuplot-nox             # the figures of `dcacn report` (pngcairo terminal)
   fonts-dejavu-core       # their font

@@ -78,4 +78,26 @@ void expect_error_containing(Body&& body, const std::vector<std::string>& parts)
   }
 }
 
+/// An MNIST-format training set in `dir` (train-images/labels-idx*-ubyte): `n` images of 12x12
+/// in two groups, a bright 5x5 square top-left (label 0) or bottom-right (label 1) on noise.
+/// Returns the images [n, 12, 12] uint8.
+inline torch::Tensor write_two_square_idx(const std::string& dir, int64_t n) {
+  const torch::Tensor labels = torch::arange(n) % 2;
+  torch::Tensor images = torch::randint(0, 40, {n, 12, 12});
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t o = labels[i].item<int64_t>() == 0 ? 1 : 6;
+    images[i].slice(0, o, o + 5).slice(1, o, o + 5).add_(180);
+  }
+  images = images.to(torch::kUInt8);
+  auto img = idx_header(3, {static_cast<uint32_t>(n), 12, 12});
+  const auto pix = tensor_bytes(images);
+  img.insert(img.end(), pix.begin(), pix.end());
+  write_bytes(dir + "/train-images-idx3-ubyte", img);
+  auto lab = idx_header(1, {static_cast<uint32_t>(n)});
+  const auto lb = tensor_bytes(labels);
+  lab.insert(lab.end(), lb.begin(), lb.end());
+  write_bytes(dir + "/train-labels-idx1-ubyte", lab);
+  return images;
+}
+
 }  // namespace dcacn::test

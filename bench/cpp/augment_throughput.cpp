@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "dcacn/augment/multicrop.h"
+#include "dcacn/data/registry.h"
 #include "dcacn/model/dcacn_model.h"
 #include "dcacn/util/autocast.h"
 
@@ -40,7 +41,10 @@ int main(int argc, char** argv) {
   torch::manual_seed(0);
   const torch::Tensor images =
       torch::randint(0, 256, {batch, channels, image_size, image_size}).to(torch::kUInt8);
-  const dcacn::MultiCropSpec spec = dcacn::default_multicrop(dataset, image_size);
+  dcacn::ImageFolderOptions folder;
+  folder.image_size = image_size;
+  const dcacn::MultiCropSpec spec = dcacn::parse_views(
+      dcacn::dataset_info(dataset, folder).default_views, dcacn::MultiCropSpec());
   dcacn::MultiCropAugmenter augment(spec, 0);
 
   augment(images);  // warm-up

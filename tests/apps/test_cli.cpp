@@ -45,12 +45,19 @@ class CliTest : public test::TempDirTest {
 TEST_F(CliTest, HelpForEveryCommand) {
   CliRun top = run_cli("--help");
   EXPECT_EQ(top.status, 0);
-  EXPECT_NE(top.output.find("kmeans"), std::string::npos);
-  EXPECT_NE(top.output.find("score"), std::string::npos);
-  CliRun km = run_cli("kmeans --help");
-  EXPECT_EQ(km.status, 0);
-  EXPECT_NE(km.output.find("--n-init"), std::string::npos);
-  EXPECT_EQ(run_cli("score --help").status, 0);
+  // Every subcommand, with an option only its own help shows.
+  const std::vector<std::pair<std::string, std::string>> commands = {
+      {"kmeans", "--n-init"},        {"score", "--predictions"},
+      {"model-info", "--arch"},      {"augment-preview", "--cell"},
+      {"train", "--resume"},         {"evaluate", "--which"},
+      {"predict", "--group-into"},   {"embed", "--format"},
+      {"report", "--tsne-samples"}};
+  for (const auto& [command, option] : commands) {
+    EXPECT_NE(top.output.find(command), std::string::npos) << command;
+    const CliRun help = run_cli(command + " --help");
+    EXPECT_EQ(help.status, 0) << command;
+    EXPECT_NE(help.output.find(option), std::string::npos) << command << ": " << help.output;
+  }
   EXPECT_NE(run_cli("no-such-command").status, 0);
 }
 
@@ -67,7 +74,7 @@ TEST_F(CliTest, KMeansWritesPredictionsThatScoreAgrees) {
   std::ifstream in(path("p.csv"));
   std::string header;
   std::getline(in, header);
-  EXPECT_EQ(header, "index,cluster,label");
+  EXPECT_EQ(header, "index,label,cluster");
   int rows = 0;
   for (std::string line; std::getline(in, line);) ++rows;
   EXPECT_EQ(rows, 40);

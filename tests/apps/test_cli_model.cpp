@@ -12,6 +12,7 @@
 
 #include "../test_util.h"
 #include "cli_util.h"
+#include "dcacn/infer/inference.h"
 #include "dcacn/io/embeddings.h"
 #include "dcacn/io/image_grid.h"
 
@@ -47,7 +48,7 @@ std::vector<std::string> fields_of(const std::string& line) {
 }
 
 std::string tiny_train_args(const std::string& data) {
-  return "train --dataset mnist --data " + data + " --split train --depth 18 --width 4 "
+  return "train --dataset mnist --data " + data + " --split train --arch resnet18 --width 4 "
          "--clusters 2 --batch-size 32 --views 2x12@0.5-1,2x6@0.2-0.5 --epochs 2 --lr 1e-3 "
          "--eval-batch-size 40 --quiet";
 }
@@ -66,22 +67,7 @@ class CliModelTest : public ::testing::Test {
     root_ = (fs::temp_directory_path() / ("dcacn_test_cli_model_" + std::to_string(::getpid()))).string();
     fs::remove_all(root_);
     fs::create_directories(root_ + "/data");
-    const int64_t n = 96;
-    const torch::Tensor labels = torch::arange(n) % 2;
-    torch::Tensor images = torch::randint(0, 40, {n, 12, 12});
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t o = labels[i].item<int64_t>() == 0 ? 1 : 6;
-      images[i].slice(0, o, o + 5).slice(1, o, o + 5).add_(180);
-    }
-    images_ = images.to(torch::kUInt8);
-    auto img = idx_header(3, {static_cast<uint32_t>(n), 12, 12});
-    auto pix = test::tensor_bytes(images_);
-    img.insert(img.end(), pix.begin(), pix.end());
-    test::write_bytes(at("data/train-images-idx3-ubyte"), img);
-    auto lab = idx_header(1, {static_cast<uint32_t>(n)});
-    auto lb = test::tensor_bytes(labels);
-    lab.insert(lab.end(), lb.begin(), lb.end());
-    test::write_bytes(at("data/train-labels-idx1-ubyte"), lab);
+    images_ = test::write_two_square_idx(at("data"), 96);
     const CliRun r = run_cli(tiny_train_args(at("data")) + " --out " + at("run"));
     ASSERT_EQ(r.status, 0) << r.output;
   }
@@ -151,14 +137,22 @@ TEST_F(CliModelTest, PredictReportsACorruptImageAndWritesTheRest) {
   EXPECT_NE(r.output.find("broken.png"), std::string::npos) << r.output;
   const auto rows = lines_of(read_text(at("pred.csv")));
   ASSERT_EQ(rows.size(), 7u);
-  EXPECT_EQ(rows[0], "path,cluster,confidence,top1,top1_probability,top2,top2_probability");
+  EXPECT_EQ(rows[0], "index,path,cluster,confidence,top1,top1_probability,top2,top2_probability");
+  // The files hold the dataset's first 6 images, in listing order: the model must see them as
+  // it sees the dataset's own rows, which `embed` gives.
+  ASSERT_EQ(run_cli("embed --checkpoint " + at("run") + " --out " + at("predict_ref.pt") +
+                    " --quiet").status, 0);
+  const torch::Tensor reference = read_embeddings_pt(at("predict_ref.pt")).probabilities;
   int64_t linked = 0;
   for (size_t i = 1; i < rows.size(); ++i) {
     const auto f = fields_of(rows[i]);
-    ASSERT_EQ(f.size(), 7u) << rows[i];
-    EXPECT_EQ(f[1], f[3]);
-    const double confidence = std::stod(f[2]), second = std::stod(f[6]);
-    EXPECT_GE(confidence, 0.5);
+    ASSERT_EQ(f.size(), 8u) << rows[i];
+    EXPECT_EQ(f[0], std::to_string(i - 1));
+    EXPECT_EQ(f[2], f[4]);  // the cluster is the top-1
+    const int64_t cluster = std::stoll(f[2]);
+    const double confidence = std::stod(f[3]), second = std::stod(f[7]);
+    EXPECT_EQ(cluster, reference[i - 1].argmax().item<int64_t>()) << rows[i];
+    EXPECT_NEAR(confidence, reference[i - 1][cluster].item<double>(), 1e-5) << rows[i];
     EXPECT_NEAR(confidence + second, 1.0, 2e-6);
     EXPECT_EQ(rows[i].find("broken"), std::string::npos);
   }
@@ -191,7 +185,14 @@ TEST_F(CliModelTest, EmbedWritesADictOfTensorsAndCsv) {
   ASSERT_EQ(e.probabilities.sizes(), (std::vector<int64_t>{96, 2}));
   EXPECT_EQ(e.features.size(0), 96);
   EXPECT_EQ(e.embeddings.size(0), 96);
-  EXPECT_NEAR(e.embeddings.norm(2, 1).mean().item<double>(), 1.0, 1e-3);
+  // The outputs are the network's, run here directly on the same images (fp32, one batch).
+  DCACN model = load_trained_model(at("run"), "cpu").model;
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const DCACNOutput direct = model->forward(images_.unsqueeze(1).to(torch::kFloat) / 255);
+  EXPECT_TRUE(torch::allclose(e.probabilities, direct.probabilities, 1e-4, 1e-5));
+  EXPECT_TRUE(torch::allclose(e.embeddings, direct.embedding, 1e-4, 1e-5));
+  EXPECT_TRUE(torch::allclose(e.features, direct.features, 1e-4, 1e-5));
   EXPECT_TRUE(e.clusters.equal(e.probabilities.argmax(1)));
   EXPECT_TRUE(e.labels.equal(torch::arange(96) % 2));
   const CliRun csv = run_cli("embed --checkpoint " + at("run") + " --out " + at("emb.csv") + " --quiet");

@@ -20,6 +20,36 @@ void write_solid_png(const std::string& path, int w, int h, int channels,
   ASSERT_TRUE(stbi_write_png(path.c_str(), w, h, channels, pixels.data(), w * channels));
 }
 
+// A JPEG (quality 100) of gray pixels `pixels` [h * w], with an EXIF APP1 segment holding
+// only the orientation tag, written byte by byte after the EXIF 2.3 specification: "Exif\0\0",
+// a big-endian TIFF header, IFD0 with one SHORT entry 0x0112 = orientation.
+void write_jpeg_with_orientation(const std::string& path, int w, int h,
+                                 const std::vector<uint8_t>& pixels, int orientation) {
+  std::vector<uint8_t> jpeg;
+  stbi_write_jpg_to_func(
+      [](void* context, void* data, int size) {
+        auto* out = static_cast<std::vector<uint8_t>*>(context);
+        out->insert(out->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+      },
+      &jpeg, w, h, 1, pixels.data(), 100);
+  ASSERT_GE(jpeg.size(), 2u);
+  ASSERT_EQ(jpeg[0], 0xFF);
+  ASSERT_EQ(jpeg[1], 0xD8);  // SOI
+  const std::vector<uint8_t> tiff = {'M', 'M', 0, 42, 0, 0, 0, 8,  // header, IFD0 at 8
+                                     0, 1,                          // one entry
+                                     0x01, 0x12, 0, 3, 0, 0, 0, 1,  // orientation, SHORT, 1
+                                     0, static_cast<uint8_t>(orientation), 0, 0,
+                                     0, 0, 0, 0};  // no next IFD
+  std::vector<uint8_t> app1 = {'E', 'x', 'i', 'f', 0, 0};
+  app1.insert(app1.end(), tiff.begin(), tiff.end());
+  const size_t length = app1.size() + 2;
+  std::vector<uint8_t> segment = {0xFF, 0xE1, static_cast<uint8_t>(length >> 8),
+                                  static_cast<uint8_t>(length & 0xFF)};
+  segment.insert(segment.end(), app1.begin(), app1.end());
+  jpeg.insert(jpeg.begin() + 2, segment.begin(), segment.end());
+  test::write_bytes(path, jpeg);
+}
+
 class ImageFolderTest : public test::TempDirTest {
  protected:
   void write_labelled() {
@@ -46,6 +76,50 @@ TEST_F(ImageFolderTest, LabelledFolderResizesAndLabelsBySortedClassName) {
   EXPECT_TRUE(data.images[0][2].eq(30).all().item<bool>());
   EXPECT_TRUE(data.images[1][1].eq(2).all().item<bool>());
   EXPECT_TRUE(data.images[2].eq(77).all().item<bool>());
+}
+
+TEST_F(ImageFolderTest, PhotosAreTurnedUprightAsTheirExifOrientationSays) {
+  // 8 wide, 4 high: the left half black, the right half white.
+  std::vector<uint8_t> pixels(8 * 4);
+  for (int y = 0; y < 4; ++y) {
+    for (int x = 0; x < 8; ++x) pixels[y * 8 + x] = x < 4 ? 0 : 255;
+  }
+  write_jpeg_with_orientation(path("photos/as_stored.jpg"), 8, 4, pixels, 1);
+  write_jpeg_with_orientation(path("photos/rotate_cw.jpg"), 8, 4, pixels, 6);
+  write_jpeg_with_orientation(path("photos/rotate_ccw.jpg"), 8, 4, pixels, 8);
+  ImageFolderOptions options;
+  options.image_size = 4;  // the central 4 x 4 square, no resampling
+  options.channels = 1;
+  const Dataset data = load_image_folder(path("photos"), options);
+  ASSERT_EQ(data.paths.size(), 3u);  // sorted: as_stored, rotate_ccw, rotate_cw
+  auto dark = [](const torch::Tensor& block) { return block.lt(64).all().item<bool>(); };
+  auto light = [](const torch::Tensor& block) { return block.gt(192).all().item<bool>(); };
+  const torch::Tensor stored = data.images[0][0];
+  EXPECT_TRUE(dark(stored.slice(1, 0, 2)) && light(stored.slice(1, 2, 4))) << stored;
+  // Rotated 90 degrees clockwise, the left half is on top, 4 wide and 8 high; counter-
+  // clockwise, at the bottom.
+  const torch::Tensor cw = data.images[2][0], ccw = data.images[1][0];
+  EXPECT_TRUE(dark(cw.slice(0, 0, 2)) && light(cw.slice(0, 2, 4))) << cw;
+  EXPECT_TRUE(light(ccw.slice(0, 0, 2)) && dark(ccw.slice(0, 2, 4))) << ccw;
+}
+
+TEST_F(ImageFolderTest, ImagesAreCentreCroppedUnlessSquashed) {
+  // 8 x 4 gray: columns 0-1 at 0, 2-5 at 128, 6-7 at 255.
+  std::vector<uint8_t> pixels(8 * 4);
+  for (int y = 0; y < 4; ++y) {
+    for (int x = 0; x < 8; ++x) pixels[y * 8 + x] = x < 2 ? 0 : (x < 6 ? 128 : 255);
+  }
+  std::filesystem::create_directories(path("wide"));
+  ASSERT_TRUE(stbi_write_png(path("wide/a.png").c_str(), 8, 4, 1, pixels.data(), 8));
+  ImageFolderOptions options;
+  options.image_size = 4;
+  options.channels = 1;
+  // The central square, columns 2-5, as torchvision's Resize(4) + CenterCrop(4) gives it.
+  EXPECT_TRUE(load_image_folder(path("wide"), options).images.eq(128).all().item<bool>());
+  options.squash = true;
+  const torch::Tensor squashed = load_image_folder(path("wide"), options).images[0][0];
+  EXPECT_LT(squashed[0][0].item<int>(), 64);   // the black columns are in it
+  EXPECT_GT(squashed[0][3].item<int>(), 192);  // and the white ones
 }
 
 TEST_F(ImageFolderTest, ReadsJpeg) {

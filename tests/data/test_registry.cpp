@@ -22,6 +22,28 @@ TEST(Registry, UnknownNamesAndMissingPathsAreExplained) {
                           {"data folder not found", "/nonexistent/fmnist"});
 }
 
+TEST(Registry, DescriptorsSayWhatEachDatasetIs) {
+  const DatasetInfo fm = dataset_info("fashion-mnist");
+  EXPECT_EQ(fm.image_size, 28);
+  EXPECT_EQ(fm.channels, 1);
+  EXPECT_EQ(fm.default_path, "/usr/share/datasets/fashion-mnist");
+  EXPECT_EQ(fm.cpu_preset, "fmnist-cpu");
+  EXPECT_EQ(fm.default_views.substr(0, 4), "2x28");
+  EXPECT_TRUE(dataset_info("mnist").default_path.empty());  // --data is needed
+  EXPECT_EQ(dataset_info("cifar100").image_size, 32);
+  EXPECT_EQ(dataset_info("cifar10").channels, 3);
+  EXPECT_EQ(dataset_info("stl10").image_size, 96);
+  ImageFolderOptions folder;
+  folder.image_size = 224;
+  folder.channels = 1;
+  const DatasetInfo f = dataset_info("folder", folder);
+  EXPECT_EQ(f.image_size, 224);
+  EXPECT_EQ(f.channels, 1);
+  EXPECT_EQ(f.default_views.substr(0, 6), "2x224@");
+  EXPECT_NE(f.default_views.find(",4x112@"), std::string::npos);  // locals at half size
+  expect_error_containing([] { dataset_info("imagenet"); }, {"unknown dataset 'imagenet'"});
+}
+
 TEST(Registry, SplitNames) {
   EXPECT_EQ(parse_split("train"), Split::kTrain);
   EXPECT_EQ(parse_split("all"), Split::kAll);

@@ -28,6 +28,15 @@ TEST_F(PredictionsTest, WritesTheDocumentedHeader) {
   std::string text((std::istreambuf_iterator<char>(in)), {});
   EXPECT_EQ(text, "index,cluster\n0,2\n1,1\n");
   EXPECT_FALSE(read_predictions_csv(path("p.csv")).has_labels);
+  // Path and label come before the cluster; a command's own columns after it.
+  ExtraColumns extra;
+  extra.names = {"confidence"};
+  extra.row = [](int64_t i, std::string& line) { line += i == 0 ? ",0.9" : ",0.6"; };
+  write_predictions_csv(path("q.csv"), torch::tensor({2, 1}), torch::tensor({0, 1}),
+                        {"a.png", "b,c.png"}, extra);
+  std::ifstream q(path("q.csv"));
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(q)), {}),
+            "index,path,label,cluster,confidence\n0,a.png,0,2,0.9\n1,\"b,c.png\",1,1,0.6\n");
 }
 
 TEST_F(PredictionsTest, HandWrittenFilesWithCrlfAndColumnOrder) {

@@ -60,6 +60,65 @@ TEST_F(LossesTest, ContrastMatchesTheLoopReference) {
   }
 }
 
+// The K cluster-assignment vectors of length N, [K, N], element by element.
+torch::Tensor columns_by_loop(const torch::Tensor& p) {
+  torch::Tensor out = torch::empty({p.size(1), p.size(0)}, torch::kFloat64);
+  for (int64_t i = 0; i < p.size(0); ++i) {
+    for (int64_t k = 0; k < p.size(1); ++k) out[k][i] = p[i][k].item<double>();
+  }
+  return out;
+}
+
+// log K - H(q) with q the mean row of p, in double precision loops.
+double reference_entropy_term(const torch::Tensor& p) {
+  const int64_t n = p.size(0), k = p.size(1);
+  double h = 0;
+  for (int64_t c = 0; c < k; ++c) {
+    double q = 0;
+    for (int64_t i = 0; i < n; ++i) q += p[i][c].item<double>();
+    q /= n;
+    if (q > 0) h -= q * std::log(q);
+  }
+  return std::log(static_cast<double>(k)) - h;
+}
+
+TEST_F(LossesTest, PairLossMatchesTheLoopReferenceInBothReadings) {
+  // N = 6 samples, K = 3 clusters, so rows and columns differ; a skewed assignment, so the
+  // entropy term is well above 0; distinct weights, so no term can stand in for another.
+  const torch::Tensor h_u = torch::randn({6, 5}), h_v = h_u + 0.5 * torch::randn({6, 5});
+  const torch::Tensor bias = torch::tensor({2.0f, 0.0f, -1.0f});
+  const torch::Tensor p_u = torch::softmax(torch::randn({6, 3}) + bias, 1);
+  const torch::Tensor p_v = torch::softmax(torch::randn({6, 3}) + bias, 1);
+  LossOptions o;
+  o.instance_temperature = 0.5;
+  o.cluster_temperature = 0.7;
+  o.cluster_weight = 0.6;
+  o.entropy_weight = 1.7;
+  const double entropy = reference_entropy_term(p_u) + reference_entropy_term(p_v);
+  ASSERT_GT(entropy, 0.05);
+  const double inst = reference_contrast(h_u, h_v, 0.5, ContrastKind::kDecoupled).loss;
+  for (auto reading : {ClusterReading::kRows, ClusterReading::kColumns}) {
+    o.reading = reading;
+    const bool columns = reading == ClusterReading::kColumns;
+    const double clus = reference_contrast(columns ? columns_by_loop(p_u) : p_u,
+                                           columns ? columns_by_loop(p_v) : p_v, 0.7,
+                                           ContrastKind::kDecoupled)
+                            .loss;
+    const LossTerms got = pair_loss(h_u, p_u, h_v, p_v, o);
+    const std::string name = cluster_reading_name(reading);
+    EXPECT_NEAR(got.instance.item<double>(), inst, 1e-5) << name;
+    EXPECT_NEAR(got.cluster.item<double>(), clus, 1e-5) << name;
+    EXPECT_NEAR(got.entropy.item<double>(), entropy, 1e-5) << name;
+    EXPECT_NEAR(got.total.item<double>(), inst + 0.6 * clus + 1.7 * entropy, 1e-5) << name;
+  }
+  // The two readings are different losses on this input.
+  const double rows = reference_contrast(p_u, p_v, 0.7, ContrastKind::kDecoupled).loss;
+  const double cols = reference_contrast(columns_by_loop(p_u), columns_by_loop(p_v), 0.7,
+                                         ContrastKind::kDecoupled)
+                          .loss;
+  EXPECT_GT(std::abs(rows - cols), 0.05);
+}
+
 TEST_F(LossesTest, DecoupledAndInfoNCEDifferByExactlyThePositiveTerm) {
   torch::Tensor a = torch::randn({8, 4}), b = torch::randn({8, 4});
   const double t = 0.5;

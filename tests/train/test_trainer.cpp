@@ -8,7 +8,9 @@
 
 #include "../test_util.h"
 #include "dcacn/model/state_dict.h"
-#include "dcacn/train/checkpoint.h"
+#include "dcacn/model/cbam_ops.h"
+#include "dcacn/run/checkpoint.h"
+#include "dcacn/train/metrics_log.h"
 
 namespace dcacn {
 namespace {
@@ -40,23 +42,8 @@ class TrainerTest : public test::TempDirTest {
  protected:
   void SetUp() override {
     TempDirTest::SetUp();
-    // 128 training images of 12x12 in two groups (a bright square top-left or bottom-right),
-    // with noise; no test split is needed for --split train.
-    const int64_t n = 128;
-    torch::Tensor labels = torch::arange(n) % 2;
-    torch::Tensor images = torch::randint(0, 40, {n, 12, 12});
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t o = labels[i].item<int64_t>() == 0 ? 1 : 6;
-      images[i].slice(0, o, o + 5).slice(1, o, o + 5).add_(180);
-    }
-    auto img = idx_header(3, {static_cast<uint32_t>(n), 12, 12});
-    auto pix = test::tensor_bytes(images);
-    img.insert(img.end(), pix.begin(), pix.end());
-    test::write_bytes(path("data/train-images-idx3-ubyte"), img);
-    auto lab = idx_header(1, {static_cast<uint32_t>(n)});
-    auto lb = test::tensor_bytes(labels);
-    lab.insert(lab.end(), lb.begin(), lb.end());
-    test::write_bytes(path("data/train-labels-idx1-ubyte"), lab);
+    // 128 training images of 12x12 in two groups; no test split is needed for --split train.
+    test::write_two_square_idx(path("data"), 128);
   }
 
   TrainConfig tiny() const {
@@ -72,68 +59,181 @@ class TrainerTest : public test::TempDirTest {
     c.epochs = 2;
     c.lr = 1e-3;
     c.eval_batch_size = 64;
-    c.keep_epoch_checkpoints = 0;
     return c;
   }
+
+  // The mode the CPU preset trains in: bf16 autocast, channels-last, fused CBAM kernels.
+  TrainConfig tiny_real_mode() const {
+    TrainConfig c = tiny();
+    c.bf16 = true;
+    c.channels_last = true;
+    return c;
+  }
+
+  // Runs a new run to its end.
+  TrainResult run_new(const TrainConfig& c, const std::string& dir) {
+    Trainer t(c, path(dir));
+    return t.run();
+  }
 };
+
+// Expects the weights of two checkpoints to be bit-identical.
+void expect_same_weights(const std::string& a, const std::string& b) {
+  const auto wa = load_checkpoint(a).model;
+  const auto wb = load_checkpoint(b).model;
+  ASSERT_EQ(wa.size(), wb.size());
+  for (size_t i = 0; i < wa.size(); ++i) {
+    EXPECT_EQ(wa[i].first, wb[i].first);
+    EXPECT_TRUE(wa[i].second.equal(wb[i].second)) << wa[i].first;
+  }
+}
+
+// Expects two metrics files to hold the same rows in every column but the timings.
+void expect_same_metrics(const std::string& a, const std::string& b) {
+  const auto ra = read_metrics(a), rb = read_metrics(b);
+  ASSERT_EQ(ra.size(), rb.size());
+  for (size_t i = 0; i < ra.size(); ++i) {
+    for (const auto& [key, value] : ra[i]) {
+      if (key == "wall_seconds" || key == "images_per_second") continue;
+      EXPECT_EQ(value, rb[i].at(key)) << "row " << i << ", column " << key;
+    }
+  }
+}
 
 TEST_F(TrainerTest, ATinyRunLowersTheLossAndWritesItsFiles) {
   TrainConfig c = tiny();
   c.epochs = 8;
-  Trainer trainer(c, path("run"), false);
-  const TrainResult r = trainer.run();
+  const TrainResult r = run_new(c, "run");
   EXPECT_EQ(r.status, TrainResult::Status::kFinished);
   EXPECT_EQ(r.step, 8 * 4);
   const auto rows = read_metrics(path("run/metrics.csv"));
   ASSERT_EQ(rows.size(), 8u);
   EXPECT_LT(std::stod(rows.back().at("loss")), std::stod(rows.front().at("loss")));
-  EXPECT_FALSE(rows.back().at("acc").empty());
   EXPECT_TRUE(std::filesystem::exists(path("run/config.json")));
   EXPECT_TRUE(std::filesystem::exists(path("run/checkpoints/last.pt")));
   EXPECT_TRUE(std::filesystem::exists(path("run/checkpoints/best.pt")));
+  // No epoch checkpoints unless asked for.
+  EXPECT_FALSE(std::filesystem::exists(path("run/checkpoints/epoch_0001.pt")));
   std::ifstream final_in(path("run/final.json"));
   const auto final = nlohmann::json::parse(final_in);
   EXPECT_EQ(final["step"], 32);
-  EXPECT_TRUE(final.contains("cluster_head"));
-  EXPECT_GE(final["kmeans_on_features"]["acc"].get<double>(), 0.5);  // 2 balanced classes
+  // The final report scores the model of the last row.
+  EXPECT_EQ(fixed(final["cluster_head"]["acc"].get<double>()), rows.back().at("acc"));
+  // The two groups differ by where a bright square sits: chance is 0.5, and the features
+  // separate them.
+  EXPECT_GE(final["kmeans_on_features"]["acc"].get<double>(), 0.9);
   // The configuration file reads back to the same configuration.
   std::ifstream in(path("run/config.json"));
   EXPECT_EQ(TrainConfig::from_json(nlohmann::json::parse(in)).to_json(), c.to_json());
 }
 
 TEST_F(TrainerTest, ResumeAfterAnInterruptionMatchesAnUninterruptedRun) {
-  Trainer straight(tiny(), path("a"), false);
-  const TrainResult a = straight.run();
-  ASSERT_EQ(a.status, TrainResult::Status::kFinished);
-
-  Trainer first(tiny(), path("b"), false);
+  ASSERT_EQ(run_new(tiny(), "a").status, TrainResult::Status::kFinished);
+  Trainer first(tiny(), path("b"));
   first.set_step_limit(5);  // stops inside the second epoch
   const TrainResult stopped = first.run();
   EXPECT_EQ(stopped.status, TrainResult::Status::kInterrupted);
   EXPECT_EQ(stopped.step, 5);
-  Trainer second(tiny(), path("b"), true);
+  Trainer second(path("b"), ResumeOverrides());
   const TrainResult b = second.run();
   ASSERT_EQ(b.status, TrainResult::Status::kFinished);
-  EXPECT_EQ(b.step, a.step);
+  EXPECT_EQ(b.step, 8);
+  expect_same_weights(path("a/checkpoints/last.pt"), path("b/checkpoints/last.pt"));
+  expect_same_metrics(path("a/metrics.csv"), path("b/metrics.csv"));
+}
 
-  const auto wa = load_checkpoint(path("a/checkpoints/last.pt")).model;
-  const auto wb = load_checkpoint(path("b/checkpoints/last.pt")).model;
-  ASSERT_EQ(wa.size(), wb.size());
-  for (size_t i = 0; i < wa.size(); ++i) {
-    EXPECT_EQ(wa[i].first, wb[i].first);
-    EXPECT_TRUE(wa[i].second.equal(wb[i].second)) << wa[i].first;
+TEST_F(TrainerTest, ResumeInThePresetsRealModeIsBitIdentical) {
+  // bf16 autocast + channels-last, with the fused CBAM kernels on (they run on channels-last
+  // float and bf16 CPU tensors).
+  ASSERT_TRUE(cbam_fused());
+  ASSERT_TRUE(cbam_fast_path(
+      torch::zeros({2, 8, 6, 6}, torch::kBFloat16).contiguous(torch::MemoryFormat::ChannelsLast)));
+  TrainConfig c = tiny_real_mode();
+  c.epochs = 3;
+  ASSERT_EQ(run_new(c, "a").status, TrainResult::Status::kFinished);
+  // Interrupted three times: inside an epoch (its loss means span the interruption), right at
+  // the start of one, and inside the next.
+  {
+    Trainer part(c, path("b"));
+    part.set_step_limit(2);
+    EXPECT_EQ(part.run().status, TrainResult::Status::kInterrupted);
   }
-  const auto ra = read_metrics(path("a/metrics.csv")), rb = read_metrics(path("b/metrics.csv"));
-  ASSERT_EQ(ra.size(), rb.size());
-  for (const char* key : {"epoch", "step", "acc", "nmi", "ari", "empty_clusters"}) {
-    EXPECT_EQ(ra.back().at(key), rb.back().at(key)) << key;
+  for (int64_t limit : {4, 6}) {
+    Trainer part(path("b"), ResumeOverrides());
+    part.set_step_limit(limit);
+    EXPECT_EQ(part.run().status, TrainResult::Status::kInterrupted);
   }
+  EXPECT_EQ(Trainer(path("b"), ResumeOverrides()).run().step, 12);
+  expect_same_weights(path("a/checkpoints/last.pt"), path("b/checkpoints/last.pt"));
+  expect_same_metrics(path("a/metrics.csv"), path("b/metrics.csv"));
+  const auto rows = read_metrics(path("b/metrics.csv"));
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_NE(rows[0].at("loss"), rows[1].at("loss"));  // real values, not zeros
+  EXPECT_GT(std::stod(rows[0].at("instance_loss")), 0.0);
+}
+
+TEST_F(TrainerTest, ResumeKeepsTheRunsOwnBudgetsAndAppliesOnlyTheOverrides) {
+  TrainConfig c = tiny();
+  c.epochs = 5;
+  c.max_steps = 6;
+  c.time_budget_minutes = 30;
+  Trainer first(c, path("run"));
+  first.set_step_limit(3);
+  first.run();
+  // Resumed with nothing given: the run's own epochs, step budget and time budget.
+  Trainer same(path("run"), ResumeOverrides());
+  EXPECT_EQ(same.config().epochs, 5);
+  EXPECT_EQ(same.config().max_steps, 6);
+  EXPECT_DOUBLE_EQ(same.config().time_budget_minutes, 30);
+  const TrainResult r = same.run();
+  EXPECT_EQ(r.status, TrainResult::Status::kBudgetReached);
+  EXPECT_EQ(r.step, 6);
+  // The budget is spent: resuming again says so instead of training or evaluating again.
+  expect_error_containing([&] { Trainer(path("run"), ResumeOverrides()); },
+                          {"has already reached its step budget of 6 steps", "--max-steps"});
+  ResumeOverrides more;
+  more.max_steps = 10;
+  more.keep_epoch_checkpoints = 1;
+  Trainer longer(path("run"), more);
+  EXPECT_EQ(longer.config().max_steps, 10);
+  EXPECT_EQ(longer.config().lr, c.lr);
+  EXPECT_EQ(longer.run().step, 10);
+  EXPECT_TRUE(std::filesystem::exists(path("run/checkpoints/epoch_0002.pt")));
+  std::ifstream in(path("run/config.json"));
+  EXPECT_EQ(nlohmann::json::parse(in)["max_steps"], 10);  // the run's file says what it ran
+}
+
+TEST_F(TrainerTest, EpochCheckpointsAreKeptOnlyEveryNEpochs) {
+  TrainConfig c = tiny();
+  c.epochs = 4;
+  c.keep_epoch_checkpoints = 2;
+  run_new(c, "run");
+  for (int epoch = 1; epoch <= 4; ++epoch) {
+    char name[64];
+    std::snprintf(name, sizeof(name), "run/checkpoints/epoch_%04d.pt", epoch);
+    EXPECT_EQ(std::filesystem::exists(path(name)), epoch % 2 == 0) << name;
+  }
+  EXPECT_EQ(load_checkpoint(path("run/checkpoints/epoch_0004.pt")).epoch, 4);
+  EXPECT_FALSE(std::filesystem::exists(path("run/checkpoints/last.pt.tmp")));
+}
+
+TEST_F(TrainerTest, RowsWrittenAfterTheResumedCheckpointAreDropped) {
+  Trainer first(tiny(), path("run"));
+  first.set_step_limit(5);
+  first.run();
+  // As if the process had died after writing a row but before its checkpoint.
+  std::ofstream(path("run/metrics.csv"), std::ios::app) << "1.750,7,1.0,9,9,9,9,1,,,,0,0,0,0\n";
+  Trainer(path("run"), ResumeOverrides()).run();
+  const auto rows = read_metrics(path("run/metrics.csv"));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].at("step"), "4");
+  EXPECT_EQ(rows[1].at("step"), "8");
 }
 
 TEST_F(TrainerTest, AStepBudgetEndsTheRunWithAFinalEvaluation) {
   TrainConfig c = tiny();
   c.max_steps = 3;  // inside the second epoch
-  Trainer t(c, path("steps"), false);
+  Trainer t(c, path("steps"));
   const TrainResult r = t.run();
   EXPECT_EQ(r.status, TrainResult::Status::kBudgetReached);
   EXPECT_EQ(r.step, 3);
@@ -147,7 +247,7 @@ TEST_F(TrainerTest, ABudgetEndingWithAnEpochIsEvaluatedOnceAndFollowsTheCosineSc
   TrainConfig c = tiny();
   c.max_steps = 4;  // 128 images / 32 per step: exactly the end of the first epoch
   c.lr_schedule = "cosine";
-  Trainer t(c, path("cos"), false);
+  Trainer t(c, path("cos"));
   const TrainResult r = t.run();
   EXPECT_EQ(r.status, TrainResult::Status::kBudgetReached);
   const auto rows = read_metrics(path("cos/metrics.csv"));
@@ -160,15 +260,15 @@ TEST_F(TrainerTest, ABudgetEndingWithAnEpochIsEvaluatedOnceAndFollowsTheCosineSc
 }
 
 TEST_F(TrainerTest, DamagedCheckpointsAndReusedFoldersAreRefused) {
-  Trainer t(tiny(), path("run"), false);
+  Trainer t(tiny(), path("run"));
   t.set_step_limit(2);
   t.run();
-  expect_error_containing([&] { Trainer(tiny(), path("run"), false); },
+  expect_error_containing([&] { Trainer(tiny(), path("run")); },
                           {"already holds a run", "--resume"});
   test::write_text(path("run/checkpoints/last.pt"), "garbage, not a checkpoint");
-  expect_error_containing([&] { Trainer(tiny(), path("run"), true).run(); },
+  expect_error_containing([&] { Trainer(path("run"), ResumeOverrides()).run(); },
                           {"checkpoint", "last.pt", "damaged"});
-  expect_error_containing([&] { Trainer(tiny(), path("nothing"), true); },
+  expect_error_containing([&] { Trainer(path("nothing"), ResumeOverrides()); },
                           {"cannot resume", "last.pt not found"});
 }
 
@@ -176,7 +276,7 @@ TEST_F(TrainerTest, ANonFiniteLossStopsTrainingWithAClearError) {
   TrainConfig c = tiny();
   c.lr = 1e30;  // the first update sends the weights to infinity
   c.epochs = 3;
-  Trainer t(c, path("run"), false);
+  Trainer t(c, path("run"));
   expect_error_containing([&] { t.run(); },
                           {"the loss became", "training stopped", "last good checkpoint"});
 }
@@ -184,11 +284,11 @@ TEST_F(TrainerTest, ANonFiniteLossStopsTrainingWithAClearError) {
 TEST_F(TrainerTest, ConfigurationChecks) {
   TrainConfig c = tiny();
   c.batch_size = 1000;
-  expect_error_containing([&] { Trainer(c, path("r1"), false).run(); },
+  expect_error_containing([&] { Trainer(c, path("r1")).run(); },
                           {"--batch-size 1000 is larger than the 128 images"});
   c = tiny();
   c.cluster_reading = "diagonal";
-  expect_error_containing([&] { Trainer(c, path("r2"), false); }, {"--cluster-reading"});
+  expect_error_containing([&] { Trainer(c, path("r2")); }, {"--cluster-reading"});
   expect_error_containing([] { TrainConfig::from_json({{"learning_rate", 1}}); },
                           {"unknown configuration key 'learning_rate'"});
   for (const auto& name : preset_names()) EXPECT_NO_THROW(preset(name).validate()) << name;

@@ -40,41 +40,6 @@ std::string MultiCropSpec::describe() const {
   return out.str();
 }
 
-MultiCropSpec default_multicrop(const std::string& dataset, int64_t image_size) {
-  ViewSpec g, l;
-  int64_t n_local = 4;
-  if (dataset == "fashion-mnist" || dataset == "mnist") {
-    g.size = image_size;
-    g.jitter_strength(0.5);
-    l = g;
-    l.size = image_size / 2;
-    l.scale = {0.05, 0.5};
-    n_local = 2;
-  } else if (dataset == "cifar10" || dataset == "cifar100") {
-    g.size = image_size;
-    g.jitter_strength(0.5);
-    l = g;
-    l.size = image_size / 2;
-    l.scale = {0.05, 0.5};
-  } else {  // stl10, image folders: larger images, ImageNet-like settings
-    g.size = image_size;
-    g.scale = {0.14, 1.0};
-    g.jitter_strength(1.0);
-    g.blur_p = 0.5;
-    l = g;
-    l.size = image_size / 2;
-    l.scale = {0.05, 0.4};
-  }
-  // Local views: stronger augmentation.
-  l.jitter_p = 0.8;
-  l.gray_p = 0.2;
-  l.blur_p = 0.5;
-  MultiCropSpec spec;
-  spec.global.assign(2, g);
-  spec.local.assign(n_local, l);
-  return spec;
-}
-
 namespace {
 
 // One "key=value" strength of a view group.

@@ -46,14 +46,7 @@ struct MultiCropSpec {
   std::string describe() const;
 };
 
-/// The defaults of DESIGN.md section 5 for a dataset and its image side:
-///   fashion-mnist / mnist: 2 x 28 global (scale 0.2-1, jitter s 0.5) + 2 x 14 local;
-///   cifar10 / cifar100:    2 x 32 global (scale 0.2-1, s 0.5) + 4 x 16 local (0.05-0.5);
-///   stl10, folder (96 px): 2 x 96 global (0.14-1, s 1, blur) + 4 x 48 local (0.05-0.4).
-/// Local views: stronger jitter, grayscale p 0.2, blur p 0.5. Larger folders scale with size.
-MultiCropSpec default_multicrop(const std::string& dataset, int64_t image_size);
-
-/// Applies a views description to `spec`: comma-separated groups COUNTxSIZE[@MIN-MAX], the
+/// Applies a views description to `defaults` (each dataset's own are in its DatasetInfo): comma-separated groups COUNTxSIZE[@MIN-MAX], the
 /// first group global and the others local, e.g. "2x32@0.2-1,4x16@0.05-0.5" or "2x28"
 /// (two views, no local ones). Each group may end with :key=value strengths overriding the
 /// defaults: jitter (strength s), jitter_p, flip, gray, blur, solarize (probabilities),

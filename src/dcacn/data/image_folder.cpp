@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <stb_image.h>
 #include <stb_image_resize.h>
+#include <libexif/exif-data.h>
 
 #include <algorithm>
 #include <cctype>
@@ -23,21 +24,87 @@ std::string lower(std::string s) {
   return s;
 }
 
-// Decodes one file into `out` ([S, S, C] interleaved). Returns "" or the reason it failed.
-std::string decode_one(const std::string& path, int size, int channels, uint8_t* out) {
+// The EXIF orientation (1-8) of a JPEG file; 1 (as stored) when it has none.
+int exif_orientation(const std::string& path) {
+  const std::string ext = lower(fs::path(path).extension().string());
+  if (ext != ".jpg" && ext != ".jpeg") return 1;
+  ExifData* data = exif_data_new_from_file(path.c_str());
+  if (data == nullptr) return 1;
+  int orientation = 1;
+  ExifEntry* entry = exif_data_get_entry(data, EXIF_TAG_ORIENTATION);
+  if (entry != nullptr && entry->format == EXIF_FORMAT_SHORT && entry->components >= 1) {
+    orientation = exif_get_short(entry->data, exif_data_get_byte_order(data));
+  }
+  exif_data_unref(data);
+  return orientation >= 1 && orientation <= 8 ? orientation : 1;
+}
+
+// The pixels [h, w, c] as they are meant to be shown under EXIF `orientation`: 2 mirrored,
+// 3 rotated 180 degrees, 4 flipped, 5 transposed, 6 rotated 90 clockwise, 7 transversed,
+// 8 rotated 90 counter-clockwise. Updates w and h.
+std::vector<uint8_t> apply_orientation(const uint8_t* px, int* w, int* h, int c, int orientation) {
+  const int sw = *w, sh = *h;
+  const bool swap = orientation >= 5;
+  const int ow = swap ? sh : sw, oh = swap ? sw : sh;
+  std::vector<uint8_t> out(static_cast<size_t>(ow) * oh * c);
+  for (int y = 0; y < oh; ++y) {
+    for (int x = 0; x < ow; ++x) {
+      int sx = x, sy = y;  // the source pixel of output pixel (x, y)
+      switch (orientation) {
+        case 2: sx = sw - 1 - x; break;
+        case 3: sx = sw - 1 - x; sy = sh - 1 - y; break;
+        case 4: sy = sh - 1 - y; break;
+        case 5: sx = y; sy = x; break;
+        case 6: sx = y; sy = sh - 1 - x; break;
+        case 7: sx = sw - 1 - y; sy = sh - 1 - x; break;
+        case 8: sx = sw - 1 - y; sy = x; break;
+        default: break;
+      }
+      std::copy_n(px + (static_cast<size_t>(sy) * sw + sx) * c, c,
+                  out.data() + (static_cast<size_t>(y) * ow + x) * c);
+    }
+  }
+  *w = ow;
+  *h = oh;
+  return out;
+}
+
+// Decodes one file into `out` ([S, S, C] interleaved): upright as EXIF says, then the central
+// square resized to S (torchvision's Resize(S) + CenterCrop(S)), or the whole image squashed
+// to S x S. Returns "" or the reason it failed.
+std::string decode_one(const std::string& path, const ImageFolderOptions& o, uint8_t* out) {
+  const int size = static_cast<int>(o.image_size), channels = static_cast<int>(o.channels);
   int w = 0, h = 0, source_channels = 0;
-  uint8_t* pixels = stbi_load(path.c_str(), &w, &h, &source_channels, channels);
-  if (pixels == nullptr) {
+  uint8_t* decoded = stbi_load(path.c_str(), &w, &h, &source_channels, channels);
+  if (decoded == nullptr) {
     const char* reason = stbi_failure_reason();
     return reason ? reason : "cannot decode";
   }
-  int ok = 1;
-  if (w == size && h == size) {
-    std::copy(pixels, pixels + static_cast<size_t>(size) * size * channels, out);
-  } else {
-    ok = stbir_resize_uint8(pixels, w, h, 0, out, size, size, 0, channels);
+  std::vector<uint8_t> upright;
+  const uint8_t* pixels = decoded;
+  const int orientation = exif_orientation(path);
+  if (orientation != 1) {
+    upright = apply_orientation(decoded, &w, &h, channels, orientation);
+    pixels = upright.data();
   }
-  stbi_image_free(pixels);
+  int cw = w, ch = h, x0 = 0, y0 = 0;  // the region that becomes the S x S image
+  if (!o.squash) {
+    cw = ch = std::min(w, h);
+    x0 = (w - cw) / 2;
+    y0 = (h - ch) / 2;
+  }
+  const int stride = w * channels;
+  const uint8_t* region = pixels + static_cast<size_t>(y0) * stride + x0 * channels;
+  int ok = 1;
+  if (cw == size && ch == size) {
+    for (int y = 0; y < size; ++y) {
+      std::copy_n(region + static_cast<size_t>(y) * stride, size * channels,
+                  out + static_cast<size_t>(y) * size * channels);
+    }
+  } else {
+    ok = stbir_resize_uint8(region, cw, ch, stride, out, size, size, 0, channels);
+  }
+  stbi_image_free(decoded);
   return ok ? "" : "resize failed";
 }
 
@@ -80,7 +147,7 @@ torch::Tensor decode_images(const std::vector<std::string>& files, const ImageFo
   const int64_t stride = static_cast<int64_t>(size) * size * channels;
   at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      reasons[i] = decode_one(files[i], size, channels, base + i * stride);
+      reasons[i] = decode_one(files[i], options, base + i * stride);
     }
   });
   std::vector<int64_t> good;

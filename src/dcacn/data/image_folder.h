@@ -4,9 +4,11 @@
 //   root/<class>/<...>/<image>   labelled: one sub-folder per class (sorted by name, as
 //                                torchvision's ImageFolder does), searched recursively
 //   root/<image>                 flat: no labels
-// JPEG, PNG, BMP, GIF (first frame), TGA, PSD and PNM are decoded by stb_image. Every image is
-// resized to image_size x image_size (aspect ratio not kept, like Resize((s, s)) in
-// torchvision) with stb's filtered resampler.
+// JPEG, PNG, BMP, GIF (first frame), TGA, PSD and PNM are decoded by stb_image and turned
+// upright as their EXIF orientation says (libexif). Every image then becomes
+// image_size x image_size as torchvision's Resize(s) + CenterCrop(s) makes it (the central
+// square, resized with stb's filtered resampler), or, with `squash`, the whole image resized
+// to s x s without keeping its aspect ratio.
 
 #include <string>
 #include <vector>
@@ -20,6 +22,8 @@ struct ImageFolderOptions {
   int64_t image_size = 96;
   /// 3: RGB (grayscale images are replicated); 1: luminance (colour images are converted).
   int64_t channels = 3;
+  /// true: the whole image resized to a square; false: its central square.
+  bool squash = false;
   /// true: an unreadable image is an error. false: it is skipped, with one warning that counts
   /// and names the skipped files.
   bool strict = false;

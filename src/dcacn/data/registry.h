@@ -1,5 +1,6 @@
 #pragma once
-// One entry point that maps a dataset name and path (as given on the command line) to a reader.
+// What dcacn knows about each dataset (one table, see dataset_info) and the one entry point
+// that maps a dataset name and path, as given on the command line, to its reader.
 
 #include <string>
 #include <vector>
@@ -9,11 +10,23 @@
 
 namespace dcacn {
 
+/// A dataset as dcacn knows it before reading a byte of it.
+struct DatasetInfo {
+  std::string name;           ///< as --dataset takes it
+  std::string default_path;   ///< where it is read from without --data; empty: --data needed
+  std::string path_hint;      ///< what --data should point at, for messages
+  int64_t image_size = 0;     ///< side of the images as read (image folders: the decoded size)
+  int64_t channels = 0;       ///< 1 or 3 (image folders: as asked)
+  /// Multi-crop views in --views syntax (DESIGN.md section 5): globals at full size, locals at
+  /// half size with stronger augmentation. parse_views turns it into a MultiCropSpec.
+  std::string default_views;
+  std::string cpu_preset;     ///< the preset sized for 2 CPU cores; empty: none
+};
+
 struct DatasetSpec {
-  /// fashion-mnist | mnist | cifar10 | cifar100 | stl10 | folder
+  /// A dataset_names() entry.
   std::string name = "fashion-mnist";
-  /// Folder with the files; empty means the format's default location (fashion-mnist only:
-  /// Debian's /usr/share/datasets/fashion-mnist).
+  /// Folder with the files; empty means the dataset's default_path.
   std::string path;
   /// Which part to read; datasets are clustered as a whole by default.
   Split split = Split::kAll;
@@ -23,6 +36,10 @@ struct DatasetSpec {
 
 /// Names accepted by DatasetSpec::name.
 const std::vector<std::string>& dataset_names();
+
+/// The descriptor of dataset `name` (image folders: size and channels from `folder`; their
+/// default views scale with the size). Throws InputError for an unknown name.
+DatasetInfo dataset_info(const std::string& name, const ImageFolderOptions& folder = {});
 
 /// Reads the dataset; throws InputError with a readable message on any bad input.
 Dataset load_dataset(const DatasetSpec& spec);

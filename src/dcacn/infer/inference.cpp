@@ -3,8 +3,8 @@
 #include "dcacn/augment/transforms.h"
 #include "dcacn/data/registry.h"
 #include "dcacn/model/state_dict.h"
-#include "dcacn/train/checkpoint.h"
-#include "dcacn/train/setup.h"
+#include "dcacn/run/checkpoint.h"
+#include "dcacn/run/setup.h"
 #include "dcacn/util/autocast.h"
 #include "dcacn/util/error.h"
 #include "dcacn/util/fs.h"
@@ -89,17 +89,14 @@ TrainedModel load_trained_model(const std::string& path, const std::string& devi
   t.checkpoint = resolve_checkpoint(path, which);
   Checkpoint ck = load_checkpoint(t.checkpoint);
   t.config = ck.config;
+  t.network = ck.network;
   t.epoch = ck.epoch;
   t.step = ck.step;
-  // The first convolution's weight [width, in_channels, k, k] tells the input channels.
-  for (const auto& [name, tensor] : ck.model) {
-    if (name == "backbone.conv1.weight") t.in_channels = tensor.size(1);
-  }
-  DCACN_CHECK(t.in_channels > 0, t.checkpoint,
-              " holds no backbone.conv1.weight: not a DCACN checkpoint");
-  t.image_size = view_spec(t.config, stored_image_size(t.config)).global.front().size;
+  // The network comes from the checkpoint's model record alone (version 1 files: derived).
+  t.in_channels = ck.network.in_channels();
+  t.image_size = ck.network.image_size();
   t.device = pick_device(device);
-  t.model = DCACN(model_options(t.config, t.in_channels, t.image_size));
+  t.model = DCACN(ck.network);
   if (t.config.channels_last) to_channels_last(*t.model);
   load_state_dict(*t.model, ck.model, t.checkpoint);
   t.model->to(t.device);

@@ -8,7 +8,7 @@
 
 #include "dcacn/data/dataset.h"
 #include "dcacn/model/dcacn_model.h"
-#include "dcacn/train/config.h"
+#include "dcacn/run/config.h"
 
 namespace dcacn {
 
@@ -36,7 +36,8 @@ ModelOutputs run_model(DCACNImpl& model, const torch::Tensor& images, int64_t im
 /// A trained network with what is needed to feed it.
 struct TrainedModel {
   std::string checkpoint;  ///< the file it came from
-  TrainConfig config;      ///< the run's configuration
+  TrainConfig config;      ///< the run's configuration (data, bf16, layout, batch size)
+  DCACNOptions network;    ///< the checkpoint's model record
   int64_t epoch = 0;       ///< epochs completed when the checkpoint was written
   int64_t step = 0;
   int64_t in_channels = 0; ///< 1 or 3
@@ -44,7 +45,7 @@ struct TrainedModel {
   DCACN model{nullptr};
   torch::Device device{torch::kCPU};
 
-  int64_t clusters() const { return config.clusters; }
+  int64_t clusters() const { return network.clusters(); }
   /// The run's settings (bf16, layout, evaluation batch size) with everything kept.
   InferenceOptions inference_options() const;
   ModelOutputs run(const torch::Tensor& images, const InferenceOptions& options) const;

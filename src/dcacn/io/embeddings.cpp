@@ -40,40 +40,26 @@ void write_embeddings_pt(const std::string& path, const Embeddings& e) {
 }
 
 void write_embeddings_csv(const std::string& path, const Embeddings& e) {
-  const int64_t n = e.clusters.size(0);
-  std::ostringstream s;
-  s << "index";
-  if (!e.paths.empty()) s << ",path";
-  if (e.labels.defined()) s << ",label";
-  s << ",cluster";
-  std::vector<std::pair<std::string, torch::Tensor>> blocks;
+  ExtraColumns extra;
+  std::vector<torch::Tensor> blocks;
   for (const auto& [prefix, t] : {std::pair<const char*, torch::Tensor>{"p_", e.probabilities},
                                   {"e_", e.embeddings},
                                   {"f_", e.features}}) {
     if (!t.defined()) continue;
-    blocks.emplace_back(prefix, t.to(torch::kCPU, torch::kFloat).contiguous());
-    for (int64_t j = 0; j < t.size(1); ++j) s << "," << prefix << j;
+    blocks.push_back(t.to(torch::kCPU, torch::kFloat).contiguous());
+    for (int64_t j = 0; j < t.size(1); ++j) extra.names.push_back(prefix + std::to_string(j));
   }
-  s << "\n";
-  const auto cl = e.clusters.to(torch::kCPU, torch::kInt64).contiguous();
-  const torch::Tensor lab = e.labels.defined() ? e.labels.to(torch::kCPU, torch::kInt64).contiguous()
-                                                : torch::Tensor();
-  char number[32];
-  for (int64_t i = 0; i < n; ++i) {
-    s << i;
-    if (!e.paths.empty()) s << "," << csv_escape(e.paths[i]);
-    if (lab.defined()) s << "," << lab.data_ptr<int64_t>()[i];
-    s << "," << cl.data_ptr<int64_t>()[i];
-    for (const auto& [prefix, t] : blocks) {
+  extra.row = [&](int64_t i, std::string& line) {
+    char number[32];
+    for (const auto& t : blocks) {
       const float* row = t.data_ptr<float>() + i * t.size(1);
       for (int64_t j = 0; j < t.size(1); ++j) {
-        std::snprintf(number, sizeof(number), "%.7g", row[j]);
-        s << "," << number;
+        std::snprintf(number, sizeof(number), ",%.7g", row[j]);
+        line += number;
       }
     }
-    s << "\n";
-  }
-  write_file_atomic(path, s.str());
+  };
+  write_predictions_csv(path, e.clusters, e.labels, e.paths, extra);
 }
 
 Embeddings read_embeddings_pt(const std::string& path) {

@@ -94,42 +94,44 @@ std::string csv_escape(const std::string& field) {
   return out;
 }
 
-void write_predictions_csv(const std::string& file, const torch::Tensor& clusters,
-                           const torch::Tensor& labels, const std::vector<std::string>& paths) {
+std::string predictions_csv(const torch::Tensor& clusters, const torch::Tensor& labels,
+                            const std::vector<std::string>& paths, const ExtraColumns& extra) {
   const std::vector<int64_t> c = to_int_vector(clusters);
   std::vector<int64_t> l;
   if (labels.defined()) l = to_int_vector(labels);
-  TORCH_CHECK(l.empty() || l.size() == c.size(), "write_predictions_csv: ", c.size(),
+  TORCH_CHECK(l.empty() || l.size() == c.size(), "predictions_csv: ", c.size(),
               " clusters but ", l.size(), " labels");
-  TORCH_CHECK(paths.empty() || paths.size() == c.size(), "write_predictions_csv: ", c.size(),
+  TORCH_CHECK(paths.empty() || paths.size() == c.size(), "predictions_csv: ", c.size(),
               " clusters but ", paths.size(), " paths");
-  std::string out = "index,cluster";
-  if (!l.empty()) out += ",label";
+  std::string out = "index";
   if (!paths.empty()) out += ",path";
+  if (!l.empty()) out += ",label";
+  out += ",cluster";
+  for (const auto& name : extra.names) out += "," + name;
   out += '\n';
   out.reserve(out.size() + c.size() * (paths.empty() ? 16 : 80));
   for (size_t i = 0; i < c.size(); ++i) {
     out += std::to_string(i);
-    out += ',';
-    out += std::to_string(c[i]);
-    if (!l.empty()) {
-      out += ',';
-      out += std::to_string(l[i]);
-    }
-    if (!paths.empty()) {
-      out += ',';
-      out += csv_escape(paths[i]);
-    }
+    if (!paths.empty()) out += "," + csv_escape(paths[i]);
+    if (!l.empty()) out += "," + std::to_string(l[i]);
+    out += "," + std::to_string(c[i]);
+    if (extra.row) extra.row(static_cast<int64_t>(i), out);
     out += '\n';
   }
-  write_file_atomic(file, out);
+  return out;
+}
+
+void write_predictions_csv(const std::string& file, const torch::Tensor& clusters,
+                           const torch::Tensor& labels, const std::vector<std::string>& paths,
+                           const ExtraColumns& extra) {
+  write_file_atomic(file, predictions_csv(clusters, labels, paths, extra));
 }
 
 Predictions read_predictions_csv(const std::string& file) {
   const std::vector<uint8_t> bytes = read_file_bytes(file);
   std::vector<int64_t> lines;
   const auto records = parse_csv(std::string(bytes.begin(), bytes.end()), file, &lines);
-  DCACN_CHECK(!records.empty(), file, " is empty; expected a header line 'index,cluster[,label]'");
+  DCACN_CHECK(!records.empty(), file, " is empty; expected a header line 'index[,path][,label],cluster'");
   const auto& header = records.front();
   auto column = [&](const std::string& name) -> int64_t {
     auto it = std::find(header.begin(), header.end(), name);
@@ -138,7 +140,7 @@ Predictions read_predictions_csv(const std::string& file) {
   const int64_t index_col = column("index"), cluster_col = column("cluster"),
                 label_col = column("label"), path_col = column("path");
   DCACN_CHECK(cluster_col >= 0, file, " has no 'cluster' column in its header (found: ",
-              c10::Join(",", header), "); expected 'index,cluster[,label][,path]'");
+              c10::Join(",", header), "); expected 'index[,path][,label],cluster'");
   Predictions out;
   out.has_labels = label_col >= 0;
   for (size_t r = 1; r < records.size(); ++r) {

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "dcacn/train/config.h"
+#include "dcacn/run/config.h"
 
 namespace dcacn {
 

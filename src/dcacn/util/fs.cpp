@@ -1,5 +1,7 @@
 #include "dcacn/util/fs.h"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <cctype>
@@ -78,23 +80,67 @@ std::vector<uint8_t> read_file_bytes(const std::string& path, bool gunzip) {
   return read_plain(path);
 }
 
+namespace {
+
+// Writes all of `content` to the open descriptor `fd`; false with errno set on failure.
+bool write_all(int fd, const std::string& content) {
+  const char* data = content.data();
+  size_t left = content.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd, data, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data += n;
+    left -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+std::string parent_or_dot(const std::string& path) {
+  const fs::path parent = fs::path(path).parent_path();
+  return parent.empty() ? "." : parent.string();
+}
+
+}  // namespace
+
+void fsync_directory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  DCACN_CHECK(fd >= 0, "cannot open folder ", dir, " to sync it: ", std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  DCACN_CHECK(rc == 0 || err == EINVAL, "cannot sync folder ", dir, ": ", std::strerror(err));
+}
+
 void write_file_atomic(const std::string& path, const std::string& content) {
-  const fs::path target(path);
-  if (target.has_parent_path()) {
-    std::error_code ec;
-    fs::create_directories(target.parent_path(), ec);
-  }
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    DCACN_CHECK(out, "cannot write ", tmp, ": ", std::strerror(errno));
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-    out.flush();
-    DCACN_CHECK(out, "cannot write ", tmp, ": ", std::strerror(errno));
-  }
+  const std::string dir = parent_or_dot(path);
   std::error_code ec;
-  fs::rename(tmp, target, ec);
+  fs::create_directories(dir, ec);
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  DCACN_CHECK(fd >= 0, "cannot write ", tmp, ": ", std::strerror(errno));
+  // The data reaches the disk before the rename makes it visible under its name, and the
+  // folder entry after it: a crash or power cut leaves the old file or the new one, whole.
+  const bool written = write_all(fd, content) && ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!written) {
+    ::unlink(tmp.c_str());
+    throw InputError(c10::str("cannot write ", path, " (", with_thousands(content.size()),
+                              " bytes): ", std::strerror(err), "; the previous file is intact"));
+  }
+  fs::rename(tmp, path, ec);
   DCACN_CHECK(!ec, "cannot rename ", tmp, " to ", path, ": ", ec.message());
+  fsync_directory(dir);
+}
+
+void append_file_synced(const std::string& path, const std::string& content) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  DCACN_CHECK(fd >= 0, "cannot append to ", path, ": ", std::strerror(errno));
+  const bool written = write_all(fd, content) && ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  DCACN_CHECK(written, "cannot append to ", path, ": ", std::strerror(err));
 }
 
 std::string with_thousands(uint64_t value) {

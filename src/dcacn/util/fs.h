@@ -18,9 +18,17 @@ bool is_file(const std::string& path);
 /// True when a directory exists at `path`.
 bool is_directory(const std::string& path);
 
-/// Writes `content` to `path` through a temporary file in the same directory and a rename, so
-/// that a crash never leaves a half-written file behind.
+/// Writes `content` to `path` through a temporary file in the same directory and a rename,
+/// fsyncing the file before the rename and the folder after it, so that neither a crash nor a
+/// power cut leaves a half-written file behind. InputError (the previous file intact) when
+/// the disk is full.
 void write_file_atomic(const std::string& path, const std::string& content);
+
+/// Appends `content` to `path` (created if missing) and fsyncs it.
+void append_file_synced(const std::string& path, const std::string& content);
+
+/// fsyncs a folder, so that the renames and new entries in it survive a power cut.
+void fsync_directory(const std::string& dir);
 
 /// "1,234,567" style grouping for byte counts in messages.
 std::string with_thousands(uint64_t value);

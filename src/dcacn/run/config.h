@@ -1,10 +1,11 @@
 #pragma once
-// Everything a training run depends on, with the defaults of DESIGN.md section 5. Written to
+// Everything a run depends on, with the defaults of DESIGN.md section 5. Written to
 // RUN_DIR/config.json and into every checkpoint, so that a run can be resumed and reproduced.
 
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,8 +17,10 @@ struct TrainConfig {
   std::string data_path;                  ///< empty: the dataset's default location
   std::string split = "all";
   int64_t folder_image_size = 96;         ///< image folders: decoded size
+  int64_t channels = 0;                   ///< image folders: 1 or 3; 0: the dataset's own
+  bool folder_squash = false;             ///< image folders: squash, not centre-crop
   // Network.
-  int64_t depth = 34;
+  int64_t depth = 34;                     ///< ResNet depth: 18, 34 or 50 (--arch resnetNN)
   int64_t width = 64;
   std::string attention = "cbam";
   std::string stem = "auto";
@@ -38,7 +41,9 @@ struct TrainConfig {
   double weight_decay = 0.0;
   int64_t batch_size = 256;
   int64_t epochs = 1000;
-  double time_budget_minutes = 0;  ///< > 0: stop after this much training time
+  /// > 0: stop once the run's wall time (training and its periodic evaluations, summed over
+  /// resumed sessions) reaches this many minutes.
+  double time_budget_minutes = 0;
   int64_t max_steps = 0;           ///< > 0: stop after this many optimiser steps
   uint64_t seed = 0;
   bool bf16 = false;               ///< CPU bf16 autocast / CUDA bf16 autocast
@@ -46,7 +51,9 @@ struct TrainConfig {
   // Evaluation and checkpoints.
   int64_t eval_every = 1;          ///< epochs between evaluations and checkpoints
   int64_t eval_batch_size = 512;
-  int64_t keep_epoch_checkpoints = 1;  ///< also keep checkpoints/epoch_NNNN.pt (1) or not (0)
+  /// > 0: also keep checkpoints/epoch_NNNN.pt every this many epochs; 0: none (last.pt and
+  /// best.pt are always written). A paper preset's epoch checkpoint is ~250 MB.
+  int64_t keep_epoch_checkpoints = 0;
   std::string device = "auto";     ///< auto | cpu | cuda
   std::string preset;              ///< the preset this configuration started from, if any
 
@@ -57,11 +64,30 @@ struct TrainConfig {
   void validate() const;
 };
 
+/// The settings that may change when a run is resumed (`dcacn train --resume`); everything
+/// else is the run's own. Each is applied only when set.
+struct ResumeOverrides {
+  std::optional<int64_t> epochs;
+  std::optional<double> time_budget_minutes;
+  std::optional<int64_t> max_steps;
+  std::optional<std::string> device;
+  std::optional<int64_t> eval_every;
+  std::optional<int64_t> eval_batch_size;
+  std::optional<int64_t> keep_epoch_checkpoints;
+
+  void apply(TrainConfig& config) const;
+};
+
 /// Names of the built-in presets.
 const std::vector<std::string>& preset_names();
 
 /// paper-cifar10, paper-stl10, paper-imagenet10 (the paper's settings, for a GPU) and
 /// fmnist-cpu (ResNet-34 + CBAM at width 16 on Fashion-MNIST, sized for 2 CPU cores).
 TrainConfig preset(const std::string& name);
+
+/// "resnet34" for depth 34: the architecture's one name, as --arch takes it.
+std::string architecture_name(int64_t depth);
+/// 34 for "resnet34"; InputError naming the value otherwise.
+int64_t parse_architecture(const std::string& name);
 
 }  // namespace dcacn

@@ -1,6 +1,6 @@
 #pragma once
-// From a training configuration to the objects it describes: the device, the dataset, the
-// views and the network. Shared by training and by the commands that use a trained model.
+// From a run's configuration to the objects it describes: the device, the dataset, the views
+// and the network. Shared by training and by the commands that use a trained model.
 
 #include <torch/types.h>
 
@@ -9,22 +9,21 @@
 #include "dcacn/augment/multicrop.h"
 #include "dcacn/data/registry.h"
 #include "dcacn/model/dcacn_model.h"
-#include "dcacn/train/config.h"
+#include "dcacn/run/config.h"
 
 namespace dcacn {
 
 /// "cpu", "cuda" or "auto" (CUDA when this LibTorch has it and a GPU is visible).
 torch::Device pick_device(const std::string& name);
 
+/// The descriptor of the configuration's dataset (image folders: its size and channels).
+DatasetInfo dataset_info(const TrainConfig& config);
+
 /// The dataset a configuration trains on.
 DatasetSpec dataset_spec(const TrainConfig& config);
 
-/// The views of a configuration, for a dataset whose images have side `image_size`.
-MultiCropSpec view_spec(const TrainConfig& config, int64_t image_size);
-
-/// Side of the images of the configuration's dataset as stored (28 for Fashion-MNIST, the
-/// decoded size for image folders), without reading it.
-int64_t stored_image_size(const TrainConfig& config);
+/// The views of a configuration: its --views on top of the dataset's default views.
+MultiCropSpec view_spec(const TrainConfig& config);
 
 /// The network of a configuration for `in_channels` images seen at `image_size`.
 DCACNOptions model_options(const TrainConfig& config, int64_t in_channels, int64_t image_size);

@@ -1,4 +1,4 @@
-#include "dcacn/train/setup.h"
+#include "dcacn/run/setup.h"
 
 #include <torch/cuda.h>
 
@@ -23,19 +23,18 @@ DatasetSpec dataset_spec(const TrainConfig& c) {
   spec.path = c.data_path;
   spec.split = parse_split(c.split);
   spec.folder.image_size = c.folder_image_size;
+  if (c.channels > 0) spec.folder.channels = c.channels;
+  spec.folder.squash = c.folder_squash;
   return spec;
 }
 
-MultiCropSpec view_spec(const TrainConfig& c, int64_t image_size) {
-  const MultiCropSpec defaults = default_multicrop(c.dataset, image_size);
-  return c.views.empty() ? defaults : parse_views(c.views, defaults);
+DatasetInfo dataset_info(const TrainConfig& c) {
+  return dataset_info(c.dataset, dataset_spec(c).folder);
 }
 
-int64_t stored_image_size(const TrainConfig& c) {
-  if (c.dataset == "fashion-mnist" || c.dataset == "mnist") return 28;
-  if (c.dataset == "cifar10" || c.dataset == "cifar100") return 32;
-  if (c.dataset == "stl10") return 96;
-  return c.folder_image_size;
+MultiCropSpec view_spec(const TrainConfig& c) {
+  const MultiCropSpec defaults = parse_views(dataset_info(c).default_views, MultiCropSpec());
+  return c.views.empty() ? defaults : parse_views(c.views, defaults);
 }
 
 DCACNOptions model_options(const TrainConfig& c, int64_t in_channels, int64_t image_size) {

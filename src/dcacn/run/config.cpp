@@ -1,4 +1,4 @@
-#include "dcacn/train/config.h"
+#include "dcacn/run/config.h"
 
 #include "dcacn/data/registry.h"
 #include "dcacn/util/error.h"
@@ -6,7 +6,7 @@
 namespace dcacn {
 
 #define DCACN_CONFIG_FIELDS(X)                                                                \
-  X(dataset) X(data_path) X(split) X(folder_image_size) X(depth) X(width) X(attention) X(stem) \
+  X(dataset) X(data_path) X(split) X(folder_image_size) X(channels) X(folder_squash) X(depth) X(width) X(attention) X(stem) \
   X(clusters) X(views) X(instance_loss) X(instance_temperature) X(cluster_loss)               \
   X(cluster_reading) X(cluster_temperature) X(cluster_weight) X(entropy_weight) X(lr)         \
   X(lr_schedule) X(weight_decay) X(batch_size) X(epochs) X(time_budget_minutes) X(max_steps)  \
@@ -41,8 +41,12 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& json) {
 }
 
 void TrainConfig::validate() const {
-  DCACN_CHECK(depth == 18 || depth == 34 || depth == 50, "--depth must be 18, 34 or 50, got ",
-              depth);
+  DCACN_CHECK(depth == 18 || depth == 34 || depth == 50,
+              "--arch must be resnet18, resnet34 or resnet50, got depth ", depth);
+  DCACN_CHECK(channels == 0 || channels == 1 || channels == 3,
+              "--channels must be 1 or 3 (0: the dataset's own), got ", channels);
+  DCACN_CHECK(channels == 0 || dataset == "folder", "--channels applies to image folders; ",
+              dataset, " has its own");
   DCACN_CHECK(width >= 1, "--width must be positive, got ", width);
   DCACN_CHECK(clusters >= 2, "--clusters must be at least 2, got ", clusters);
   DCACN_CHECK(attention == "cbam" || attention == "none", "--attention must be cbam or none, got ",
@@ -67,8 +71,30 @@ void TrainConfig::validate() const {
   DCACN_CHECK(max_steps >= 0, "--max-steps must be non-negative, got ", max_steps);
   DCACN_CHECK(eval_every >= 1, "--eval-every must be at least 1, got ", eval_every);
   DCACN_CHECK(eval_batch_size >= 1, "--eval-batch-size must be positive, got ", eval_batch_size);
+  DCACN_CHECK(keep_epoch_checkpoints >= 0,
+              "--keep-epoch-checkpoints must be none or a positive number of epochs, got ",
+              keep_epoch_checkpoints);
   DCACN_CHECK(device == "auto" || device == "cpu" || device == "cuda",
               "--device must be auto, cpu or cuda, got ", device);
+}
+
+void ResumeOverrides::apply(TrainConfig& c) const {
+  if (epochs) c.epochs = *epochs;
+  if (time_budget_minutes) c.time_budget_minutes = *time_budget_minutes;
+  if (max_steps) c.max_steps = *max_steps;
+  if (device) c.device = *device;
+  if (eval_every) c.eval_every = *eval_every;
+  if (eval_batch_size) c.eval_batch_size = *eval_batch_size;
+  if (keep_epoch_checkpoints) c.keep_epoch_checkpoints = *keep_epoch_checkpoints;
+}
+
+std::string architecture_name(int64_t depth) { return "resnet" + std::to_string(depth); }
+
+int64_t parse_architecture(const std::string& name) {
+  for (int64_t depth : {18, 34, 50}) {
+    if (name == architecture_name(depth)) return depth;
+  }
+  throw InputError("unknown --arch '" + name + "': expected resnet18, resnet34 or resnet50");
 }
 
 const std::vector<std::string>& preset_names() {

@@ -1,0 +1,212 @@
+#include "dcacn/report/figures.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+#include "dcacn/report/gnuplot.h"
+#include "dcacn/util/error.h"
+#include "dcacn/util/fs.h"
+
+namespace dcacn {
+namespace {
+
+// Colours that stay distinguishable for up to 20 clusters (then they repeat).
+const char* kColours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+                          "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78",
+                          "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7",
+                          "#dbdb8d", "#9edae5"};
+
+std::string terminal(int w, int h, const std::string& png) {
+  char buffer[128];
+  std::snprintf(buffer, sizeof(buffer),
+                "set terminal pngcairo size %d,%d font 'DejaVu Sans,11'\n", w, h);
+  return std::string(buffer) + "set output " + gnuplot_quote(png) + "\n";
+}
+
+std::string colour_lines(int64_t count) {
+  std::string s;
+  for (int64_t i = 0; i < std::min<int64_t>(count, 20); ++i) {
+    s += "set linetype " + std::to_string(i + 1) + " lc rgb '" + kColours[i] + "'\n";
+  }
+  return s + "set linetype cycle 20\n";
+}
+
+std::vector<std::string> split_commas(const std::string& line) {
+  std::vector<std::string> out(1);
+  for (char c : line) {
+    if (c == ',') {
+      out.emplace_back();
+    } else {
+      out.back() += c;
+    }
+  }
+  return out;
+}
+
+// Scatter of tsne.dat (x y cluster label) coloured by `column` (3: cluster, 4: label).
+void plot_tsne(ReportWriter& w, const std::string& name, const std::string& title, int column,
+               const std::vector<std::pair<int64_t, std::string>>& groups) {
+  std::string script = terminal(840, 700, name + ".png") + colour_lines(20) + "set title " +
+                       gnuplot_quote(title) +
+                       "\nunset xtics\nunset ytics\nset key outside right top\n"
+                       "set size ratio -1\nplot ";
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const auto& [value, label] = groups[i];
+    script += (i ? ", \\\n     " : "") + std::string("'tsne.dat' using ($") +
+              std::to_string(column) + "==" + std::to_string(value) +
+              "?$1:1/0):2 with points pt 7 ps 0.45 lt " + std::to_string(i % 20 + 1) +
+              " title " + gnuplot_quote(label);
+  }
+  w.plot(name, script + "\n");
+}
+
+}  // namespace
+
+void ReportWriter::data(const std::string& name, const std::string& text) {
+  write_file_atomic(path(name), text);
+}
+
+void ReportWriter::plot(const std::string& name, const std::string& script) {
+  run_gnuplot(path(name + ".gp"), script);
+  DCACN_CHECK(is_file(path(name + ".png")), "gnuplot wrote no ", path(name + ".png"));
+  add(name + ".png");
+}
+
+std::string class_name(const std::vector<std::string>& names, int64_t c) {
+  if (c < 0) return "-";
+  return c < static_cast<int64_t>(names.size()) ? names[c] : "class " + std::to_string(c);
+}
+
+std::string format_number(const char* spec, double v) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), spec, v);
+  return buffer;
+}
+
+MetricsRows read_metrics_rows(const std::string& path) {
+  MetricsRows rows;
+  if (!is_file(path)) return rows;
+  const auto lines = read_lines(path);
+  if (lines.empty()) return rows;
+  const auto header = split_commas(lines[0]);
+  for (size_t i = 1; i < lines.size(); ++i) {
+    if (lines[i].empty()) continue;
+    const auto fields = split_commas(lines[i]);
+    DCACN_CHECK(fields.size() == header.size(), path, " line ", i + 1, " has ", fields.size(),
+                " fields, expected ", header.size());
+    std::map<std::string, std::string> row;
+    for (size_t j = 0; j < header.size(); ++j) row[header[j]] = fields[j];
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+bool plot_training_curves(ReportWriter& w, const MetricsRows& rows) {
+  std::ostringstream scores, losses;
+  scores << "# epoch acc nmi ari\n";
+  losses << "# epoch loss instance cluster entropy\n";
+  bool has_scores = false;
+  for (const auto& r : rows) {
+    const bool s = !r.at("acc").empty();
+    has_scores = has_scores || s;
+    if (s) {
+      scores << r.at("epoch") << " " << r.at("acc") << " " << r.at("nmi") << " " << r.at("ari")
+             << "\n";
+    }
+    losses << r.at("epoch") << " " << r.at("loss") << " " << r.at("instance_loss") << " "
+           << r.at("cluster_loss") << " " << r.at("entropy_term") << "\n";
+  }
+  const std::string style = "set grid\nset key outside right top\nset xlabel 'epoch'\n";
+  const std::string line = " with linespoints lw 2 ps 0.7";
+  if (has_scores) {
+    w.data("curves.dat", scores.str());
+    w.plot("curves", terminal(900, 520, "curves.png") + style +
+                         "set title 'Clustering quality during training'\nset ylabel 'score'\n"
+                         "set yrange [0:1]\nplot 'curves.dat' using 1:2" + line +
+                         " pt 7 title 'ACC', \\\n     '' using 1:3" + line +
+                         " pt 5 title 'NMI', \\\n     '' using 1:4" + line + " pt 9 title 'ARI'\n");
+  }
+  w.data("loss.dat", losses.str());
+  w.plot("loss", terminal(900, 520, "loss.png") + style +
+                     "set title 'Training losses (means between evaluations)'\n"
+                     "set ylabel 'loss'\nplot 'loss.dat' using 1:2" + line +
+                     " pt 7 title 'total', \\\n     '' using 1:3" + line +
+                     " pt 5 title 'instance', \\\n     '' using 1:4" + line +
+                     " pt 9 title 'cluster', \\\n     '' using 1:5" + line +
+                     " pt 11 title 'entropy term'\n");
+  return has_scores;
+}
+
+void plot_cluster_sizes(ReportWriter& w, const ClusterAnalysis& a) {
+  std::ostringstream s;
+  s << "# position cluster size\n";
+  for (size_t i = 0; i < a.order.size(); ++i) {
+    s << i << " " << a.order[i] << " " << a.sizes[a.order[i]] << "\n";
+  }
+  w.data("sizes.dat", s.str());
+  const std::string title =
+      "Cluster sizes (size entropy " + format_number("%.3f", a.size_entropy) + " of 1)";
+  w.plot("sizes", terminal(900, 420, "sizes.png") + "set title " + gnuplot_quote(title) +
+                      "\nset style fill solid 0.85 border -1\nset boxwidth 0.8\n"
+                      "set grid ytics\nset xlabel 'cluster'\nset ylabel 'images'\n"
+                      "set yrange [0:*]\n"
+                      "plot 'sizes.dat' using 1:3:xtic(2) with boxes lc rgb '#1f77b4' notitle\n");
+}
+
+void plot_confusion(ReportWriter& w, const ClusterAnalysis& a,
+                    const std::vector<std::string>& names) {
+  const int64_t k = static_cast<int64_t>(a.order.size());
+  std::ostringstream s, xt, yt;
+  for (int64_t c = 0; c < a.classes; ++c) {
+    for (int64_t j = 0; j < k; ++j) s << (j ? " " : "") << a.count(c, a.order[j]);
+    s << "\n";
+    yt << (c ? ", " : "") << gnuplot_quote(class_name(names, c)) << " " << c;
+  }
+  for (int64_t j = 0; j < k; ++j) xt << (j ? ", " : "") << "'" << a.order[j] << "' " << j;
+  w.data("confusion.dat", s.str());
+  const int width = static_cast<int>(360 + 48 * k);
+  const int height = static_cast<int>(200 + 40 * a.classes);
+  w.plot("confusion",
+         terminal(width, height, "confusion.png") +
+             "set title 'Confusion matrix (columns: clusters, matched ones in class order)'\n"
+             "unset key\nset xlabel 'cluster'\nset ylabel 'class'\nset xtics (" + xt.str() +
+             ") scale 0\nset ytics (" + yt.str() + ") scale 0\nset xrange [-0.5:" +
+             std::to_string(k - 0.5) + "]\nset yrange [" + std::to_string(a.classes - 0.5) +
+             ":-0.5]\nset palette defined (0 '#ffffff', 1 '#c6dbef', 2 '#4292c6')\n"
+             "set cbrange [0:*]\nset cblabel 'images'\n"
+             "plot 'confusion.dat' matrix with image, \\\n"
+             "     '' matrix using 1:2:(sprintf('%d', $3)) with labels font ',8' tc rgb "
+             "'#333333'\n");
+}
+
+void plot_tsne_figures(ReportWriter& w, const TsneFigureInput& in, const ClusterAnalysis& a,
+                       const std::vector<std::string>& names) {
+  const int64_t m = in.points.size(0);
+  std::ostringstream s;
+  s << "# x y cluster label\n";
+  const torch::Tensor points = in.points.to(torch::kFloat32).contiguous();
+  const auto y = points.accessor<float, 2>();
+  const auto cl = in.clusters.accessor<int64_t, 1>();
+  const torch::Tensor labels = in.labels.defined() ? in.labels.contiguous() : in.labels;
+  for (int64_t i = 0; i < m; ++i) {
+    s << y[i][0] << " " << y[i][1] << " " << cl[i] << " "
+      << (labels.defined() ? labels.data_ptr<int64_t>()[i] : -1) << "\n";
+  }
+  w.data("tsne.dat", s.str());
+  std::vector<std::pair<int64_t, std::string>> by_cluster, by_label;
+  for (int64_t j : a.order) {
+    const bool named = a.has_labels && a.majority_class[j] >= 0;
+    by_cluster.emplace_back(j, "cluster " + std::to_string(j) +
+                                   (named ? " (" + class_name(names, a.majority_class[j]) + ")"
+                                          : ""));
+  }
+  plot_tsne(w, "tsne_clusters",
+            "t-SNE of " + std::to_string(m) + " images' features, by cluster", 3, by_cluster);
+  if (a.has_labels) {
+    for (int64_t c = 0; c < a.classes; ++c) by_label.emplace_back(c, class_name(names, c));
+    plot_tsne(w, "tsne_labels", "t-SNE of the same images, by true class", 4, by_label);
+  }
+}
+
+}  // namespace dcacn

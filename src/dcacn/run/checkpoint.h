@@ -1,0 +1,70 @@
+#pragma once
+// Run checkpoints: one file with everything needed to use the network, and to continue its
+// run exactly.
+//
+// The file is a pickled dict (torch::pickle_save, readable by Python's torch.load):
+//   "format": "dcacn-checkpoint", "format_version": 2,
+//   "model_record": JSON text, the resolved network (see model_record_json): inference builds
+//                   the network from it alone,
+//   "config": JSON text, the run's configuration,
+//   "epoch", "batch_in_epoch", "step", "train_seconds", "best_acc",
+//   "model": {name: tensor} (a plain PyTorch state dict),
+//   "optimizer": LibTorch's serialized Adam state (bytes as a uint8 tensor),
+//   "augment_rng": the augmentation generator's state (uint8 tensor),
+//   "loss_sums": float64 [4], "loss_steps": the losses since the last metrics row.
+// Version 1 files ("format": "dcacn-checkpoint-1", no model record) still load: their network
+// is derived from the configuration and the weights, as version 1 did.
+// Files are written to a temporary name, fsynced and renamed, so that a crash or a power cut
+// never leaves a broken one.
+
+#include <torch/optim/optimizer.h>
+#include <torch/types.h>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dcacn/model/dcacn_model.h"
+#include "dcacn/run/config.h"
+
+namespace dcacn {
+
+constexpr int64_t kCheckpointFormatVersion = 2;
+
+struct Checkpoint {
+  int64_t format_version = kCheckpointFormatVersion;  ///< of the file it was read from
+  DCACNOptions network;        ///< the resolved network (stem never "auto")
+  TrainConfig config;
+  int64_t epoch = 0;           ///< index of the epoch in progress (all before it are done)
+  int64_t batch_in_epoch = 0;  ///< batches of that epoch already trained on
+  int64_t step = 0;            ///< optimisation steps so far
+  double train_seconds = 0;    ///< wall time of the run so far
+  double best_acc = -1;        ///< best evaluation ACC so far (-1: none)
+  std::vector<std::pair<std::string, torch::Tensor>> model;
+  torch::Tensor optimizer;     ///< uint8 bytes of the serialized optimizer
+  torch::Tensor augment_rng;   ///< uint8 generator state
+  /// Sums of the total, instance, cluster and entropy losses over the `loss_steps` steps since
+  /// the last metrics row (zeros in version 1 files).
+  std::vector<double> loss_sums = std::vector<double>(4, 0.0);
+  int64_t loss_steps = 0;
+};
+
+/// The network's record: architecture, width, attention, stem (resolved), input channels and
+/// size, clusters, embedding width and the CBAM reduction.
+nlohmann::json model_record_json(const DCACNOptions& network);
+/// The network a record describes; InputError naming `source` when it is incomplete.
+DCACNOptions model_record_from_json(const nlohmann::json& record, const std::string& source);
+
+/// Serialized optimizer state (LibTorch's own archive format) as a uint8 tensor, and back.
+torch::Tensor optimizer_bytes(torch::optim::Optimizer& optimizer);
+void load_optimizer_bytes(torch::optim::Optimizer& optimizer, const torch::Tensor& bytes,
+                          const std::string& source);
+
+void save_checkpoint(const Checkpoint& checkpoint, const std::string& path);
+
+/// Throws InputError naming the file when it is missing, damaged or not a dcacn checkpoint.
+Checkpoint load_checkpoint(const std::string& path);
+
+}  // namespace dcacn

@@ -1,0 +1,104 @@
+#include "dcacn/train/metrics_log.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "dcacn/util/error.h"
+#include "dcacn/util/fs.h"
+
+namespace dcacn {
+namespace {
+
+// Keeps the header and the rows whose step is at most `last_step`.
+std::string rows_up_to(const std::string& path, int64_t last_step) {
+  std::ifstream in(path);
+  std::string line, kept;
+  for (bool first = true; std::getline(in, line); first = false) {
+    if (line.empty()) continue;
+    if (!first) {
+      const size_t a = line.find(',');
+      const size_t b = a == std::string::npos ? a : line.find(',', a + 1);
+      long long step = -1;
+      if (b != std::string::npos) std::sscanf(line.substr(a + 1, b - a - 1).c_str(), "%lld", &step);
+      if (step < 0 || step > last_step) continue;  // torn, or after the checkpoint
+    }
+    kept += line + '\n';
+  }
+  return kept;
+}
+
+}  // namespace
+
+void LossSums::add(const StepLosses& l) {
+  total += l.total;
+  instance += l.instance;
+  cluster += l.cluster;
+  entropy += l.entropy;
+  ++steps;
+}
+
+StepLosses LossSums::means() const {
+  const double n = static_cast<double>(std::max<int64_t>(1, steps));
+  return {total / n, instance / n, cluster / n, entropy / n};
+}
+
+std::string fixed(double v, int digits) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.*f", digits, v);
+  return buffer;
+}
+
+const char* MetricsLog::header() {
+  return "epoch,step,wall_seconds,loss,instance_loss,cluster_loss,entropy_term,"
+         "images_per_second,acc,nmi,ari,empty_clusters,largest_cluster_fraction,"
+         "cluster_size_entropy,lr\n";
+}
+
+MetricsLog::MetricsLog(std::string path, bool resume, int64_t resume_step)
+    : path_(std::move(path)) {
+  if (!resume || !is_file(path_)) {
+    write_file_atomic(path_, header());
+  } else {
+    write_file_atomic(path_, rows_up_to(path_, resume_step));
+  }
+}
+
+void MetricsLog::append(double epoch_position, int64_t step, double wall_seconds,
+                        const LossSums& losses, double images_per_second, const EvalResult& ev,
+                        double lr) {
+  const StepLosses m = losses.means();
+  std::ostringstream row;
+  row << fixed(epoch_position, 3) << ',' << step << ',' << fixed(wall_seconds, 1) << ','
+      << fixed(m.total, 5) << ',' << fixed(m.instance, 5) << ',' << fixed(m.cluster, 5) << ','
+      << fixed(m.entropy, 5) << ',' << fixed(images_per_second, 1) << ','
+      << (ev.has_labels ? fixed(ev.scores.acc) : "") << ','
+      << (ev.has_labels ? fixed(ev.scores.nmi) : "") << ','
+      << (ev.has_labels ? fixed(ev.scores.ari) : "") << ',' << ev.empty_clusters << ','
+      << fixed(ev.largest_cluster_fraction) << ',' << fixed(ev.size_entropy) << ',' << lr << '\n';
+  append_file_synced(path_, row.str());
+}
+
+double ThroughputMeter::segment_rate() const {
+  const double seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+  return images_ / std::max(1e-9, seconds);
+}
+
+double ThroughputMeter::close_segment() {
+  const double seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+  closed_seconds_ += seconds;
+  closed_images_ += images_;
+  return images_ / std::max(1e-9, seconds);
+}
+
+void ThroughputMeter::restart() {
+  start_ = Clock::now();
+  images_ = 0;
+}
+
+double ThroughputMeter::session_rate() const {
+  return closed_images_ / std::max(1e-9, closed_seconds_);
+}
+
+}  // namespace dcacn

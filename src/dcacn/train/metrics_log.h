@@ -1,0 +1,72 @@
+#pragma once
+// RUN_DIR/metrics.csv: one row per evaluation, with the mean training losses since the
+// previous one. The running sums are part of the training state (a checkpoint keeps them), so
+// that a row spanning an interruption and a resume holds the same means as without it.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "dcacn/train/evaluation.h"
+
+namespace dcacn {
+
+/// The loss values of one optimisation step.
+struct StepLosses {
+  double total = 0, instance = 0, cluster = 0, entropy = 0;
+};
+
+/// Sums of the step losses since the last metrics row.
+struct LossSums {
+  double total = 0, instance = 0, cluster = 0, entropy = 0;
+  int64_t steps = 0;
+
+  void add(const StepLosses& losses);
+  /// The means; zeros before the first step.
+  StepLosses means() const;
+};
+
+class MetricsLog {
+ public:
+  /// Starts the file with its header unless it exists and the run is resumed. On resume, rows
+  /// past `resume_step` (written after the checkpoint the run resumes from) are dropped.
+  MetricsLog(std::string path, bool resume, int64_t resume_step);
+
+  static const char* header();
+
+  /// Appends one row (and flushes it to disk).
+  void append(double epoch_position, int64_t step, double wall_seconds, const LossSums& losses,
+              double images_per_second, const EvalResult& eval, double lr);
+
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+/// Training throughput between evaluations (evaluation time excluded), and over the session.
+class ThroughputMeter {
+ public:
+  ThroughputMeter() { restart(); }
+  void add_images(int64_t n) { images_ += n; }
+  /// Images/s of the segment since the last restart.
+  double segment_rate() const;
+  /// Ends the segment: adds it to the session's totals and returns its rate.
+  double close_segment();
+  /// Starts a new segment now.
+  void restart();
+  /// Images/s over every closed segment.
+  double session_rate() const;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point start_;
+  int64_t images_ = 0;
+  double closed_seconds_ = 0;
+  int64_t closed_images_ = 0;
+};
+
+/// "0.1235": `digits` decimals.
+std::string fixed(double value, int digits = 4);
+
+}  // namespace dcacn

@@ -1,0 +1,41 @@
+#pragma once
+// One optimisation step of DCACN: the views of a batch through the network (views of one
+// size together), the decoupled losses over the multi-crop pairs, backward and Adam.
+// A second training stage or a distributed step reuses the two halves separately.
+
+#include <torch/optim/optimizer.h>
+
+#include <vector>
+
+#include "dcacn/model/dcacn_model.h"
+#include "dcacn/train/losses.h"
+
+namespace dcacn {
+
+struct TrainStepOptions {
+  int64_t batch_size = 0;   ///< images per view
+  int64_t global_views = 2; ///< the first views, contrasted with every other
+  LossOptions losses;
+  bool bf16 = false;
+  bool channels_last = false;
+};
+
+class TrainStep {
+ public:
+  TrainStep(DCACN model, torch::optim::Optimizer& optimizer, TrainStepOptions options);
+
+  /// The losses of one batch's views ([B, C, s, s] each, globals first), with the graph.
+  LossTerms losses(const std::vector<torch::Tensor>& views);
+  /// Backward through `losses.total` and one optimizer step at learning rate `lr`.
+  void apply(const LossTerms& losses, double lr);
+
+ private:
+  DCACN model_;
+  torch::optim::Optimizer& optimizer_;
+  TrainStepOptions options_;
+};
+
+/// Sets the learning rate of every parameter group of an Adam optimizer.
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
+
+}  // namespace dcacn

@@ -1,0 +1,137 @@
+// `dcacn train` as a user runs it: presets in --help, resume's contract, Ctrl-C.
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "../test_util.h"
+#include "cli_util.h"
+#include "dcacn/run/checkpoint.h"
+
+namespace dcacn {
+namespace {
+
+namespace fs = std::filesystem;
+using test::CliRun;
+using test::run_cli;
+
+class CliTrainTest : public test::TempDirTest {
+ protected:
+  void SetUp() override {
+    TempDirTest::SetUp();
+    test::write_two_square_idx(path("data"), 128);
+  }
+  // The CPU preset's mode (bf16, channels-last) on a tiny network.
+  std::string tiny_args(int64_t epochs) const {
+    return "train --dataset mnist --data " + path("data") +
+           " --split train --arch resnet18 --width 4 --clusters 2 --batch-size 32 "
+           "--views 2x12@0.5-1,2x6@0.2-0.5 --lr 1e-3 --eval-batch-size 64 --bf16 "
+           "--channels-last --quiet --epochs " + std::to_string(epochs);
+  }
+};
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The metrics rows without their timing columns (wall_seconds, images_per_second).
+std::vector<std::string> rows_without_timings(const std::string& path) {
+  std::vector<std::string> rows;
+  std::stringstream in(read_text(path));
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> f;
+    std::stringstream ls(line);
+    for (std::string x; std::getline(ls, x, ',');) f.push_back(x);
+    if (f.size() > 7) f[2] = f[7] = "";
+    std::string joined;
+    for (const auto& x : f) joined += x + ",";
+    rows.push_back(joined);
+  }
+  return rows;
+}
+
+TEST_F(CliTrainTest, HelpWithAPresetShowsThePresetsValues) {
+  const CliRun plain = run_cli("train --help");
+  ASSERT_EQ(plain.status, 0);
+  EXPECT_NE(plain.output.find("--width INT=64"), std::string::npos) << plain.output;
+  const CliRun r = run_cli("train --preset fmnist-cpu --help");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("--width INT=16"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--views TEXT=2x28@0.2-1,4x14@0.05-0.5"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--time-budget FLOAT=30"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--bf16,--no-bf16{false}=on"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--keep-epoch-checkpoints TEXT=none"), std::string::npos);
+  // The options that may change on resume are listed.
+  EXPECT_NE(r.output.find("only --epochs, --time-budget, --max-steps, --device"),
+            std::string::npos);
+}
+
+TEST_F(CliTrainTest, ResumeRefusesFixedOptionsAndKeepsTheRunsOwnBudget) {
+  ASSERT_EQ(run_cli(tiny_args(3) + " --max-steps 2 --out " + path("run")).status, 0);
+  const CliRun lr = run_cli("train --resume " + path("run") + " --lr 0.5");
+  EXPECT_EQ(lr.status, 1);
+  EXPECT_EQ(lr.output, "error: --lr cannot change when resuming a run: it keeps its own (may "
+                       "change: --epochs, --time-budget, --max-steps, --device, --eval-every, "
+                       "--eval-batch-size, --keep-epoch-checkpoints, --threads, --quiet)\n");
+  EXPECT_EQ(run_cli("train --resume " + path("run") + " --preset fmnist-cpu").status, 1);
+  // Its own step budget is spent: resuming as it is trains nothing.
+  const CliRun same = run_cli("train --resume " + path("run") + " --quiet");
+  EXPECT_EQ(same.status, 1);
+  EXPECT_NE(same.output.find("already reached its step budget of 2 steps"), std::string::npos)
+      << same.output;
+  const CliRun more = run_cli("train --resume " + path("run") + " --max-steps 5 --quiet");
+  ASSERT_EQ(more.status, 0) << more.output;
+  EXPECT_NE(more.output.find("budget reached: 5 steps"), std::string::npos) << more.output;
+}
+
+TEST_F(CliTrainTest, CtrlCStopsAChildProcessAndResumeFinishesItBitIdentically) {
+  ASSERT_EQ(run_cli(tiny_args(5) + " --out " + path("straight")).status, 0);
+  // The same run in a child process, sent SIGINT once its first checkpoint is written.
+  const std::string log = path("child.log");
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::string command = std::string("exec ") + DCACN_CLI_PATH + " " + tiny_args(5) +
+                                " --out " + path("stopped") + " > " + log + " 2>&1";
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const std::string first = path("stopped/checkpoints/last.pt");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(first) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_TRUE(fs::exists(first)) << read_text(log);
+  ASSERT_EQ(kill(pid, SIGINT), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << read_text(log);
+  EXPECT_EQ(WEXITSTATUS(status), 130) << read_text(log);
+  EXPECT_NE(read_text(log).find("continue with: dcacn train --resume " + path("stopped")),
+            std::string::npos)
+      << read_text(log);
+  const int64_t stopped_at = load_checkpoint(first).step;
+  EXPECT_LT(stopped_at, 20);  // it did stop early: 5 epochs are 20 steps
+  const CliRun resumed = run_cli("train --resume " + path("stopped") + " --quiet");
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  const Checkpoint a = load_checkpoint(path("straight/checkpoints/last.pt"));
+  const Checkpoint b = load_checkpoint(path("stopped/checkpoints/last.pt"));
+  EXPECT_EQ(b.step, 20);
+  ASSERT_EQ(a.model.size(), b.model.size());
+  for (size_t i = 0; i < a.model.size(); ++i) {
+    EXPECT_TRUE(a.model[i].second.equal(b.model[i].second)) << a.model[i].first;
+  }
+  EXPECT_EQ(rows_without_timings(path("straight/metrics.csv")),
+            rows_without_timings(path("stopped/metrics.csv")));
+}
+
+}  // namespace
+}  // namespace dcacn
