@@ -17,11 +17,11 @@ namespace {
 struct AugmentPreviewParams {
   DatasetSpec dataset;
   std::string split = "all";
-  std::string views;    // e.g. 2x28@0.2-1,2x14@0.05-0.5; empty: the dataset's defaults
-  int64_t n = 8;        // images (rows)
-  int64_t cell = 96;    // tile side in the PNG
+  std::string views;  // e.g. 2x28@0.2-1,2x14@0.05-0.5; empty: the dataset's defaults
+  int64_t n = 8;      // images (rows)
+  int64_t cell = 96;  // tile side in the PNG
   uint64_t seed = 0;
-  std::string out;      // PNG path
+  std::string out;  // PNG path
   RuntimeOptions runtime;
 };
 
@@ -31,8 +31,8 @@ int run_augment_preview(AugmentPreviewParams& p) {
   DCACN_CHECK(p.n >= 1 && p.n <= 256, "--n must be in 1..256, got ", p.n);
   DCACN_CHECK(p.cell >= 8 && p.cell <= 512, "--cell must be in 8..512, got ", p.cell);
   const Dataset data = load_dataset(p.dataset);
-  DCACN_CHECK(data.size() >= p.n, "--n ", p.n, " is more than the ", data.size(),
-              " images of ", data.name);
+  DCACN_CHECK(data.size() >= p.n, "--n ", p.n, " is more than the ", data.size(), " images of ",
+              data.name);
   MultiCropSpec spec =
       parse_views(dataset_info(p.dataset.name, p.dataset.folder).default_views, MultiCropSpec());
   if (!p.views.empty()) spec = parse_views(p.views, spec);
@@ -53,7 +53,8 @@ int run_augment_preview(AugmentPreviewParams& p) {
 CommandRunner register_augment_preview(CLI::App& app) {
   auto params = std::make_shared<AugmentPreviewParams>();
   CLI::App* cmd = app.add_subcommand(
-      "augment-preview", "PNG grid of the multi-crop views: one row per image, one column per view");
+      "augment-preview",
+      "PNG grid of the multi-crop views: one row per image, one column per view");
   add_dataset_options(cmd, &params->dataset, &params->split);
   cmd->add_option("--views", params->views,
                   "COUNTxSIZE[@MIN-MAX][:key=value] groups, global first, e.g. "

@@ -59,8 +59,8 @@ int run_embed(EmbedParams& p) {
     write_embeddings_csv(p.out, e);
   }
   log_info(c10::str("wrote ", p.out, ": ", e.clusters.size(0), " images, features ",
-                    e.features.size(1), ", embeddings ", e.embeddings.size(1), ", K = ",
-                    e.probabilities.size(1)));
+                    e.features.size(1), ", embeddings ", e.embeddings.size(1),
+                    ", K = ", e.probabilities.size(1)));
   return 0;
 }
 

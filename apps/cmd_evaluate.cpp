@@ -28,7 +28,8 @@ int run_evaluate(EvaluateParams& p) {
   o.features = o.embeddings = false;
   o.progress = p.runtime.quiet ? "" : "evaluating";
   const ModelOutputs out = model.run(data.images, o);
-  const ClusterAnalysis a = analyze_clusters(out.probabilities.argmax(1), model.clusters(), data.labels);
+  const ClusterAnalysis a =
+      analyze_clusters(out.probabilities.argmax(1), model.clusters(), data.labels);
   if (!a.has_labels) {
     log_warning(data.name + " has no labels: only cluster sizes are reported");
   }

@@ -1,11 +1,11 @@
 // dcacn kmeans: the pixel-space k-means baseline.
 
 #include <ATen/Parallel.h>
-#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "common.h"
@@ -19,12 +19,12 @@ namespace dcacn::cli {
 namespace {
 
 struct KMeansParams {
-  DatasetSpec dataset;           // what to cluster
-  std::string split = "all";     // train | test | all | unlabeled
-  KMeansOptions kmeans;          // k, n_init, max_iter, tol, seed
-  std::string out;               // predictions CSV (optional)
-  bool json = false;             // print results as JSON
-  RuntimeOptions runtime;        // threads, quiet
+  DatasetSpec dataset;        // what to cluster
+  std::string split = "all";  // train | test | all | unlabeled
+  KMeansOptions kmeans;       // k, n_init, max_iter, tol, seed
+  std::string out;            // predictions CSV (optional)
+  bool json = false;          // print results as JSON
+  RuntimeOptions runtime;     // threads, quiet
 };
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -39,23 +39,24 @@ int run_kmeans(KMeansParams& params) {
   const double load_s = seconds_since(t0);
   log_info(c10::str("loaded ", data.name, ": ", data.size(), " images ", data.channels(), "x",
                     data.height(), "x", data.width(),
-                    data.has_labels() ? c10::str(", ", data.num_classes(), " classes") : "",
-                    " in ", load_s, " s"));
+                    data.has_labels() ? c10::str(", ", data.num_classes(), " classes") : "", " in ",
+                    load_s, " s"));
 
   const torch::Tensor x = flatten_to_unit_float(data.images);
   const auto t1 = std::chrono::steady_clock::now();
   const KMeansResult result = kmeans(x, params.kmeans, [&](int64_t r, const KMeansRun& run) {
     char line[160];
-    std::snprintf(line, sizeof(line),
-                  "restart %lld/%lld: %lld iterations%s, inertia %.6g, %.1f distance passes, %.2f s",
-                  static_cast<long long>(r + 1), static_cast<long long>(params.kmeans.n_init),
-                  static_cast<long long>(run.iterations), run.converged ? "" : " (not converged)",
-                  run.inertia, run.distance_passes, run.seconds);
+    std::snprintf(
+        line, sizeof(line),
+        "restart %lld/%lld: %lld iterations%s, inertia %.6g, %.1f distance passes, %.2f s",
+        static_cast<long long>(r + 1), static_cast<long long>(params.kmeans.n_init),
+        static_cast<long long>(run.iterations), run.converged ? "" : " (not converged)",
+        run.inertia, run.distance_passes, run.seconds);
     log_info(line);
   });
   const double fit_s = seconds_since(t1);
-  log_info(c10::str("k-means++ seeding of ", params.kmeans.n_init, " restarts: ",
-                    result.seeding_seconds, " s"));
+  log_info(c10::str("k-means++ seeding of ", params.kmeans.n_init,
+                    " restarts: ", result.seeding_seconds, " s"));
 
   if (!params.out.empty()) {
     write_predictions_csv(params.out, result.labels, data.labels, data.paths);

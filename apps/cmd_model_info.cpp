@@ -1,9 +1,8 @@
 // dcacn model-info: layer summary, parameter counts and forward FLOPs of a DCACN network.
 
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "common.h"
@@ -24,9 +23,9 @@ struct ModelInfoParams {
   int64_t width = 64;              // base channels of the backbone
   int64_t clusters = 10;           // K
   bool json = false;
-  uint64_t seed = 0;               // initialisation seed
-  std::string save_weights;        // write the initialised state dict here
-  std::string save_example;        // write an input batch and its eval-mode outputs here
+  uint64_t seed = 0;         // initialisation seed
+  std::string save_weights;  // write the initialised state dict here
+  std::string save_example;  // write an input batch and its eval-mode outputs here
 };
 
 int64_t parse_arch(const std::string& arch) {
@@ -112,8 +111,8 @@ int run_model_info(const ModelInfoParams& p) {
   std::printf("%-14s %6s %16s %14s %14s %10s\n", "part", "blocks", "output (CxHxW)", "parameters",
               "of them CBAM", "MFLOPs");
   for (const auto& s : stages) {
-    const std::string shape = std::to_string(s.out_channels) + "x" + std::to_string(s.out_h) +
-                              "x" + std::to_string(s.out_w);
+    const std::string shape = std::to_string(s.out_channels) + "x" + std::to_string(s.out_h) + "x" +
+                              std::to_string(s.out_w);
     std::printf("%-14s %6s %16s %14s %14s %10s\n", s.name.c_str(),
                 s.blocks ? std::to_string(s.blocks).c_str() : "", shape.c_str(),
                 with_thousands(s.parameters).c_str(),
@@ -127,15 +126,17 @@ int run_model_info(const ModelInfoParams& p) {
               std::to_string(options.embedding_dim()).c_str(),
               with_thousands(counts.instance_head).c_str(), "0", mflops(inst_flops).c_str());
   std::printf("%-14s %6s %16s %14s %14s %10s\n", "cluster head", "",
-              std::to_string(p.clusters).c_str(), with_thousands(counts.cluster_head).c_str(),
-              "0", mflops(clus_flops).c_str());
+              std::to_string(p.clusters).c_str(), with_thousands(counts.cluster_head).c_str(), "0",
+              mflops(clus_flops).c_str());
   std::printf("\nparameters: backbone %s + CBAM %s + instance head %s + cluster head %s = %s\n",
               with_thousands(counts.backbone_without_attention).c_str(),
-              with_thousands(counts.attention).c_str(), with_thousands(counts.instance_head).c_str(),
+              with_thousands(counts.attention).c_str(),
+              with_thousands(counts.instance_head).c_str(),
               with_thousands(counts.cluster_head).c_str(), with_thousands(counts.total()).c_str());
-  std::printf("forward FLOPs per image: %.3f GFLOPs (2 per multiply-add; convolutions, linear "
-              "layers and attention, not BatchNorm/ReLU/pooling)\n",
-              static_cast<double>(flops) / 1e9);
+  std::printf(
+      "forward FLOPs per image: %.3f GFLOPs (2 per multiply-add; convolutions, linear "
+      "layers and attention, not BatchNorm/ReLU/pooling)\n",
+      static_cast<double>(flops) / 1e9);
   return 0;
 }
 
@@ -152,8 +153,7 @@ CommandRunner register_model_info(CLI::App& app) {
   cmd->add_option("--image-size", params->image_size, "input side in pixels")
       ->capture_default_str();
   cmd->add_option("--channels", params->channels, "image channels")->capture_default_str();
-  cmd->add_option("--width", params->width, "base channels of the backbone")
-      ->capture_default_str();
+  cmd->add_option("--width", params->width, "base channels of the backbone")->capture_default_str();
   cmd->add_option("--clusters", params->clusters, "number of clusters K")->capture_default_str();
   cmd->add_flag("--json", params->json, "print as JSON");
   cmd->add_option("--seed", params->seed, "initialisation seed")->capture_default_str();

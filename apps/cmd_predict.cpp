@@ -69,7 +69,8 @@ void group_into(const std::string& dir, const ImageSet& set, const torch::Tensor
   try {
     for (size_t i = 0; i < set.paths.size(); ++i) {
       std::string sub = std::to_string(id[i]);
-      sub = "cluster_" + std::string(std::max<int>(0, width - static_cast<int>(sub.size())), '0') + sub;
+      sub = "cluster_" + std::string(std::max<int>(0, width - static_cast<int>(sub.size())), '0') +
+            sub;
       const fs::path folder = staging / sub;
       fs::create_directories(folder);
       const fs::path source = fs::absolute(set.paths[i]);
@@ -98,7 +99,8 @@ int run_predict(PredictParams& p) {
   const TrainedModel model = load_model(p.model);
   const auto t0 = std::chrono::steady_clock::now();
   const ImageSet set = read_images_for_model(model, p.images);
-  const double read_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double read_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   InferenceOptions o = inference_options(model, p.model);
   o.features = o.embeddings = false;
   o.progress = p.runtime.quiet ? "" : "predicting";

@@ -37,7 +37,8 @@ CommandRunner register_report(CLI::App& app) {
   cmd->add_option("--out", p->report.out_dir, "folder for the report (default: RUN_DIR/report)");
   cmd->add_option("--which", p->report.which, "checkpoint: last | best")->capture_default_str();
   cmd->add_option("--device", p->report.device, "auto | cpu | cuda")->capture_default_str();
-  cmd->add_option("--tsne-samples", p->report.tsne_samples, "images in the t-SNE (random subsample)")
+  cmd->add_option("--tsne-samples", p->report.tsne_samples,
+                  "images in the t-SNE (random subsample)")
       ->capture_default_str();
   cmd->add_option("--tsne-iterations", p->report.tsne_iterations, "t-SNE iterations")
       ->capture_default_str();

@@ -1,8 +1,7 @@
 // dcacn score: ACC / NMI / ARI of a predictions CSV.
 
-#include <nlohmann/json.hpp>
-
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "common.h"
@@ -25,13 +24,12 @@ int run_score(const ScoreParams& params) {
   DCACN_CHECK(!preds.cluster.empty(), params.predictions, " has no rows to score");
   const ClusteringScores s = score_clustering(preds.label, preds.cluster);
   if (params.json) {
-    nlohmann::json out = {{"acc", s.acc},         {"nmi", s.nmi},
-                          {"ari", s.ari},         {"samples", s.samples},
-                          {"classes", s.classes}, {"clusters", s.clusters}};
+    nlohmann::json out = {{"acc", s.acc},         {"nmi", s.nmi},         {"ari", s.ari},
+                          {"samples", s.samples}, {"classes", s.classes}, {"clusters", s.clusters}};
     std::cout << out.dump(2) << '\n';
   } else {
-    std::cout << format_scores(s) << "  (" << s.samples << " samples, " << s.classes
-              << " classes, " << s.clusters << " clusters)\n";
+    std::cout << format_scores(s) << "  (" << s.samples << " samples, " << s.classes << " classes, "
+              << s.clusters << " clusters)\n";
   }
   return 0;
 }

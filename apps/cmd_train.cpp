@@ -76,8 +76,10 @@ ResumeOverrides resume_overrides(const TrainParams& p) {
 }
 
 void refuse_fixed_options(const TrainParams& p) {
-  DCACN_CHECK(p.preset.empty(), "--preset cannot go with --resume: a resumed run keeps its own "
-              "settings (may change: ", kResumable, ")");
+  DCACN_CHECK(p.preset.empty(),
+              "--preset cannot go with --resume: a resumed run keeps its own "
+              "settings (may change: ",
+              kResumable, ")");
   for (const auto& opt : p.options) {
     DCACN_CHECK(opt.option->count() == 0 || opt.may_change_on_resume, opt.option->get_name(),
                 " cannot change when resuming a run: it keeps its own (may change: ", kResumable,
@@ -140,15 +142,18 @@ void add_config_options(CLI::App* cmd, TrainParams* p) {
   auto add = [&](CLI::Option* o, auto apply, auto show, bool resumable = false) {
     p->options.push_back({o, apply, show, resumable});
   };
-#define DCACN_FIELD(flag, field, help, resumable)                                    \
-  add(cmd->add_option(flag, c.field, help),                                        \
-      [](TrainConfig& to, const TrainConfig& from) { to.field = from.field; },     \
+#define DCACN_FIELD(flag, field, help, resumable)                              \
+  add(                                                                         \
+      cmd->add_option(flag, c.field, help),                                    \
+      [](TrainConfig& to, const TrainConfig& from) { to.field = from.field; }, \
       [](const TrainConfig& s) { return c10::str(s.field); }, resumable);
-#define DCACN_SWITCH(flag, field, help)                                              \
-  add(cmd->add_flag(flag, c.field, help),                                          \
-      [](TrainConfig& to, const TrainConfig& from) { to.field = from.field; },     \
+#define DCACN_SWITCH(flag, field, help)                                        \
+  add(                                                                         \
+      cmd->add_flag(flag, c.field, help),                                      \
+      [](TrainConfig& to, const TrainConfig& from) { to.field = from.field; }, \
       [](const TrainConfig& s) { return std::string(s.field ? "on" : "off"); });
-  DCACN_FIELD("--dataset", dataset, "fashion-mnist | mnist | cifar10 | cifar100 | stl10 | folder", false)
+  DCACN_FIELD("--dataset", dataset, "fashion-mnist | mnist | cifar10 | cifar100 | stl10 | folder",
+              false)
   DCACN_FIELD("--data", data_path, "dataset folder (fashion-mnist: Debian's by default)", false)
   DCACN_FIELD("--split", split, "train | test | all | unlabeled", false)
   DCACN_FIELD("--image-size", folder_image_size, "image folders: decoded size", false)
@@ -156,14 +161,18 @@ void add_config_options(CLI::App* cmd, TrainParams* p) {
   DCACN_SWITCH("--squash", folder_squash,
                "image folders: resize whole images to squares instead of taking their central "
                "square")
-  add(cmd->add_option("--arch", p->arch, "resnet18 | resnet34 | resnet50"),
+  add(
+      cmd->add_option("--arch", p->arch, "resnet18 | resnet34 | resnet50"),
       [p](TrainConfig& to, const TrainConfig&) { to.depth = parse_architecture(p->arch); },
       [](const TrainConfig& s) { return architecture_name(s.depth); });
   DCACN_FIELD("--width", width, "backbone base channels", false)
   DCACN_FIELD("--attention", attention, "cbam | none", false)
   DCACN_FIELD("--stem", stem, "auto | cifar | imagenet", false)
   DCACN_FIELD("--clusters", clusters, "number of clusters K", false)
-  DCACN_FIELD("--views", views, "COUNTxSIZE[@MIN-MAX][:key=value] groups, global first (see augment-preview; default: the dataset's)", false)
+  DCACN_FIELD("--views", views,
+              "COUNTxSIZE[@MIN-MAX][:key=value] groups, global first (see augment-preview; "
+              "default: the dataset's)",
+              false)
   DCACN_FIELD("--instance-loss", instance_loss, "decoupled | infonce", false)
   DCACN_FIELD("--tau-inst", instance_temperature, "instance temperature", false)
   DCACN_FIELD("--cluster-loss", cluster_loss, "decoupled | infonce", false)
@@ -172,18 +181,24 @@ void add_config_options(CLI::App* cmd, TrainParams* p) {
   DCACN_FIELD("--lambda", cluster_weight, "weight of the cluster loss", false)
   DCACN_FIELD("--entropy-weight", entropy_weight, "weight of log K - H(mean assignment)", false)
   DCACN_FIELD("--lr", lr, "Adam learning rate", false)
-  DCACN_FIELD("--lr-schedule", lr_schedule, "constant | cosine (decays to 0 over the epoch, step or time budget)", false)
+  DCACN_FIELD("--lr-schedule", lr_schedule,
+              "constant | cosine (decays to 0 over the epoch, step or time budget)", false)
   DCACN_FIELD("--weight-decay", weight_decay, "Adam weight decay", false)
   DCACN_FIELD("--batch-size", batch_size, "images per step", false)
   DCACN_FIELD("--epochs", epochs, "epochs", true)
-  DCACN_FIELD("--time-budget", time_budget_minutes, "stop once the run's wall time (training and periodic evaluations, over all its sessions) reaches this many minutes (0: no limit)", true)
-  DCACN_FIELD("--max-steps", max_steps, "stop after this many optimiser steps in all (0: no limit)", true)
+  DCACN_FIELD("--time-budget", time_budget_minutes,
+              "stop once the run's wall time (training and periodic evaluations, over all its "
+              "sessions) reaches this many minutes (0: no limit)",
+              true)
+  DCACN_FIELD("--max-steps", max_steps, "stop after this many optimiser steps in all (0: no limit)",
+              true)
   DCACN_FIELD("--seed", seed, "random seed", false)
   DCACN_SWITCH("--bf16,!--no-bf16", bf16, "bf16 autocast")
   DCACN_SWITCH("--channels-last,!--no-channels-last", channels_last, "NHWC layout")
   DCACN_FIELD("--eval-every", eval_every, "epochs between evaluations and checkpoints", true)
   DCACN_FIELD("--eval-batch-size", eval_batch_size, "images per evaluation batch", true)
-  add(cmd->add_option("--keep-epoch-checkpoints", p->keep_epoch_checkpoints,
+  add(
+      cmd->add_option("--keep-epoch-checkpoints", p->keep_epoch_checkpoints,
                       "none | N: also keep checkpoints/epoch_NNNN.pt every N epochs (last.pt "
                       "and best.pt are always kept)"),
       [p](TrainConfig& to, const TrainConfig&) {
@@ -203,7 +218,8 @@ void show_defaults(TrainParams* p, const TrainConfig& shown) {
 
 CommandRunner register_train(CLI::App& app) {
   auto p = std::make_shared<TrainParams>();
-  CLI::App* cmd = app.add_subcommand("train", "train DCACN; writes config, metrics and checkpoints");
+  CLI::App* cmd =
+      app.add_subcommand("train", "train DCACN; writes config, metrics and checkpoints");
   cmd->add_option("--preset", p->preset,
                   "fmnist-cpu | paper-cifar10 | paper-stl10 | paper-imagenet10 (options given "
                   "with it override its values; with --help: shows its values)")

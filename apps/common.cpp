@@ -13,16 +13,18 @@
 namespace dcacn::cli {
 
 void add_dataset_options(CLI::App* command, DatasetSpec* spec, std::string* split_text) {
-  command->add_option("--dataset", spec->name,
-                      "fashion-mnist | mnist | cifar10 | cifar100 | stl10 | folder")
+  command
+      ->add_option("--dataset", spec->name,
+                   "fashion-mnist | mnist | cifar10 | cifar100 | stl10 | folder")
       ->capture_default_str();
   command->add_option("--data", spec->path,
                       "folder with the dataset files (fashion-mnist defaults to Debian's "
                       "/usr/share/datasets/fashion-mnist)");
   command->add_option("--split", *split_text, "train | test | all | unlabeled (stl10)")
       ->capture_default_str();
-  command->add_option("--image-size", spec->folder.image_size,
-                      "image folders: side every image is resized to, in pixels")
+  command
+      ->add_option("--image-size", spec->folder.image_size,
+                   "image folders: side every image is resized to, in pixels")
       ->capture_default_str();
   command->add_option("--channels", spec->folder.channels, "image folders: 1 or 3")
       ->capture_default_str();

@@ -2,7 +2,6 @@
 // Pieces shared by the command-line front ends.
 
 #include <CLI/CLI.hpp>
-
 #include <functional>
 #include <string>
 

@@ -1,7 +1,6 @@
 // dcacn: unsupervised image clustering (DCACN) — command-line front end.
 
 #include <CLI/CLI.hpp>
-
 #include <map>
 
 #include "commands.h"

@@ -11,15 +11,17 @@
 namespace dcacn::cli {
 
 void add_model_options(CLI::App* command, ModelChoice* choice) {
-  command->add_option("--checkpoint", choice->checkpoint,
-                      "a run directory (uses its checkpoints/last.pt, see --which) or a "
-                      "checkpoint file")
+  command
+      ->add_option("--checkpoint", choice->checkpoint,
+                   "a run directory (uses its checkpoints/last.pt, see --which) or a "
+                   "checkpoint file")
       ->required();
   command->add_option("--which", choice->which, "for a run directory: last | best checkpoint")
       ->capture_default_str();
   command->add_option("--device", choice->device, "auto | cpu | cuda")->capture_default_str();
-  command->add_option("--batch-size", choice->batch_size,
-                      "images per forward pass (0: the run's evaluation batch size)")
+  command
+      ->add_option("--batch-size", choice->batch_size,
+                   "images per forward pass (0: the run's evaluation batch size)")
       ->capture_default_str();
 }
 
@@ -67,7 +69,10 @@ ImageSet read_images_for_model(const TrainedModel& model, const std::vector<std:
   }
   DCACN_CHECK(!files.empty(), "no image files found in the --images given");
   ImageFolderOptions o;
-  o.image_size = dataset_info(model.config).image_size;
+  // A folder-trained model sees images decoded at the folder's size (then the evaluation
+  // transform), as in training; others take new images straight at the network's input size.
+  o.image_size =
+      model.config.dataset == "folder" ? dataset_info(model.config).image_size : model.image_size;
   o.squash = model.config.folder_squash;
   o.channels = model.in_channels;
   ImageSet set;
@@ -82,9 +87,9 @@ ImageSet read_images_for_model(const TrainedModel& model, const std::vector<std:
     }
   }
   DCACN_CHECK(!set.paths.empty(), "none of the ", files.size(), " image files could be read");
-  log_info(c10::str("read ", with_thousands(set.paths.size()), " images",
-                    set.failed.empty() ? "" : c10::str(", skipped ", set.failed.size(),
-                                                       " unreadable")));
+  log_info(
+      c10::str("read ", with_thousands(set.paths.size()), " images",
+               set.failed.empty() ? "" : c10::str(", skipped ", set.failed.size(), " unreadable")));
   return set;
 }
 

@@ -3,7 +3,6 @@
 // predict, embed, report).
 
 #include <CLI/CLI.hpp>
-
 #include <string>
 #include <vector>
 
@@ -35,9 +34,9 @@ struct ImageSet {
   std::vector<std::string> paths;   ///< [M]
   std::vector<std::string> failed;  ///< "path: reason" for the others
 };
-/// Decodes (on all cores) to the model's channels and stored image size. Throws InputError
-/// when a path does not exist or no image at all could be read; unreadable images are listed
-/// in `failed` and reported with warnings.
+/// Decodes (on all cores) to the model's channels and input size (a folder-trained model:
+/// its folder's decoded size). Throws InputError when a path does not exist or no image at all
+/// could be read; unreadable images are listed in `failed` and reported with warnings.
 ImageSet read_images_for_model(const TrainedModel& model, const std::vector<std::string>& inputs);
 
 }  // namespace dcacn::cli

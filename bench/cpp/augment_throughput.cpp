@@ -2,12 +2,12 @@
 // test). Prints one JSON object. bench/py/augment_throughput.py is the torchvision side.
 
 #include <ATen/Parallel.h>
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "dcacn/augment/multicrop.h"
@@ -55,7 +55,8 @@ int main(int argc, char** argv) {
 
   // A training step on those views as the fmnist-cpu preset runs it (channels-last weights,
   // bf16 autocast): forward and backward of every view, an Adam update.
-  dcacn::DCACN model(dcacn::DCACNOptions().width(width).in_channels(channels).image_size(image_size));
+  dcacn::DCACN model(
+      dcacn::DCACNOptions().width(width).in_channels(channels).image_size(image_size));
   dcacn::to_channels_last(*model);
   torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(3e-4));
   auto step = [&] {

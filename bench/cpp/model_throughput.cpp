@@ -2,12 +2,12 @@
 // object. The Python twin (bench/py/model_throughput.py) runs the identical procedure.
 
 #include <ATen/Parallel.h>
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "dcacn/model/dcacn_model.h"

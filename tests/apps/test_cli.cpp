@@ -1,11 +1,11 @@
 // End-to-end checks of the dcacn executable: exit codes, messages and outputs.
 
-#include <nlohmann/json.hpp>
+#include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
 #include <fstream>
-#include <sys/wait.h>
+#include <nlohmann/json.hpp>
 
 #include "../test_util.h"
 #include "cli_util.h"
@@ -47,11 +47,9 @@ TEST_F(CliTest, HelpForEveryCommand) {
   EXPECT_EQ(top.status, 0);
   // Every subcommand, with an option only its own help shows.
   const std::vector<std::pair<std::string, std::string>> commands = {
-      {"kmeans", "--n-init"},        {"score", "--predictions"},
-      {"model-info", "--arch"},      {"augment-preview", "--cell"},
-      {"train", "--resume"},         {"evaluate", "--which"},
-      {"predict", "--group-into"},   {"embed", "--format"},
-      {"report", "--tsne-samples"}};
+      {"kmeans", "--n-init"},        {"score", "--predictions"}, {"model-info", "--arch"},
+      {"augment-preview", "--cell"}, {"train", "--resume"},      {"evaluate", "--which"},
+      {"predict", "--group-into"},   {"embed", "--format"},      {"report", "--tsne-samples"}};
   for (const auto& [command, option] : commands) {
     EXPECT_NE(top.output.find(command), std::string::npos) << command;
     const CliRun help = run_cli(command + " --help");
@@ -64,7 +62,7 @@ TEST_F(CliTest, HelpForEveryCommand) {
 TEST_F(CliTest, KMeansWritesPredictionsThatScoreAgrees) {
   write_two_group_idx();
   CliRun km = run_cli("kmeans --dataset mnist --data " + dir_ +
-                   " --k 2 --n-init 3 --seed 7 --json --quiet --out " + path("p.csv"));
+                      " --k 2 --n-init 3 --seed 7 --json --quiet --out " + path("p.csv"));
   ASSERT_EQ(km.status, 0) << km.output;
   const auto result = nlohmann::json::parse(km.output);
   EXPECT_EQ(result["samples"], 40);

@@ -1,13 +1,13 @@
 // End-to-end checks of the commands that use a trained model: evaluate, predict, embed and
 // report, on a run trained once for the whole suite.
 
-#include <nlohmann/json.hpp>
 #include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "../test_util.h"
@@ -48,7 +48,8 @@ std::vector<std::string> fields_of(const std::string& line) {
 }
 
 std::string tiny_train_args(const std::string& data) {
-  return "train --dataset mnist --data " + data + " --split train --arch resnet18 --width 4 "
+  return "train --dataset mnist --data " + data +
+         " --split train --arch resnet18 --width 4 "
          "--clusters 2 --batch-size 32 --views 2x12@0.5-1,2x6@0.2-0.5 --epochs 2 --lr 1e-3 "
          "--eval-batch-size 40 --quiet";
 }
@@ -64,7 +65,8 @@ class CliModelTest : public ::testing::Test {
   // and a two-cluster model trained on them for two epochs.
   static void SetUpTestSuite() {
     torch::manual_seed(99);
-    root_ = (fs::temp_directory_path() / ("dcacn_test_cli_model_" + std::to_string(::getpid()))).string();
+    root_ = (fs::temp_directory_path() / ("dcacn_test_cli_model_" + std::to_string(::getpid())))
+                .string();
     fs::remove_all(root_);
     fs::create_directories(root_ + "/data");
     images_ = test::write_two_square_idx(at("data"), 96);
@@ -140,8 +142,10 @@ TEST_F(CliModelTest, PredictReportsACorruptImageAndWritesTheRest) {
   EXPECT_EQ(rows[0], "index,path,cluster,confidence,top1,top1_probability,top2,top2_probability");
   // The files hold the dataset's first 6 images, in listing order: the model must see them as
   // it sees the dataset's own rows, which `embed` gives.
-  ASSERT_EQ(run_cli("embed --checkpoint " + at("run") + " --out " + at("predict_ref.pt") +
-                    " --quiet").status, 0);
+  ASSERT_EQ(
+      run_cli("embed --checkpoint " + at("run") + " --out " + at("predict_ref.pt") + " --quiet")
+          .status,
+      0);
   const torch::Tensor reference = read_embeddings_pt(at("predict_ref.pt")).probabilities;
   int64_t linked = 0;
   for (size_t i = 1; i < rows.size(); ++i) {
@@ -165,21 +169,26 @@ TEST_F(CliModelTest, PredictReportsACorruptImageAndWritesTheRest) {
   EXPECT_EQ(linked, 6);
   EXPECT_FALSE(fs::exists(at("groups.partial")));
   // An existing, non-empty --group-into is refused before anything is written.
-  const CliRun again = run_cli("predict --checkpoint " + at("run") + " --images " + dir +
-                               " --out " + at("pred2.csv") + " --group-into " + at("groups") + " --quiet");
+  const CliRun again =
+      run_cli("predict --checkpoint " + at("run") + " --images " + dir + " --out " +
+              at("pred2.csv") + " --group-into " + at("groups") + " --quiet");
   EXPECT_EQ(again.status, 1);
   EXPECT_NE(again.output.find("not empty"), std::string::npos) << again.output;
   EXPECT_FALSE(fs::exists(at("pred2.csv")));
   // --copy copies.
   ASSERT_EQ(run_cli("predict --checkpoint " + at("run") + " --images " + dir + "/a --group-into " +
-                    at("copies") + " --copy --quiet").status, 0);
+                    at("copies") + " --copy --quiet")
+                .status,
+            0);
   int64_t copied = 0;
-  for (const auto& entry : fs::recursive_directory_iterator(at("copies"))) copied += entry.is_regular_file();
+  for (const auto& entry : fs::recursive_directory_iterator(at("copies")))
+    copied += entry.is_regular_file();
   EXPECT_EQ(copied, 3);
 }
 
 TEST_F(CliModelTest, EmbedWritesADictOfTensorsAndCsv) {
-  const CliRun r = run_cli("embed --checkpoint " + at("run") + " --out " + at("emb.pt") + " --quiet");
+  const CliRun r =
+      run_cli("embed --checkpoint " + at("run") + " --out " + at("emb.pt") + " --quiet");
   ASSERT_EQ(r.status, 0) << r.output;
   const Embeddings e = read_embeddings_pt(at("emb.pt"));
   ASSERT_EQ(e.probabilities.sizes(), (std::vector<int64_t>{96, 2}));
@@ -195,7 +204,8 @@ TEST_F(CliModelTest, EmbedWritesADictOfTensorsAndCsv) {
   EXPECT_TRUE(torch::allclose(e.features, direct.features, 1e-4, 1e-5));
   EXPECT_TRUE(e.clusters.equal(e.probabilities.argmax(1)));
   EXPECT_TRUE(e.labels.equal(torch::arange(96) % 2));
-  const CliRun csv = run_cli("embed --checkpoint " + at("run") + " --out " + at("emb.csv") + " --quiet");
+  const CliRun csv =
+      run_cli("embed --checkpoint " + at("run") + " --out " + at("emb.csv") + " --quiet");
   ASSERT_EQ(csv.status, 0) << csv.output;
   const auto rows = lines_of(read_text(at("emb.csv")));
   ASSERT_EQ(rows.size(), 97u);
@@ -205,14 +215,15 @@ TEST_F(CliModelTest, EmbedWritesADictOfTensorsAndCsv) {
 }
 
 TEST_F(CliModelTest, ReportProducesEveryFile) {
-  const CliRun r = run_cli("report " + at("run") + " --tsne-samples 60 --tsne-iterations 100 "
+  const CliRun r = run_cli("report " + at("run") +
+                           " --tsne-samples 60 --tsne-iterations 100 "
                            "--montage-images 4 --quiet");
   ASSERT_EQ(r.status, 0) << r.output;
   const std::string dir = at("run/report");
   const std::string html = read_text(dir + "/index.html");
-  for (const std::string name : {"curves.png", "loss.png", "tsne_clusters.png", "tsne_labels.png",
-                                 "montage.png", "confusion.png", "sizes.png", "cluster_0.png",
-                                 "cluster_1.png", "report.json"}) {
+  for (const std::string name :
+       {"curves.png", "loss.png", "tsne_clusters.png", "tsne_labels.png", "montage.png",
+        "confusion.png", "sizes.png", "cluster_0.png", "cluster_1.png", "report.json"}) {
     ASSERT_TRUE(fs::is_regular_file(dir + "/" + name)) << name;
     EXPECT_GT(fs::file_size(dir + "/" + name), 100u) << name;
     if (name != "montage.png") {

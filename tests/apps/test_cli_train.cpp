@@ -11,6 +11,7 @@
 
 #include "../test_util.h"
 #include "cli_util.h"
+#include "dcacn/io/image_grid.h"
 #include "dcacn/run/checkpoint.h"
 
 namespace dcacn {
@@ -31,7 +32,8 @@ class CliTrainTest : public test::TempDirTest {
     return "train --dataset mnist --data " + path("data") +
            " --split train --arch resnet18 --width 4 --clusters 2 --batch-size 32 "
            "--views 2x12@0.5-1,2x6@0.2-0.5 --lr 1e-3 --eval-batch-size 64 --bf16 "
-           "--channels-last --quiet --epochs " + std::to_string(epochs);
+           "--channels-last --quiet --epochs " +
+           std::to_string(epochs);
   }
 };
 
@@ -78,9 +80,10 @@ TEST_F(CliTrainTest, ResumeRefusesFixedOptionsAndKeepsTheRunsOwnBudget) {
   ASSERT_EQ(run_cli(tiny_args(3) + " --max-steps 2 --out " + path("run")).status, 0);
   const CliRun lr = run_cli("train --resume " + path("run") + " --lr 0.5");
   EXPECT_EQ(lr.status, 1);
-  EXPECT_EQ(lr.output, "error: --lr cannot change when resuming a run: it keeps its own (may "
-                       "change: --epochs, --time-budget, --max-steps, --device, --eval-every, "
-                       "--eval-batch-size, --keep-epoch-checkpoints, --threads, --quiet)\n");
+  EXPECT_EQ(lr.output,
+            "error: --lr cannot change when resuming a run: it keeps its own (may "
+            "change: --epochs, --time-budget, --max-steps, --device, --eval-every, "
+            "--eval-batch-size, --keep-epoch-checkpoints, --threads, --quiet)\n");
   EXPECT_EQ(run_cli("train --resume " + path("run") + " --preset fmnist-cpu").status, 1);
   // Its own step budget is spent: resuming as it is trains nothing.
   const CliRun same = run_cli("train --resume " + path("run") + " --quiet");
@@ -90,6 +93,24 @@ TEST_F(CliTrainTest, ResumeRefusesFixedOptionsAndKeepsTheRunsOwnBudget) {
   const CliRun more = run_cli("train --resume " + path("run") + " --max-steps 5 --quiet");
   ASSERT_EQ(more.status, 0) << more.output;
   EXPECT_NE(more.output.find("budget reached: 5 steps"), std::string::npos) << more.output;
+}
+
+TEST_F(CliTrainTest, AGrayscaleFolderTrainsWithTheChannelsAskedFor) {
+  const torch::Tensor images = torch::randint(0, 256, {16, 1, 12, 12}).to(torch::kUInt8);
+  for (int64_t i = 0; i < 16; ++i) {
+    write_png(path("gray/img" + std::to_string(i) + ".png"), images[i]);
+  }
+  const std::string args = "train --dataset folder --data " + path("gray") +
+                           " --image-size 12 --arch resnet18 --width 2 --clusters 2 "
+                           "--batch-size 8 --views 2x12 --max-steps 1 --quiet --out ";
+  ASSERT_EQ(run_cli(args + path("one") + " --channels 1").status, 0);
+  EXPECT_EQ(load_checkpoint(path("one/checkpoints/last.pt")).network.in_channels(), 1);
+  ASSERT_EQ(run_cli(args + path("three")).status, 0);  // folders default to RGB
+  EXPECT_EQ(load_checkpoint(path("three/checkpoints/last.pt")).network.in_channels(), 3);
+  const CliRun mnist = run_cli(tiny_args(1) + " --channels 3 --out " + path("m"));
+  EXPECT_EQ(mnist.status, 1);
+  EXPECT_NE(mnist.output.find("--channels applies to image folders"), std::string::npos)
+      << mnist.output;
 }
 
 TEST_F(CliTrainTest, CtrlCStopsAChildProcessAndResumeFinishesItBitIdentically) {

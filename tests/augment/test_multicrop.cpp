@@ -1,6 +1,5 @@
-#include "dcacn/augment/multicrop.h"
-
 #include "../test_util.h"
+#include "dcacn/augment/multicrop.h"
 #include "dcacn/augment/transforms.h"
 
 namespace dcacn {
@@ -97,7 +96,8 @@ TEST_F(MultiCropTest, ViewSpecifications) {
                           {"bad view group '2by32'", "COUNTxSIZE"});
   expect_error_containing([&] { parse_views("2x32@0.5-0.1", d); }, {"0 < MIN <= MAX <= 1"});
   // Strength overrides per group.
-  const MultiCropSpec s = parse_views("2x32:jitter=1:solarize=0.2,4x16@0.1-0.3:blur=0.8:sigma=0.5-1", d);
+  const MultiCropSpec s =
+      parse_views("2x32:jitter=1:solarize=0.2,4x16@0.1-0.3:blur=0.8:sigma=0.5-1", d);
   EXPECT_DOUBLE_EQ(s.global[1].brightness, 0.8);
   EXPECT_DOUBLE_EQ(s.global[1].hue, 0.2);
   EXPECT_DOUBLE_EQ(s.global[0].solarize_p, 0.2);

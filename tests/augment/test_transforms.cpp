@@ -1,8 +1,7 @@
-#include "dcacn/augment/transforms.h"
-
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "../test_util.h"
+#include "dcacn/augment/transforms.h"
 
 namespace dcacn {
 namespace {
@@ -47,7 +46,8 @@ TEST_F(TransformsTest, CropSelectsTheBoxAndFlipMirrors) {
   torch::Tensor crop = crop_flip_resize(x, box, torch::Tensor(), 4);
   EXPECT_TRUE(torch::allclose(crop[0][0][0], torch::tensor({2.f, 3.f, 4.f, 5.f}) / 8, 1e-5, 1e-6));
   torch::Tensor flipped = crop_flip_resize(x, box, torch::tensor({true}), 4);
-  EXPECT_TRUE(torch::allclose(flipped[0][0][0], torch::tensor({5.f, 4.f, 3.f, 2.f}) / 8, 1e-5, 1e-6));
+  EXPECT_TRUE(
+      torch::allclose(flipped[0][0][0], torch::tensor({5.f, 4.f, 3.f, 2.f}) / 8, 1e-5, 1e-6));
 }
 
 TEST_F(TransformsTest, BrightnessAndContrastMoveMeanAndSpread) {
@@ -64,8 +64,8 @@ TEST_F(TransformsTest, BrightnessAndContrastMoveMeanAndSpread) {
 
 TEST_F(TransformsTest, SaturationZeroAndGrayscaleGiveEqualChannels) {
   torch::Tensor x = torch::rand({2, 3, 8, 8});
-  for (const auto& y : {adjust_saturation(x, torch::zeros({2})),
-                        to_grayscale(x, torch::tensor({true, true}))}) {
+  for (const auto& y :
+       {adjust_saturation(x, torch::zeros({2})), to_grayscale(x, torch::tensor({true, true}))}) {
     EXPECT_TRUE(torch::allclose(y.select(1, 0), y.select(1, 1)));
     EXPECT_TRUE(torch::allclose(y.select(1, 1), y.select(1, 2)));
   }

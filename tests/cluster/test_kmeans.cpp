@@ -1,8 +1,7 @@
-#include "dcacn/cluster/kmeans.h"
-
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "../test_util.h"
+#include "dcacn/cluster/kmeans.h"
 #include "dcacn/metrics/metrics.h"
 
 namespace dcacn {

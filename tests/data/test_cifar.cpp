@@ -1,8 +1,7 @@
-#include "dcacn/data/cifar.h"
-
 #include <filesystem>
 
 #include "../test_util.h"
+#include "dcacn/data/cifar.h"
 
 namespace dcacn {
 namespace {
@@ -46,8 +45,8 @@ TEST_F(CifarTest, Cifar10PlanesLabelsAndSplits) {
   for (const std::string& root : {bin10(), dir_}) {
     Dataset all = load_cifar10(root, Split::kAll);
     ASSERT_EQ(all.images.sizes(), (std::vector<int64_t>{13, 3, 32, 32}));
-    EXPECT_TRUE(all.labels.equal(
-        torch::tensor({1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 9, 3, 4}, torch::kInt64)));
+    EXPECT_TRUE(
+        all.labels.equal(torch::tensor({1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 9, 3, 4}, torch::kInt64)));
     // Record 0 of data_batch_1 has seed 10: plane G (p=1), row 2, col 5 -> 10 + 7 + 7.
     EXPECT_EQ(all.images[0][1][2][5].item<int>(), 24);
     // First test record (seed 100), plane B, row 31, col 0 -> 100 + 14 + 31.
@@ -63,9 +62,9 @@ TEST_F(CifarTest, Cifar10BadFiles) {
   auto bytes = records({{1}, {2}}, 0);
   bytes.pop_back();
   test::write_bytes(bin10() + "/data_batch_3.bin", bytes);
-  expect_error_containing([&] { load_cifar10(dir_, Split::kTrain); },
-                          {"data_batch_3.bin", "truncated or oversized", "6,145 bytes",
-                           "3,073-byte", "6,146"});
+  expect_error_containing(
+      [&] { load_cifar10(dir_, Split::kTrain); },
+      {"data_batch_3.bin", "truncated or oversized", "6,145 bytes", "3,073-byte", "6,146"});
   write_cifar10();
   test::write_bytes(bin10() + "/test_batch.bin", records({{11}}, 0));
   expect_error_containing([&] { load_cifar10(dir_, Split::kTest); },

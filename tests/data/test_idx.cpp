@@ -1,8 +1,7 @@
-#include "dcacn/data/idx.h"
-
 #include <filesystem>
 
 #include "../test_util.h"
+#include "dcacn/data/idx.h"
 #include "dcacn/data/registry.h"
 
 namespace dcacn {
@@ -102,9 +101,8 @@ TEST_F(IdxTest, DamagedGzipStreamIsRejected) {
 TEST_F(IdxTest, LabelCountMismatchAndMissingFiles) {
   write_folder(false);
   test::write_bytes(path("train-labels-idx1-ubyte"), idx_bytes(0x08, {2}, {1, 2}));
-  expect_error_containing(
-      [&] { load_idx_dataset(dir_, Split::kTrain, IdxFlavor::kMnist); },
-      {"image and label counts differ", "has 3 images", "has 2 labels"});
+  expect_error_containing([&] { load_idx_dataset(dir_, Split::kTrain, IdxFlavor::kMnist); },
+                          {"image and label counts differ", "has 3 images", "has 2 labels"});
   std::filesystem::remove(path("t10k-images-idx3-ubyte"));
   expect_error_containing([&] { load_idx_dataset(dir_, Split::kTest, IdxFlavor::kMnist); },
                           {"missing file", "t10k-images-idx3-ubyte.gz"});

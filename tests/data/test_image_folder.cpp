@@ -1,10 +1,9 @@
-#include "dcacn/data/image_folder.h"
-
 #include <stb_image_write.h>
 
 #include <filesystem>
 
 #include "../test_util.h"
+#include "dcacn/data/image_folder.h"
 
 namespace dcacn {
 namespace {
@@ -35,11 +34,19 @@ void write_jpeg_with_orientation(const std::string& path, int w, int h,
   ASSERT_GE(jpeg.size(), 2u);
   ASSERT_EQ(jpeg[0], 0xFF);
   ASSERT_EQ(jpeg[1], 0xD8);  // SOI
-  const std::vector<uint8_t> tiff = {'M', 'M', 0, 42, 0, 0, 0, 8,  // header, IFD0 at 8
-                                     0, 1,                          // one entry
-                                     0x01, 0x12, 0, 3, 0, 0, 0, 1,  // orientation, SHORT, 1
-                                     0, static_cast<uint8_t>(orientation), 0, 0,
-                                     0, 0, 0, 0};  // no next IFD
+  const std::vector<uint8_t> tiff = {'M',  'M',
+                                     0,    42,
+                                     0,    0,
+                                     0,    8,  // header, IFD0 at 8
+                                     0,    1,  // one entry
+                                     0x01, 0x12,
+                                     0,    3,
+                                     0,    0,
+                                     0,    1,  // orientation, SHORT, 1
+                                     0,    static_cast<uint8_t>(orientation),
+                                     0,    0,
+                                     0,    0,
+                                     0,    0};  // no next IFD
   std::vector<uint8_t> app1 = {'E', 'x', 'i', 'f', 0, 0};
   app1.insert(app1.end(), tiff.begin(), tiff.end());
   const size_t length = app1.size() + 2;

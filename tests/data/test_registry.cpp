@@ -1,6 +1,5 @@
-#include "dcacn/data/registry.h"
-
 #include "../test_util.h"
+#include "dcacn/data/registry.h"
 
 namespace dcacn {
 namespace {

@@ -1,6 +1,5 @@
-#include "dcacn/data/stl10.h"
-
 #include "../test_util.h"
+#include "dcacn/data/stl10.h"
 
 namespace dcacn {
 namespace {

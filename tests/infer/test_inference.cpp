@@ -1,9 +1,8 @@
-#include "dcacn/infer/inference.h"
-
 #include <filesystem>
 
 #include "../test_util.h"
 #include "dcacn/augment/transforms.h"
+#include "dcacn/infer/inference.h"
 #include "dcacn/io/embeddings.h"
 #include "dcacn/model/state_dict.h"
 #include "dcacn/run/checkpoint.h"
@@ -76,8 +75,7 @@ TEST_F(InferenceTest, InferenceInTheRealModeFollowsTheRecordAndMatchesAPlainForw
   EXPECT_LT((out.probabilities - plain.probabilities).abs().max().item<double>(), 0.02);
   EXPECT_LT((out.features - plain.features).abs().max().item<double>(),
             0.05 * plain.features.abs().max().item<double>());
-  EXPECT_GE(out.probabilities.argmax(1).eq(plain.probabilities.argmax(1)).sum().item<int64_t>(),
-            9);
+  EXPECT_GE(out.probabilities.argmax(1).eq(plain.probabilities.argmax(1)).sum().item<int64_t>(), 9);
   // The same images in one batch give the same outputs as in three.
   o.batch_size = 64;
   EXPECT_TRUE(torch::allclose(t.run(images, o).probabilities, out.probabilities, 1e-2, 1e-3));
@@ -95,13 +93,14 @@ TEST_F(InferenceTest, CheckpointPathsAreResolvedWithClearErrors) {
                                 {"last or best", "first"});
   test::expect_error_containing([&] { resolve_checkpoint(path("none.pt")); },
                                 {"none.pt", "not found"});
-  test::expect_error_containing([&] { load_trained_model(path("run")); },
-                                {"last.pt", "damaged"});
+  test::expect_error_containing([&] { load_trained_model(path("run")); }, {"last.pt", "damaged"});
 }
 
 TEST_F(InferenceTest, ChannelsAreConvertedBothWays) {
   const torch::Tensor rgb = torch::tensor({255, 0, 0, 0, 255, 0, 0, 0, 255}, torch::kUInt8)
-                                .view({3, 3}).t().reshape({1, 3, 1, 3});  // red, green, blue pixels
+                                .view({3, 3})
+                                .t()
+                                .reshape({1, 3, 1, 3});  // red, green, blue pixels
   const torch::Tensor gray = match_channels(rgb, 1);
   ASSERT_EQ(gray.sizes(), (std::vector<int64_t>{1, 1, 1, 3}));
   EXPECT_EQ(gray.flatten()[0].item<int>(), 76);   // 0.299 * 255

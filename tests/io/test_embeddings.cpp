@@ -1,8 +1,7 @@
-#include "dcacn/io/embeddings.h"
-
 #include <fstream>
 
 #include "../test_util.h"
+#include "dcacn/io/embeddings.h"
 
 namespace dcacn {
 namespace {

@@ -1,8 +1,7 @@
-#include "dcacn/io/image_grid.h"
-
 #include <stb_image.h>
 
 #include "../test_util.h"
+#include "dcacn/io/image_grid.h"
 
 namespace dcacn {
 namespace {
@@ -14,9 +13,9 @@ TEST_F(ImageGridTest, GridLayoutAndPngRoundTrip) {
   torch::Tensor black = torch::zeros({2, 1, 4, 4}), white = torch::ones({2, 1, 2, 2});
   torch::Tensor grid = make_grid({black, white}, 4, 1);
   ASSERT_EQ(grid.sizes(), (std::vector<int64_t>{1, 2 * 4 + 3, 2 * 4 + 3}));
-  EXPECT_EQ(grid[0][1][1].item<int>(), 0);     // inside the first black tile
-  EXPECT_EQ(grid[0][0][0].item<int>(), 255);   // padding
-  EXPECT_EQ(grid[0][7][7].item<int>(), 255);   // second column (white, upscaled)
+  EXPECT_EQ(grid[0][1][1].item<int>(), 0);    // inside the first black tile
+  EXPECT_EQ(grid[0][0][0].item<int>(), 255);  // padding
+  EXPECT_EQ(grid[0][7][7].item<int>(), 255);  // second column (white, upscaled)
   write_png(path("g.png"), grid);
   int w = 0, h = 0, c = 0;
   uint8_t* pixels = stbi_load(path("g.png").c_str(), &w, &h, &c, 0);

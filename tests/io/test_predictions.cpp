@@ -1,6 +1,5 @@
-#include "dcacn/io/predictions.h"
-
 #include "../test_util.h"
+#include "dcacn/io/predictions.h"
 
 namespace dcacn {
 namespace {
@@ -10,10 +9,10 @@ using test::expect_error_containing;
 class PredictionsTest : public test::TempDirTest {};
 
 TEST_F(PredictionsTest, RoundTripWithLabelsAndAwkwardPaths) {
-  const std::vector<std::string> paths = {"a/plain.png", "b/with,comma.png",
-                                          "c/\"quoted\".jpg", "d/line\nbreak.png"};
-  write_predictions_csv(path("p.csv"), torch::tensor({3, 0, 1, 3}),
-                        torch::tensor({1, 1, 0, 2}), paths);
+  const std::vector<std::string> paths = {"a/plain.png", "b/with,comma.png", "c/\"quoted\".jpg",
+                                          "d/line\nbreak.png"};
+  write_predictions_csv(path("p.csv"), torch::tensor({3, 0, 1, 3}), torch::tensor({1, 1, 0, 2}),
+                        paths);
   const Predictions p = read_predictions_csv(path("p.csv"));
   EXPECT_EQ(p.cluster, (std::vector<int64_t>{3, 0, 1, 3}));
   EXPECT_TRUE(p.has_labels);

@@ -1,6 +1,5 @@
-#include "dcacn/metrics/cluster_analysis.h"
-
 #include "../test_util.h"
+#include "dcacn/metrics/cluster_analysis.h"
 
 namespace dcacn {
 namespace {

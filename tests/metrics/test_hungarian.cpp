@@ -1,10 +1,10 @@
-#include "dcacn/metrics/hungarian.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <numeric>
 #include <random>
+
+#include "dcacn/metrics/hungarian.h"
 
 namespace dcacn {
 namespace {

@@ -1,10 +1,10 @@
-#include "dcacn/metrics/metrics.h"
-
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "dcacn/metrics/metrics.h"
 
 namespace dcacn {
 namespace {

@@ -1,6 +1,5 @@
-#include "dcacn/model/cbam.h"
-
 #include "../test_util.h"
+#include "dcacn/model/cbam.h"
 
 namespace dcacn {
 namespace {
@@ -10,8 +9,8 @@ class CbamTest : public test::TempDirTest {};
 TEST_F(CbamTest, HiddenWidthHasAFloor) {
   EXPECT_EQ(ChannelGateOptions(512).hidden(), 32);
   EXPECT_EQ(ChannelGateOptions(64).hidden(), 4);
-  EXPECT_EQ(ChannelGateOptions(16).hidden(), 4);    // 16 / 16 = 1, raised to the floor
-  EXPECT_EQ(ChannelGateOptions(2).hidden(), 2);     // the floor never exceeds C
+  EXPECT_EQ(ChannelGateOptions(16).hidden(), 4);  // 16 / 16 = 1, raised to the floor
+  EXPECT_EQ(ChannelGateOptions(2).hidden(), 2);   // the floor never exceeds C
   EXPECT_EQ(ChannelGateOptions(64).reduction(8).hidden(), 8);
 }
 
@@ -50,7 +49,8 @@ TEST_F(CbamTest, PerturbingEitherGateChangesTheOutput) {
   const torch::Tensor before = cbam->forward(x);
   {
     torch::NoGradGuard no_grad;
-    cbam->channel_gate->mlp->parameters()[0].add_(torch::randn_like(cbam->channel_gate->mlp->parameters()[0]));
+    cbam->channel_gate->mlp->parameters()[0].add_(
+        torch::randn_like(cbam->channel_gate->mlp->parameters()[0]));
   }
   const torch::Tensor after_channel = cbam->forward(x);
   EXPECT_GT((after_channel - before).abs().max().item<float>(), 1e-3f);
@@ -63,8 +63,11 @@ TEST_F(CbamTest, PerturbingEitherGateChangesTheOutput) {
 
 TEST_F(CbamTest, WrongChannelCountIsReported) {
   CBAM cbam(CBAMOptions(8));
-  test::expect_error_containing([&] { cbam->forward(torch::randn({1, 4, 5, 5})); },
-                                {"expected [N, 8, H, W]", "[1, 4, 5, 5]"});
+  test::expect_error_containing(
+      [&] {
+        cbam->forward(torch::randn({1, 4, 5, 5}));
+      },
+      {"expected [N, 8, H, W]", "[1, 4, 5, 5]"});
 }
 
 }  // namespace

@@ -1,9 +1,8 @@
-#include "dcacn/model/cbam_ops.h"
-
 #include <torch/autograd.h>
 
 #include "../test_util.h"
 #include "dcacn/model/cbam.h"
+#include "dcacn/model/cbam_ops.h"
 
 namespace dcacn {
 namespace {
@@ -52,7 +51,8 @@ Grads run(const std::string& op, const torch::Tensor& x0, const torch::Tensor& g
   return {out.to(torch::kDouble), grad(x), grad(g), grad(s)};
 }
 
-void expect_close(const torch::Tensor& a, const torch::Tensor& b, double tol, const std::string& what) {
+void expect_close(const torch::Tensor& a, const torch::Tensor& b, double tol,
+                  const std::string& what) {
   ASSERT_EQ(a.defined(), b.defined()) << what;
   if (!a.defined()) return;
   ASSERT_EQ(a.sizes(), b.sizes()) << what;
@@ -66,7 +66,8 @@ class CbamOpsTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(CbamOpsTest, FusedKernelsMatchTheCompositeDefinitionAndItsGradients) {
   const std::string op = GetParam();
   torch::manual_seed(3);
-  for (const auto& shape : std::vector<std::vector<int64_t>>{{3, 16, 9, 7}, {2, 5, 1, 1}, {4, 1, 6, 6}}) {
+  for (const auto& shape :
+       std::vector<std::vector<int64_t>>{{3, 16, 9, 7}, {2, 5, 1, 1}, {4, 1, 6, 6}}) {
     const int64_t n = shape[0], c = shape[1], h = shape[2], w = shape[3];
     // Values k / 16 with distinct k in every pooling group, exact in bfloat16: a tie, or two
     // values that round to one bfloat16, would let the implementations pick different maxima.
@@ -76,17 +77,17 @@ TEST_P(CbamOpsTest, FusedKernelsMatchTheCompositeDefinitionAndItsGradients) {
     const torch::Tensor x = ((k * 37).remainder(256) - 128).to(torch::kDouble).div(16).view(shape);
     const torch::Tensor g = torch::rand({n, c}, torch::kDouble);
     const torch::Tensor s = torch::rand({n, 1, h, w}, torch::kDouble);
-    const torch::Tensor up = op == "channel" ? torch::randn({n, 2 * c}, torch::kDouble)
-                            : op == "spatial" ? torch::randn({n, 2, h, w}, torch::kDouble)
-                                              : torch::randn(shape, torch::kDouble);
+    const torch::Tensor up = op == "channel"   ? torch::randn({n, 2 * c}, torch::kDouble)
+                             : op == "spatial" ? torch::randn({n, 2, h, w}, torch::kDouble)
+                                               : torch::randn(shape, torch::kDouble);
     ASSERT_TRUE(cbam_fast_path(cl(x.to(torch::kFloat))));
     const std::string where = op + " " + c10::str(x.sizes());
     for (const auto& [dtype, tol] :
          {std::pair<torch::ScalarType, double>{torch::kFloat, 1e-5}, {torch::kBFloat16, 2e-2}}) {
       // The reference sees the same rounded inputs.
       auto rounded = [&](const torch::Tensor& t) { return t.to(dtype).to(torch::kDouble); };
-      const Grads want = run(op, rounded(x), rounded(g), rounded(s), rounded(up),
-                             torch::kDouble, false, true);
+      const Grads want =
+          run(op, rounded(x), rounded(g), rounded(s), rounded(up), torch::kDouble, false, true);
       const Grads got = run(op, x, g, s, up, dtype, true, false);
       const std::string what = where + (dtype == torch::kFloat ? " float" : " bf16");
       expect_close(got.out, want.out, tol, what + " output");

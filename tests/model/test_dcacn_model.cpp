@@ -1,6 +1,5 @@
-#include "dcacn/model/dcacn_model.h"
-
 #include "../test_util.h"
+#include "dcacn/model/dcacn_model.h"
 
 namespace dcacn {
 namespace {

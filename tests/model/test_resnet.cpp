@@ -1,6 +1,5 @@
-#include "dcacn/model/resnet.h"
-
 #include "../test_util.h"
+#include "dcacn/model/resnet.h"
 
 namespace dcacn {
 namespace {
@@ -97,8 +96,11 @@ TEST_F(ResNetTest, EvalModeIsDeterministic) {
 TEST_F(ResNetTest, BadArguments) {
   test::expect_error_containing([] { ResNet(ResNetOptions(20)); }, {"depth must be 18, 34 or 50"});
   ResNet net(ResNetOptions(18).width(4).in_channels(1));
-  test::expect_error_containing([&] { net->forward(torch::rand({1, 3, 32, 32})); },
-                                {"expected [N, 1, H, W]", "[1, 3, 32, 32]"});
+  test::expect_error_containing(
+      [&] {
+        net->forward(torch::rand({1, 3, 32, 32}));
+      },
+      {"expected [N, 1, H, W]", "[1, 3, 32, 32]"});
 }
 
 }  // namespace

@@ -1,9 +1,8 @@
-#include "dcacn/model/state_dict.h"
+#include <torch/serialize.h>
 
 #include "../test_util.h"
 #include "dcacn/model/dcacn_model.h"
-
-#include <torch/serialize.h>
+#include "dcacn/model/state_dict.h"
 
 namespace dcacn {
 namespace {

@@ -1,6 +1,5 @@
-#include "dcacn/report/tsne.h"
-
 #include "../test_util.h"
+#include "dcacn/report/tsne.h"
 
 namespace dcacn {
 namespace {

@@ -1,7 +1,6 @@
-#include "dcacn/run/checkpoint.h"
-
 #include "../test_util.h"
 #include "dcacn/model/state_dict.h"
+#include "dcacn/run/checkpoint.h"
 #include "dcacn/util/fs.h"
 #include "dcacn/util/pickle.h"
 

@@ -1,6 +1,5 @@
-#include "dcacn/run/setup.h"
-
 #include "../test_util.h"
+#include "dcacn/run/setup.h"
 
 namespace dcacn {
 namespace {

@@ -1,8 +1,7 @@
-#include "dcacn/train/losses.h"
-
 #include <cmath>
 
 #include "../test_util.h"
+#include "dcacn/train/losses.h"
 
 namespace dcacn {
 namespace {
@@ -100,10 +99,10 @@ TEST_F(LossesTest, PairLossMatchesTheLoopReferenceInBothReadings) {
   for (auto reading : {ClusterReading::kRows, ClusterReading::kColumns}) {
     o.reading = reading;
     const bool columns = reading == ClusterReading::kColumns;
-    const double clus = reference_contrast(columns ? columns_by_loop(p_u) : p_u,
-                                           columns ? columns_by_loop(p_v) : p_v, 0.7,
-                                           ContrastKind::kDecoupled)
-                            .loss;
+    const double clus =
+        reference_contrast(columns ? columns_by_loop(p_u) : p_u,
+                           columns ? columns_by_loop(p_v) : p_v, 0.7, ContrastKind::kDecoupled)
+            .loss;
     const LossTerms got = pair_loss(h_u, p_u, h_v, p_v, o);
     const std::string name = cluster_reading_name(reading);
     EXPECT_NEAR(got.instance.item<double>(), inst, 1e-5) << name;
@@ -113,9 +112,9 @@ TEST_F(LossesTest, PairLossMatchesTheLoopReferenceInBothReadings) {
   }
   // The two readings are different losses on this input.
   const double rows = reference_contrast(p_u, p_v, 0.7, ContrastKind::kDecoupled).loss;
-  const double cols = reference_contrast(columns_by_loop(p_u), columns_by_loop(p_v), 0.7,
-                                         ContrastKind::kDecoupled)
-                          .loss;
+  const double cols =
+      reference_contrast(columns_by_loop(p_u), columns_by_loop(p_v), 0.7, ContrastKind::kDecoupled)
+          .loss;
   EXPECT_GT(std::abs(rows - cols), 0.05);
 }
 
@@ -168,7 +167,7 @@ TEST_F(LossesTest, GradientsMatchFiniteDifferences) {
 
 TEST_F(LossesTest, DegenerateInputsGiveFiniteValues) {
   LossOptions options;
-  const torch::Tensor same = torch::ones({5, 4});                      // identical embeddings
+  const torch::Tensor same = torch::ones({5, 4});  // identical embeddings
   const torch::Tensor one_hot = torch::eye(3).index_select(0, torch::tensor({0, 0, 1, 1, 0}));
   for (auto reading : {ClusterReading::kRows, ClusterReading::kColumns}) {
     for (auto kind : {ContrastKind::kDecoupled, ContrastKind::kInfoNCE}) {
@@ -199,7 +198,8 @@ TEST_F(LossesTest, MultiCropAveragesGlobalGlobalAndGlobalLocalPairs) {
   }
   const std::vector<std::pair<int, int>> pairs = {{0, 1}, {0, 2}, {0, 3}, {1, 2}, {1, 3}};
   double expected = 0;
-  for (auto [u, v] : pairs) expected += pair_loss(h[u], p[u], h[v], p[v], options).total.item<double>();
+  for (auto [u, v] : pairs)
+    expected += pair_loss(h[u], p[u], h[v], p[v], options).total.item<double>();
   expected /= pairs.size();
   EXPECT_NEAR(multicrop_loss(h, p, 2, options).total.item<double>(), expected, 1e-5);
   // Two views only: the single pair.

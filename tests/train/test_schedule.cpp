@@ -1,8 +1,7 @@
-#include "dcacn/train/schedule.h"
-
 #include <cmath>
 
 #include "../test_util.h"
+#include "dcacn/train/schedule.h"
 
 namespace dcacn {
 namespace {

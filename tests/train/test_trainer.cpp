@@ -1,5 +1,3 @@
-#include "dcacn/train/trainer.h"
-
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -7,10 +5,11 @@
 #include <sstream>
 
 #include "../test_util.h"
-#include "dcacn/model/state_dict.h"
 #include "dcacn/model/cbam_ops.h"
+#include "dcacn/model/state_dict.h"
 #include "dcacn/run/checkpoint.h"
 #include "dcacn/train/metrics_log.h"
+#include "dcacn/train/trainer.h"
 
 namespace dcacn {
 namespace {
@@ -289,8 +288,11 @@ TEST_F(TrainerTest, ConfigurationChecks) {
   c = tiny();
   c.cluster_reading = "diagonal";
   expect_error_containing([&] { Trainer(c, path("r2")); }, {"--cluster-reading"});
-  expect_error_containing([] { TrainConfig::from_json({{"learning_rate", 1}}); },
-                          {"unknown configuration key 'learning_rate'"});
+  expect_error_containing(
+      [] {
+        TrainConfig::from_json({{"learning_rate", 1}});
+      },
+      {"unknown configuration key 'learning_rate'"});
   for (const auto& name : preset_names()) EXPECT_NO_THROW(preset(name).validate()) << name;
   expect_error_containing([] { preset("fast"); }, {"unknown preset 'fast'", "fmnist-cpu"});
 }

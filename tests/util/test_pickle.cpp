@@ -1,6 +1,5 @@
-#include "dcacn/util/pickle.h"
-
 #include "../test_util.h"
+#include "dcacn/util/pickle.h"
 
 namespace dcacn {
 namespace {

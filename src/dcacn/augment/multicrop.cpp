@@ -163,9 +163,9 @@ torch::Tensor MultiCropAugmenter::view(const torch::Tensor& images, const ViewSp
     int64_t kernel = v.blur_kernel > 0 ? v.blur_kernel : (v.size / 10) | 1;
     kernel = std::max<int64_t>(3, std::min(kernel, ((v.size - 1) / 2) * 2 - 1));
     // Only the images whose coin came up are blurred.
-    x = x.index_copy(0, blurred,
-                     gaussian_blur(x.index_select(0, blurred), sigma.index_select(0, blurred),
-                                   kernel));
+    x = x.index_copy(
+        0, blurred,
+        gaussian_blur(x.index_select(0, blurred), sigma.index_select(0, blurred), kernel));
   }
   const torch::Tensor sol = coin(b, v.solarize_p, gen, device);
   if (v.solarize_p > 0) x = solarize(x, sol);

@@ -24,11 +24,11 @@ struct ViewSpec {
   double brightness = 0.4;  ///< factor in [1 - b, 1 + b]
   double contrast = 0.4;
   double saturation = 0.4;
-  double hue = 0.1;         ///< shift in [-hue, hue] turns
+  double hue = 0.1;  ///< shift in [-hue, hue] turns
   double gray_p = 0.2;
   double blur_p = 0.0;
   std::pair<double, double> blur_sigma{0.1, 2.0};  ///< in pixels of the output view
-  int64_t blur_kernel = 0;  ///< odd; 0 picks about a tenth of the view size
+  int64_t blur_kernel = 0;                         ///< odd; 0 picks about a tenth of the view size
   double solarize_p = 0.0;
 
   /// CC's colour jitter at strength s: ColorJitter(0.8 s, 0.8 s, 0.8 s, 0.2 s).
@@ -46,13 +46,13 @@ struct MultiCropSpec {
   std::string describe() const;
 };
 
-/// Applies a views description to `defaults` (each dataset's own are in its DatasetInfo): comma-separated groups COUNTxSIZE[@MIN-MAX], the
-/// first group global and the others local, e.g. "2x32@0.2-1,4x16@0.05-0.5" or "2x28"
-/// (two views, no local ones). Each group may end with :key=value strengths overriding the
-/// defaults: jitter (strength s), jitter_p, flip, gray, blur, solarize (probabilities),
-/// sigma (MIN-MAX pixels), kernel (odd), ratio (crop aspect ratio, MIN-MAX or one value),
-/// e.g. "2x32:jitter=1:solarize=0.2,4x16:blur=0.8:ratio=1".
-/// Throws InputError.
+/// Applies a views description to `defaults` (each dataset's own are in its DatasetInfo):
+/// comma-separated groups COUNTxSIZE[@MIN-MAX], the first group global and the others local, e.g.
+/// "2x32@0.2-1,4x16@0.05-0.5" or "2x28" (two views, no local ones). Each group may end with
+/// :key=value strengths overriding the defaults: jitter (strength s), jitter_p, flip, gray, blur,
+/// solarize (probabilities), sigma (MIN-MAX pixels), kernel (odd), ratio (crop aspect ratio,
+/// MIN-MAX or one value), e.g. "2x32:jitter=1:solarize=0.2,4x16:blur=0.8:ratio=1". Throws
+/// InputError.
 MultiCropSpec parse_views(const std::string& text, const MultiCropSpec& defaults);
 
 /// Draws the views of a batch. Reproducible: the same seed gives bit-identical views on the

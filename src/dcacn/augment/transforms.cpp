@@ -36,8 +36,9 @@ HueChroma hue_chroma(const torch::Tensor& rgb) {
   const torch::Tensor chroma = maxc - rgb.amin(1);
   const torch::Tensor safe = chroma.clamp_min(1e-12);
   // Sector by the largest channel (first of ties, as in the usual if/else chain).
-  torch::Tensor hue = torch::where(argmax == 0, (g - b) / safe,
-                                   torch::where(argmax == 1, (b - r) / safe + 2, (r - g) / safe + 4));
+  torch::Tensor hue =
+      torch::where(argmax == 0, (g - b) / safe,
+                   torch::where(argmax == 1, (b - r) / safe + 2, (r - g) / safe + 4));
   hue = torch::remainder(hue * (1.0 / 6.0), 1.0);
   return {hue, maxc, chroma};
 }
@@ -59,13 +60,14 @@ CropBoxes sample_crop_boxes(int64_t batch, int64_t height, int64_t width,
   TORCH_CHECK(0 < scale.first && scale.first <= scale.second && scale.second <= 1,
               "crop scale range must satisfy 0 < min <= max <= 1, got ", scale.first, "-",
               scale.second);
-  TORCH_CHECK(0 < ratio.first && ratio.first <= ratio.second, "crop ratio range is invalid: ",
-              ratio.first, "-", ratio.second);
+  TORCH_CHECK(0 < ratio.first && ratio.first <= ratio.second,
+              "crop ratio range is invalid: ", ratio.first, "-", ratio.second);
   constexpr int64_t kTries = 10;
   const double area = static_cast<double>(height * width);
   const auto opts = torch::TensorOptions().dtype(torch::kFloat64);
-  const torch::Tensor target = torch::rand({batch, kTries}, gen, opts) *
-                                   (scale.second - scale.first) * area + scale.first * area;
+  const torch::Tensor target =
+      torch::rand({batch, kTries}, gen, opts) * (scale.second - scale.first) * area +
+      scale.first * area;
   const double log_lo = std::log(ratio.first), log_hi = std::log(ratio.second);
   const torch::Tensor aspect =
       torch::exp(torch::rand({batch, kTries}, gen, opts) * (log_hi - log_lo) + log_lo);

@@ -14,9 +14,9 @@
 namespace dcacn {
 namespace {
 
-// Rows per matrix product (bounds the [rows, K] temporaries). Gathered copies stay below glibc's 32 MB mmap threshold
-// (4096 x 784 x 8 B = 25 MB in float64), so their memory is reused instead of being mapped and
-// faulted in afresh on every call, which cost more than the arithmetic.
+// Rows per matrix product (bounds the [rows, K] temporaries). Gathered copies stay below glibc's 32
+// MB mmap threshold (4096 x 784 x 8 B = 25 MB in float64), so their memory is reused instead of
+// being mapped and faulted in afresh on every call, which cost more than the arithmetic.
 constexpr int64_t kChunk = 16384;
 constexpr int64_t kGatherChunk = 4096;
 // Relative slack on the bound test, well above float32 rounding of computed distances.
@@ -54,8 +54,7 @@ class LloydRun {
   int64_t assign_step(bool first) {
     if (first) return n_;
     torch::Tensor c_half_gap = half_min_center_gap();
-    torch::Tensor threshold =
-        torch::maximum(lower_.amin(1), c_half_gap.index_select(0, labels_));
+    torch::Tensor threshold = torch::maximum(lower_.amin(1), c_half_gap.index_select(0, labels_));
     torch::Tensor candidates =
         (upper_ * (1 + kBoundSlack) >= threshold * (1 - kBoundSlack)).nonzero().view(-1);
     if (candidates.numel() == 0) return 0;
@@ -74,9 +73,8 @@ class LloydRun {
   double update_centers() {
     relocate_empty_clusters();
     torch::Tensor new_centers = (sums_ / counts_.unsqueeze(1)).to(centers_.scalar_type());
-    torch::Tensor shift = (new_centers.to(torch::kFloat64) - centers_.to(torch::kFloat64))
-                              .pow(2)
-                              .sum(1);
+    torch::Tensor shift =
+        (new_centers.to(torch::kFloat64) - centers_.to(torch::kFloat64)).pow(2).sum(1);
     centers_ = new_centers;
     torch::Tensor shift_norm = shift.sqrt().to(upper_.scalar_type());
     upper_.add_(shift_norm.index_select(0, labels_));
@@ -147,9 +145,10 @@ class LloydRun {
     torch::Tensor own = torch::empty({n_}, x_.options());
     for (int64_t start = 0; start < n_; start += kChunk) {
       const int64_t end = std::min(n_, start + kChunk);
-      torch::Tensor d2 = squared_distances(x_.slice(0, start, end), x_sq_.slice(0, start, end),
-                                           centers_, c_sq);
-      own.slice(0, start, end).copy_(d2.gather(1, labels_.slice(0, start, end).unsqueeze(1)).view(-1));
+      torch::Tensor d2 =
+          squared_distances(x_.slice(0, start, end), x_sq_.slice(0, start, end), centers_, c_sq);
+      own.slice(0, start, end)
+          .copy_(d2.gather(1, labels_.slice(0, start, end).unsqueeze(1)).view(-1));
     }
     torch::Tensor far = std::get<1>(own.topk(empty.numel()));
     move_points(far, labels_.index_select(0, far), empty);
@@ -197,14 +196,13 @@ torch::Tensor kmeans_plus_plus(const torch::Tensor& x, const torch::Tensor& x_sq
         .clamp_min_(0);
   };
   // closest[r, i]: squared distance of row i to the nearest centre chosen so far in run r.
-  torch::Tensor closest =
-      distances_to_all(x.index_select(0, chosen.select(1, 0).to(x.device())));
+  torch::Tensor closest = distances_to_all(x.index_select(0, chosen.select(1, 0).to(x.device())));
   for (int64_t c = 1; c < k; ++c) {
     // Sampling proportional to D^2 needs the running sum in float64 (70,000 terms).
     torch::Tensor cumulative = closest.cumsum(1, torch::kFloat64);
     torch::Tensor potential = cumulative.select(1, n - 1);
-    torch::Tensor draws = torch::rand({runs, trials}, generator, cpu_double).to(x.device()) *
-                          potential.unsqueeze(1);
+    torch::Tensor draws =
+        torch::rand({runs, trials}, generator, cpu_double).to(x.device()) * potential.unsqueeze(1);
     torch::Tensor candidates = torch::searchsorted(cumulative, draws).clamp_max_(n - 1);
     torch::Tensor d2 =
         distances_to_all(x.index_select(0, candidates.view(-1))).view({runs, trials, n});
@@ -237,8 +235,7 @@ KMeansResult kmeans(const torch::Tensor& x_in, const KMeansOptions& options,
               x_in.scalar_type());
   const int64_t n = x_in.size(0);
   DCACN_CHECK(options.k >= 1, "--k must be at least 1, got ", options.k);
-  DCACN_CHECK(options.k <= n, "--k ", options.k, " is larger than the number of samples (", n,
-              ")");
+  DCACN_CHECK(options.k <= n, "--k ", options.k, " is larger than the number of samples (", n, ")");
   DCACN_CHECK(options.n_init >= 1, "--n-init must be at least 1, got ", options.n_init);
   DCACN_CHECK(options.max_iter >= 1, "--max-iter must be at least 1, got ", options.max_iter);
   DCACN_CHECK(options.tol >= 0, "--tol must be non-negative, got ", options.tol);

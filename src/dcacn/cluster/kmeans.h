@@ -5,9 +5,10 @@
 // operations: distances are matrix products, the k-means++ seeding of all restarts runs
 // together, and Lloyd skips points whose assignment provably cannot change (Elkan's bounds:
 // an upper bound on the distance to the own centre and a lower bound on the distance to each
-// other centre, [N, K] floats, plus Hamerly's half-gap test between centres). The bounds only avoid work: the assignments are those of plain Lloyd up to float32
-// rounding of the distances. Centre sums are kept in float64 and updated with the points that
-// moved, so an iteration costs O(moved + candidates) instead of O(N).
+// other centre, [N, K] floats, plus Hamerly's half-gap test between centres). The bounds only avoid
+// work: the assignments are those of plain Lloyd up to float32 rounding of the distances. Centre
+// sums are kept in float64 and updated with the points that moved, so an iteration costs O(moved +
+// candidates) instead of O(N).
 
 #include <torch/types.h>
 

@@ -21,15 +21,15 @@ std::string resolve_dir(const std::string& root, const std::string& subdir,
 void require_files(const std::string& dir, const std::vector<std::string>& names,
                    const std::string& expected) {
   for (const auto& name : names) {
-    DCACN_CHECK(is_file(dir + "/" + name), "missing file ", dir, "/", name, " (expected ",
-                expected, ")");
+    DCACN_CHECK(is_file(dir + "/" + name), "missing file ", dir, "/", name, " (expected ", expected,
+                ")");
   }
 }
 
 // Reads the records of several files; checks that the label bytes (columns `label_cols`) are
 // below `limits`.
-Dataset read_batches(const std::string& dir, const std::vector<std::string>& files,
-                     int label_bytes, const std::vector<int64_t>& limits, int64_t official_count,
+Dataset read_batches(const std::string& dir, const std::vector<std::string>& files, int label_bytes,
+                     const std::vector<int64_t>& limits, int64_t official_count,
                      const std::string& what) {
   std::vector<torch::Tensor> records;
   for (const auto& file : files) {
@@ -101,8 +101,8 @@ Dataset load_cifar100(const std::string& root, Split split) {
   require_files(dir, files, expected);
   std::vector<Dataset> parts;
   for (const auto& file : files) {
-    parts.push_back(read_batches(dir, {file}, 2, {20, 100}, file == "train.bin" ? 50000 : 10000,
-                                 "CIFAR-100"));
+    parts.push_back(
+        read_batches(dir, {file}, 2, {20, 100}, file == "train.bin" ? 50000 : 10000, "CIFAR-100"));
   }
   Dataset out = concat(parts, "cifar100 (" + split_name(split) + ", 20 coarse classes)");
   out.class_names = optional_names(dir + "/coarse_label_names.txt", 20);

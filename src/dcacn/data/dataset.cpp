@@ -14,10 +14,14 @@ Split parse_split(const std::string& text) {
 
 std::string split_name(Split split) {
   switch (split) {
-    case Split::kTrain: return "train";
-    case Split::kTest: return "test";
-    case Split::kAll: return "all";
-    case Split::kUnlabeled: return "unlabeled";
+    case Split::kTrain:
+      return "train";
+    case Split::kTest:
+      return "test";
+    case Split::kAll:
+      return "all";
+    case Split::kUnlabeled:
+      return "unlabeled";
   }
   return "?";
 }

@@ -15,13 +15,20 @@ uint32_t read_be32(const uint8_t* p) {
 
 const char* idx_type_name(uint8_t type) {
   switch (type) {
-    case 0x08: return "unsigned byte";
-    case 0x09: return "signed byte";
-    case 0x0B: return "int16";
-    case 0x0C: return "int32";
-    case 0x0D: return "float32";
-    case 0x0E: return "float64";
-    default: return "unknown";
+    case 0x08:
+      return "unsigned byte";
+    case 0x09:
+      return "signed byte";
+    case 0x0B:
+      return "int16";
+    case 0x0C:
+      return "int32";
+    case 0x0D:
+      return "float32";
+    case 0x0E:
+      return "float64";
+    default:
+      return "unknown";
   }
 }
 
@@ -40,9 +47,9 @@ std::string find_variant(const std::string& dir, const std::string& name) {
 }
 
 const std::vector<std::string>& class_names(IdxFlavor flavor) {
-  static const std::vector<std::string> kFashion = {"T-shirt/top", "Trouser", "Pullover", "Dress",
-                                                    "Coat",        "Sandal",  "Shirt",    "Sneaker",
-                                                    "Bag",         "Ankle boot"};
+  static const std::vector<std::string> kFashion = {
+      "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+      "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
   static const std::vector<std::string> kDigits = {"0", "1", "2", "3", "4",
                                                    "5", "6", "7", "8", "9"};
   return flavor == IdxFlavor::kFashionMnist ? kFashion : kDigits;
@@ -64,9 +71,8 @@ torch::Tensor read_idx_ubyte(const std::string& path, int expected_dims) {
               ": not an IDX file (expected ", expected_hex, ")");
   DCACN_CHECK(bytes[2] == 0x08, path, " holds IDX data of type ", idx_type_name(bytes[2]),
               " (magic ", magic_hex, "); expected unsigned bytes (", expected_hex, ")");
-  DCACN_CHECK(bytes[3] == expected_dims, path, " has ", int(bytes[3]),
-              " dimensions (magic ", magic_hex, "); expected ", expected_dims, " (", expected_hex,
-              ")");
+  DCACN_CHECK(bytes[3] == expected_dims, path, " has ", int(bytes[3]), " dimensions (magic ",
+              magic_hex, "); expected ", expected_dims, " (", expected_hex, ")");
   const size_t header = 4 + 4 * static_cast<size_t>(expected_dims);
   DCACN_CHECK(bytes.size() >= header, path, " is truncated inside its header: ", bytes.size(),
               " bytes, expected at least ", header);
@@ -116,11 +122,11 @@ Dataset load_idx_dataset(const std::string& dir, Split split, IdxFlavor flavor) 
     const std::string labels_name = prefix + "-labels-idx1-ubyte";
     const std::string images_path = find_variant(dir, images_name);
     const std::string labels_path = find_variant(dir, labels_name);
-    DCACN_CHECK(!images_path.empty(), "missing file in ", dir, ": ", images_name,
-                ".gz (or ", images_name, "); an IDX dataset folder holds ", prefix,
+    DCACN_CHECK(!images_path.empty(), "missing file in ", dir, ": ", images_name, ".gz (or ",
+                images_name, "); an IDX dataset folder holds ", prefix,
                 "-images-idx3-ubyte.gz and ", prefix, "-labels-idx1-ubyte.gz");
-    DCACN_CHECK(!labels_path.empty(), "missing file in ", dir, ": ", labels_name,
-                ".gz (or ", labels_name, "); an IDX dataset folder holds ", prefix,
+    DCACN_CHECK(!labels_path.empty(), "missing file in ", dir, ": ", labels_name, ".gz (or ",
+                labels_name, "); an IDX dataset folder holds ", prefix,
                 "-images-idx3-ubyte.gz and ", prefix, "-labels-idx1-ubyte.gz");
     parts.push_back(read_idx_pair(images_path, labels_path));
   }

@@ -1,9 +1,9 @@
 #include "dcacn/data/image_folder.h"
 
 #include <ATen/Parallel.h>
+#include <libexif/exif-data.h>
 #include <stb_image.h>
 #include <stb_image_resize.h>
-#include <libexif/exif-data.h>
 
 #include <algorithm>
 #include <cctype>
@@ -51,14 +51,34 @@ std::vector<uint8_t> apply_orientation(const uint8_t* px, int* w, int* h, int c,
     for (int x = 0; x < ow; ++x) {
       int sx = x, sy = y;  // the source pixel of output pixel (x, y)
       switch (orientation) {
-        case 2: sx = sw - 1 - x; break;
-        case 3: sx = sw - 1 - x; sy = sh - 1 - y; break;
-        case 4: sy = sh - 1 - y; break;
-        case 5: sx = y; sy = x; break;
-        case 6: sx = y; sy = sh - 1 - x; break;
-        case 7: sx = sw - 1 - y; sy = sh - 1 - x; break;
-        case 8: sx = sw - 1 - y; sy = x; break;
-        default: break;
+        case 2:
+          sx = sw - 1 - x;
+          break;
+        case 3:
+          sx = sw - 1 - x;
+          sy = sh - 1 - y;
+          break;
+        case 4:
+          sy = sh - 1 - y;
+          break;
+        case 5:
+          sx = y;
+          sy = x;
+          break;
+        case 6:
+          sx = y;
+          sy = sh - 1 - x;
+          break;
+        case 7:
+          sx = sw - 1 - y;
+          sy = sh - 1 - x;
+          break;
+        case 8:
+          sx = sw - 1 - y;
+          sy = x;
+          break;
+        default:
+          break;
       }
       std::copy_n(px + (static_cast<size_t>(sy) * sw + sx) * c, c,
                   out.data() + (static_cast<size_t>(y) * ow + x) * c);
@@ -132,10 +152,11 @@ std::vector<std::string> list_image_files(const std::string& root) {
   return files;
 }
 
-torch::Tensor decode_images(const std::vector<std::string>& files, const ImageFolderOptions& options,
-                            std::vector<int64_t>* kept, std::vector<std::string>* failed) {
-  TORCH_CHECK(options.channels == 1 || options.channels == 3,
-              "image channels must be 1 or 3, got ", options.channels);
+torch::Tensor decode_images(const std::vector<std::string>& files,
+                            const ImageFolderOptions& options, std::vector<int64_t>* kept,
+                            std::vector<std::string>* failed) {
+  TORCH_CHECK(options.channels == 1 || options.channels == 3, "image channels must be 1 or 3, got ",
+              options.channels);
   TORCH_CHECK(options.image_size > 0 && options.image_size <= 4096,
               "image size must be in 1..4096, got ", options.image_size);
   const int size = static_cast<int>(options.image_size);

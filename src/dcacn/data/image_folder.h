@@ -38,8 +38,9 @@ std::vector<std::string> list_image_files(const std::string& root);
 /// Decodes and resizes `files` in parallel (both cores). Returns [M, C, S, S] uint8 for the M
 /// files that decoded; `failed` receives "path: reason" for the others, in input order, and
 /// `kept` the indices (into `files`) of the decoded ones.
-torch::Tensor decode_images(const std::vector<std::string>& files, const ImageFolderOptions& options,
-                            std::vector<int64_t>* kept, std::vector<std::string>* failed);
+torch::Tensor decode_images(const std::vector<std::string>& files,
+                            const ImageFolderOptions& options, std::vector<int64_t>* kept,
+                            std::vector<std::string>* failed);
 
 /// Reads a labelled or flat image folder (see above).
 Dataset load_image_folder(const std::string& root, const ImageFolderOptions& options);

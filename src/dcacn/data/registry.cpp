@@ -28,7 +28,7 @@ std::string large_image_views(int64_t size) {
 }  // namespace
 
 const std::vector<std::string>& dataset_names() {
-  static const std::vector<std::string> kNames = {"fashion-mnist", "mnist",  "cifar10",
+  static const std::vector<std::string> kNames = {"fashion-mnist", "mnist", "cifar10",
                                                   "cifar100",      "stl10", "folder"};
   return kNames;
 }
@@ -49,7 +49,8 @@ DatasetInfo dataset_info(const std::string& name, const ImageFolderOptions& fold
     d.image_size = 32;
     d.channels = 3;
     d.default_views = small_image_views(32, 4);
-    d.path_hint = name == "cifar10" ? "the cifar-10-batches-bin folder" : "the cifar-100-binary folder";
+    d.path_hint =
+        name == "cifar10" ? "the cifar-10-batches-bin folder" : "the cifar-100-binary folder";
   } else if (name == "stl10") {
     d.image_size = 96;
     d.channels = 3;

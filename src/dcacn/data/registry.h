@@ -12,15 +12,15 @@ namespace dcacn {
 
 /// A dataset as dcacn knows it before reading a byte of it.
 struct DatasetInfo {
-  std::string name;           ///< as --dataset takes it
-  std::string default_path;   ///< where it is read from without --data; empty: --data needed
-  std::string path_hint;      ///< what --data should point at, for messages
-  int64_t image_size = 0;     ///< side of the images as read (image folders: the decoded size)
-  int64_t channels = 0;       ///< 1 or 3 (image folders: as asked)
+  std::string name;          ///< as --dataset takes it
+  std::string default_path;  ///< where it is read from without --data; empty: --data needed
+  std::string path_hint;     ///< what --data should point at, for messages
+  int64_t image_size = 0;    ///< side of the images as read (image folders: the decoded size)
+  int64_t channels = 0;      ///< 1 or 3 (image folders: as asked)
   /// Multi-crop views in --views syntax (DESIGN.md section 5): globals at full size, locals at
   /// half size with stronger augmentation. parse_views turns it into a MultiCropSpec.
   std::string default_views;
-  std::string cpu_preset;     ///< the preset sized for 2 CPU cores; empty: none
+  std::string cpu_preset;  ///< the preset sized for 2 CPU cores; empty: none
 };
 
 struct DatasetSpec {

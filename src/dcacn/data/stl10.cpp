@@ -28,9 +28,8 @@ Dataset read_part(const std::string& dir, const std::string& part, bool labelled
     const std::string y_path = dir + "/" + part + "_y.bin";
     DCACN_CHECK(is_file(y_path), "missing file ", y_path, " (expected ", kExpected, ")");
     torch::Tensor labels = read_fixed_records(y_path, 1, "label byte").view({-1});
-    DCACN_CHECK(labels.size(0) == raw.size(0), "image and label counts differ: ", x_path,
-                " has ", raw.size(0), " images but ", y_path, " has ", labels.size(0),
-                " labels");
+    DCACN_CHECK(labels.size(0) == raw.size(0), "image and label counts differ: ", x_path, " has ",
+                raw.size(0), " images but ", y_path, " has ", labels.size(0), " labels");
     torch::Tensor bad = (labels < 1) | (labels > 10);
     if (bad.any().item<bool>()) {
       const int64_t at = bad.nonzero()[0][0].item<int64_t>();

@@ -72,8 +72,8 @@ ModelOutputs TrainedModel::run(const torch::Tensor& images, const InferenceOptio
 }
 
 std::string resolve_checkpoint(const std::string& path, const std::string& which) {
-  DCACN_CHECK(which == "last" || which == "best", "the checkpoint to use must be last or best, got ",
-              which);
+  DCACN_CHECK(which == "last" || which == "best",
+              "the checkpoint to use must be last or best, got ", which);
   if (is_directory(path)) {
     const std::string file = path + "/checkpoints/" + which + ".pt";
     DCACN_CHECK(is_file(file), path, " is not a training run: ", file, " not found");
@@ -125,7 +125,8 @@ torch::Tensor match_channels(const torch::Tensor& images, int64_t channels) {
   DCACN_CHECK(channels == 1 || channels == 3, "channels must be 1 or 3, got ", channels);
   const int64_t have = images.size(1);
   if (have == channels) return images;
-  if (channels == 3) return images.expand({images.size(0), 3, images.size(2), images.size(3)}).contiguous();
+  if (channels == 3)
+    return images.expand({images.size(0), 3, images.size(2), images.size(3)}).contiguous();
   DCACN_CHECK(have == 3, "cannot convert ", have, "-channel images to ", channels);
   const torch::Tensor f = images.to(torch::kFloat);
   const torch::Tensor y = f.select(1, 0) * 0.299 + f.select(1, 1) * 0.587 + f.select(1, 2) * 0.114;

@@ -40,8 +40,8 @@ struct TrainedModel {
   DCACNOptions network;    ///< the checkpoint's model record
   int64_t epoch = 0;       ///< epochs completed when the checkpoint was written
   int64_t step = 0;
-  int64_t in_channels = 0; ///< 1 or 3
-  int64_t image_size = 0;  ///< side of the network's input (the global view size)
+  int64_t in_channels = 0;  ///< 1 or 3
+  int64_t image_size = 0;   ///< side of the network's input (the global view size)
   DCACN model{nullptr};
   torch::Device device{torch::kCPU};
 

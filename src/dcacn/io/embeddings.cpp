@@ -27,11 +27,12 @@ void write_embeddings_pt(const std::string& path, const Embeddings& e) {
   c10::impl::GenericDict dict(c10::StringType::get(), c10::AnyType::get());
   dict.insert("format", std::string(kFormat));
   dict.insert("checkpoint", e.checkpoint);
-  for (const auto& [name, t] : {std::pair<const char*, const torch::Tensor*>{"features", &e.features},
-                                {"embeddings", &e.embeddings},
-                                {"probabilities", &e.probabilities},
-                                {"clusters", &e.clusters},
-                                {"labels", &e.labels}}) {
+  for (const auto& [name, t] :
+       {std::pair<const char*, const torch::Tensor*>{"features", &e.features},
+        {"embeddings", &e.embeddings},
+        {"probabilities", &e.probabilities},
+        {"clusters", &e.clusters},
+        {"labels", &e.labels}}) {
     if (t->defined()) dict.insert(name, t->to(torch::kCPU).contiguous());
   }
   if (!e.paths.empty()) dict.insert("paths", string_list(e.paths));

@@ -20,15 +20,16 @@ torch::Tensor make_grid(const std::vector<torch::Tensor>& columns, int64_t cell,
     channels = std::max(channels, c.size(1));
   }
   const int64_t ncols = static_cast<int64_t>(columns.size());
-  torch::Tensor grid = torch::ones(
-      {channels, rows * cell + (rows + 1) * pad, ncols * cell + (ncols + 1) * pad});
+  torch::Tensor grid =
+      torch::ones({channels, rows * cell + (rows + 1) * pad, ncols * cell + (ncols + 1) * pad});
   namespace F = torch::nn::functional;
   for (int64_t j = 0; j < ncols; ++j) {
     torch::Tensor tiles = columns[j].to(torch::kCPU, torch::kFloat32);
-    if (tiles.size(1) != channels) tiles = tiles.expand({rows, channels, tiles.size(2), tiles.size(3)});
-    tiles = F::interpolate(tiles, F::InterpolateFuncOptions()
-                                      .size(std::vector<int64_t>{cell, cell})
-                                      .mode(torch::kNearest));
+    if (tiles.size(1) != channels)
+      tiles = tiles.expand({rows, channels, tiles.size(2), tiles.size(3)});
+    tiles = F::interpolate(
+        tiles,
+        F::InterpolateFuncOptions().size(std::vector<int64_t>{cell, cell}).mode(torch::kNearest));
     for (int64_t i = 0; i < rows; ++i) {
       const int64_t top = pad + i * (cell + pad), left = pad + j * (cell + pad);
       grid.slice(1, top, top + cell).slice(2, left, left + cell).copy_(tiles[i]);

@@ -99,8 +99,8 @@ std::string predictions_csv(const torch::Tensor& clusters, const torch::Tensor& 
   const std::vector<int64_t> c = to_int_vector(clusters);
   std::vector<int64_t> l;
   if (labels.defined()) l = to_int_vector(labels);
-  TORCH_CHECK(l.empty() || l.size() == c.size(), "predictions_csv: ", c.size(),
-              " clusters but ", l.size(), " labels");
+  TORCH_CHECK(l.empty() || l.size() == c.size(), "predictions_csv: ", c.size(), " clusters but ",
+              l.size(), " labels");
   TORCH_CHECK(paths.empty() || paths.size() == c.size(), "predictions_csv: ", c.size(),
               " clusters but ", paths.size(), " paths");
   std::string out = "index";
@@ -131,7 +131,8 @@ Predictions read_predictions_csv(const std::string& file) {
   const std::vector<uint8_t> bytes = read_file_bytes(file);
   std::vector<int64_t> lines;
   const auto records = parse_csv(std::string(bytes.begin(), bytes.end()), file, &lines);
-  DCACN_CHECK(!records.empty(), file, " is empty; expected a header line 'index[,path][,label],cluster'");
+  DCACN_CHECK(!records.empty(), file,
+              " is empty; expected a header line 'index[,path][,label],cluster'");
   const auto& header = records.front();
   auto column = [&](const std::string& name) -> int64_t {
     auto it = std::find(header.begin(), header.end(), name);
@@ -139,8 +140,9 @@ Predictions read_predictions_csv(const std::string& file) {
   };
   const int64_t index_col = column("index"), cluster_col = column("cluster"),
                 label_col = column("label"), path_col = column("path");
-  DCACN_CHECK(cluster_col >= 0, file, " has no 'cluster' column in its header (found: ",
-              c10::Join(",", header), "); expected 'index[,path][,label],cluster'");
+  DCACN_CHECK(cluster_col >= 0, file,
+              " has no 'cluster' column in its header (found: ", c10::Join(",", header),
+              "); expected 'index[,path][,label],cluster'");
   Predictions out;
   out.has_labels = label_col >= 0;
   for (size_t r = 1; r < records.size(); ++r) {

@@ -61,8 +61,7 @@ std::vector<int64_t> solve_tall_cols(const std::vector<double>& a, int64_t n, in
 
 }  // namespace
 
-std::vector<int64_t> solve_assignment(const std::vector<double>& cost, int64_t rows,
-                                      int64_t cols) {
+std::vector<int64_t> solve_assignment(const std::vector<double>& cost, int64_t rows, int64_t cols) {
   TORCH_CHECK(rows >= 0 && cols >= 0 && static_cast<int64_t>(cost.size()) == rows * cols,
               "solve_assignment: cost has ", cost.size(), " entries, expected ", rows, "x", cols);
   for (double c : cost) TORCH_CHECK(std::isfinite(c), "solve_assignment: non-finite cost ", c);

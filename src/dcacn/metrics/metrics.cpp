@@ -78,8 +78,8 @@ double nmi_from(const Contingency& t) {
       if (nij == 0) continue;
       const double p = static_cast<double>(nij) / n;
       const double outer = static_cast<double>(pi[r] * pj[c]);
-      const double term = p * (std::log(static_cast<double>(nij)) - log_n) +
-                          p * (-std::log(outer) + log_n + log_n);
+      const double term =
+          p * (std::log(static_cast<double>(nij)) - log_n) + p * (-std::log(outer) + log_n + log_n);
       if (std::abs(term) >= eps) mi += term;
     }
   }
@@ -126,8 +126,9 @@ std::vector<int64_t> to_vector(const torch::Tensor& labels, const char* what) {
 
 Contingency contingency_table(const std::vector<int64_t>& labels_true,
                               const std::vector<int64_t>& labels_pred) {
-  DCACN_CHECK(labels_true.size() == labels_pred.size(), "label vectors differ in length: ",
-              labels_true.size(), " true labels vs ", labels_pred.size(), " predictions");
+  DCACN_CHECK(labels_true.size() == labels_pred.size(),
+              "label vectors differ in length: ", labels_true.size(), " true labels vs ",
+              labels_pred.size(), " predictions");
   Contingency t;
   std::vector<int64_t> rows, cols;
   t.classes = encode(labels_true, &rows);

@@ -1,12 +1,12 @@
 #include "dcacn/model/cbam.h"
 
-#include "dcacn/model/cbam_ops.h"
-
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/modules/activation.h>
 #include <torch/nn/modules/linear.h>
 
 #include <algorithm>
+
+#include "dcacn/model/cbam_ops.h"
 
 namespace dcacn {
 
@@ -24,9 +24,9 @@ void ChannelGateImpl::reset() {
   TORCH_CHECK(options.reduction() > 0, "ChannelGate: reduction must be positive, got ",
               options.reduction());
   const int64_t hidden = options.hidden();
-  mlp = register_module("mlp", torch::nn::Sequential(
-                                   torch::nn::Linear(options.channels(), hidden),
-                                   torch::nn::ReLU(), torch::nn::Linear(hidden, options.channels())));
+  mlp = register_module(
+      "mlp", torch::nn::Sequential(torch::nn::Linear(options.channels(), hidden), torch::nn::ReLU(),
+                                   torch::nn::Linear(hidden, options.channels())));
 }
 
 void ChannelGateImpl::pretty_print(std::ostream& stream) const {
@@ -58,10 +58,10 @@ SpatialGateImpl::SpatialGateImpl(const SpatialGateOptions& options_) : options(o
 void SpatialGateImpl::reset() {
   TORCH_CHECK(options.kernel_size() % 2 == 1, "SpatialGate: kernel size must be odd, got ",
               options.kernel_size());
-  conv = register_module(
-      "conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(2, 1, options.kernel_size())
-                                    .padding(options.kernel_size() / 2)
-                                    .bias(false)));
+  conv = register_module("conv",
+                         torch::nn::Conv2d(torch::nn::Conv2dOptions(2, 1, options.kernel_size())
+                                               .padding(options.kernel_size() / 2)
+                                               .bias(false)));
   bn = register_module("bn", torch::nn::BatchNorm2d(1));
 }
 
@@ -82,10 +82,10 @@ torch::Tensor SpatialGateImpl::forward(const torch::Tensor& x) { return x * mask
 CBAMImpl::CBAMImpl(const CBAMOptions& options_) : options(options_) { reset(); }
 
 void CBAMImpl::reset() {
-  channel_gate = register_module(
-      "channel_gate", ChannelGate(ChannelGateOptions(options.channels())
-                                      .reduction(options.reduction())
-                                      .min_hidden(options.min_hidden())));
+  channel_gate =
+      register_module("channel_gate", ChannelGate(ChannelGateOptions(options.channels())
+                                                      .reduction(options.reduction())
+                                                      .min_hidden(options.min_hidden())));
   spatial_gate = register_module(
       "spatial_gate", SpatialGate(SpatialGateOptions().kernel_size(options.spatial_kernel())));
 }

@@ -156,31 +156,32 @@ class SpatialPool : public torch::autograd::Function<SpatialPool> {
     const torch::Tensor dout = as_float(grads[0]);  // [N, 2, H, W]
     torch::Tensor dx = torch::empty_like(x, torch::MemoryFormat::ChannelsLast);
     torch::Tensor dg = torch::zeros({s.n, s.c});
-    AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "cbam_spatial_pool_backward", [&] {
-      const scalar_t* xp = x.data_ptr<scalar_t>();
-      scalar_t* dxp = dx.data_ptr<scalar_t>();
-      const float* gp = g.data_ptr<float>();
-      const float* dp = dout.data_ptr<float>();
-      const int32_t* ip = arg.data_ptr<int32_t>();
-      float* dgp = dg.data_ptr<float>();
-      const float inv = 1.f / static_cast<float>(s.c);
-      for_each_sample(s.n, [&](int64_t i) {
-        const float* gi = gp + i * s.c;
-        float* dgi = dgp + i * s.c;
-        for (int64_t q = 0; q < s.p; ++q) {
-          const float dmean = dp[(i * 2 + 1) * s.p + q] * inv;
-          const float dmax = dp[(i * 2) * s.p + q];
-          const int64_t top = ip[i * s.p + q];
-          const scalar_t* row = xp + (i * s.p + q) * s.c;
-          scalar_t* drow = dxp + (i * s.p + q) * s.c;
-          for (int64_t k = 0; k < s.c; ++k) {
-            const float dy = dmean + (k == top ? dmax : 0.f);
-            drow[k] = static_cast<scalar_t>(dy * gi[k]);
-            dgi[k] += dy * static_cast<float>(row[k]);
-          }
-        }
-      });
-    });
+    AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "cbam_spatial_pool_backward",
+                                   [&] {
+                                     const scalar_t* xp = x.data_ptr<scalar_t>();
+                                     scalar_t* dxp = dx.data_ptr<scalar_t>();
+                                     const float* gp = g.data_ptr<float>();
+                                     const float* dp = dout.data_ptr<float>();
+                                     const int32_t* ip = arg.data_ptr<int32_t>();
+                                     float* dgp = dg.data_ptr<float>();
+                                     const float inv = 1.f / static_cast<float>(s.c);
+                                     for_each_sample(s.n, [&](int64_t i) {
+                                       const float* gi = gp + i * s.c;
+                                       float* dgi = dgp + i * s.c;
+                                       for (int64_t q = 0; q < s.p; ++q) {
+                                         const float dmean = dp[(i * 2 + 1) * s.p + q] * inv;
+                                         const float dmax = dp[(i * 2) * s.p + q];
+                                         const int64_t top = ip[i * s.p + q];
+                                         const scalar_t* row = xp + (i * s.p + q) * s.c;
+                                         scalar_t* drow = dxp + (i * s.p + q) * s.c;
+                                         for (int64_t k = 0; k < s.c; ++k) {
+                                           const float dy = dmean + (k == top ? dmax : 0.f);
+                                           drow[k] = static_cast<scalar_t>(dy * gi[k]);
+                                           dgi[k] += dy * static_cast<float>(row[k]);
+                                         }
+                                       }
+                                     });
+                                   });
     return {dx, dg.to(g_dtype)};
   }
 };
@@ -226,34 +227,35 @@ class GateProduct : public torch::autograd::Function<GateProduct> {
     torch::Tensor dx = torch::empty_like(x, torch::MemoryFormat::ChannelsLast);
     torch::Tensor dg = torch::zeros({s.n, s.c});
     torch::Tensor ds = torch::empty({s.n, 1, x.size(2), x.size(3)});
-    AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "cbam_gate_product_backward", [&] {
-      const scalar_t* xp = x.data_ptr<scalar_t>();
-      const scalar_t* dop = dout.data_ptr<scalar_t>();
-      scalar_t* dxp = dx.data_ptr<scalar_t>();
-      const float* gp = g.data_ptr<float>();
-      const float* spp = sp.data_ptr<float>();
-      float* dgp = dg.data_ptr<float>();
-      float* dsp = ds.data_ptr<float>();
-      for_each_sample(s.n, [&](int64_t i) {
-        const float* gi = gp + i * s.c;
-        float* dgi = dgp + i * s.c;
-        for (int64_t q = 0; q < s.p; ++q) {
-          const float w = spp[i * s.p + q];
-          const scalar_t* row = xp + (i * s.p + q) * s.c;
-          const scalar_t* grow = dop + (i * s.p + q) * s.c;
-          scalar_t* drow = dxp + (i * s.p + q) * s.c;
-          float acc = 0.f;
-          for (int64_t k = 0; k < s.c; ++k) {
-            const float go = static_cast<float>(grow[k]);
-            const float xv = static_cast<float>(row[k]);
-            drow[k] = static_cast<scalar_t>(go * gi[k] * w);
-            dgi[k] += go * xv * w;
-            acc += go * xv * gi[k];
-          }
-          dsp[i * s.p + q] = acc;
-        }
-      });
-    });
+    AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "cbam_gate_product_backward",
+                                   [&] {
+                                     const scalar_t* xp = x.data_ptr<scalar_t>();
+                                     const scalar_t* dop = dout.data_ptr<scalar_t>();
+                                     scalar_t* dxp = dx.data_ptr<scalar_t>();
+                                     const float* gp = g.data_ptr<float>();
+                                     const float* spp = sp.data_ptr<float>();
+                                     float* dgp = dg.data_ptr<float>();
+                                     float* dsp = ds.data_ptr<float>();
+                                     for_each_sample(s.n, [&](int64_t i) {
+                                       const float* gi = gp + i * s.c;
+                                       float* dgi = dgp + i * s.c;
+                                       for (int64_t q = 0; q < s.p; ++q) {
+                                         const float w = spp[i * s.p + q];
+                                         const scalar_t* row = xp + (i * s.p + q) * s.c;
+                                         const scalar_t* grow = dop + (i * s.p + q) * s.c;
+                                         scalar_t* drow = dxp + (i * s.p + q) * s.c;
+                                         float acc = 0.f;
+                                         for (int64_t k = 0; k < s.c; ++k) {
+                                           const float go = static_cast<float>(grow[k]);
+                                           const float xv = static_cast<float>(row[k]);
+                                           drow[k] = static_cast<scalar_t>(go * gi[k] * w);
+                                           dgi[k] += go * xv * w;
+                                           acc += go * xv * gi[k];
+                                         }
+                                         dsp[i * s.p + q] = acc;
+                                       }
+                                     });
+                                   });
     return {dx, dg.to(g_dtype), ds.to(s_dtype)};
   }
 };
@@ -280,8 +282,8 @@ bool cbam_fused() { return fused_flag(); }
 bool cbam_fast_path(const torch::Tensor& x) {
   return cbam_fused() && x.device().is_cpu() && x.dim() == 4 &&
          (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kBFloat16) &&
-         x.is_contiguous(torch::MemoryFormat::ChannelsLast) &&
-         x.numel() > 0 && x.size(2) * x.size(3) <= std::numeric_limits<int32_t>::max() &&
+         x.is_contiguous(torch::MemoryFormat::ChannelsLast) && x.numel() > 0 &&
+         x.size(2) * x.size(3) <= std::numeric_limits<int32_t>::max() &&
          x.size(1) <= std::numeric_limits<int32_t>::max();
 }
 
@@ -304,8 +306,8 @@ torch::Tensor cbam_spatial_pool(const torch::Tensor& x, const torch::Tensor& g) 
 torch::Tensor cbam_gate_product(const torch::Tensor& x, const torch::Tensor& g,
                                 const torch::Tensor& s) {
   check_shapes(x, g, "cbam_gate_product");
-  TORCH_CHECK(s.dim() == 4 && s.size(0) == x.size(0) && s.size(1) == 1 &&
-                  s.size(2) == x.size(2) && s.size(3) == x.size(3),
+  TORCH_CHECK(s.dim() == 4 && s.size(0) == x.size(0) && s.size(1) == 1 && s.size(2) == x.size(2) &&
+                  s.size(3) == x.size(3),
               "cbam_gate_product: expected a [", x.size(0), ", 1, ", x.size(2), ", ", x.size(3),
               "] spatial gate, got ", s.sizes());
   if (!cbam_fast_path(x)) return x * g.unsqueeze(2).unsqueeze(3) * s;

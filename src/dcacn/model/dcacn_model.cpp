@@ -70,8 +70,8 @@ void to_channels_last(torch::nn::Module& module) {
 
 int64_t forward_flops(const DCACNImpl& model, int64_t image_size) {
   const int64_t d = model.backbone->feature_dim();
-  const int64_t heads = 2 * (d * d + d * model.options.embedding_dim()) +
-                        2 * (d * d + d * model.options.clusters());
+  const int64_t heads =
+      2 * (d * d + d * model.options.embedding_dim()) + 2 * (d * d + d * model.options.clusters());
   return model.backbone->flops(image_size, image_size) + heads;
 }
 

@@ -1,7 +1,7 @@
 #include "dcacn/model/resnet.h"
 
-#include <torch/nn/init.h>
 #include <torch/nn/functional/activation.h>
+#include <torch/nn/init.h>
 
 #include "dcacn/util/error.h"
 
@@ -121,9 +121,9 @@ void BottleneckImpl::reset() {
 }
 
 void BottleneckImpl::pretty_print(std::ostream& stream) const {
-  stream << "dcacn::Bottleneck(" << options.in_channels() << " -> "
-         << options.planes() * kExpansion << ", stride=" << options.stride()
-         << ", attention=" << attention_name(options.attention()) << ")";
+  stream << "dcacn::Bottleneck(" << options.in_channels() << " -> " << options.planes() * kExpansion
+         << ", stride=" << options.stride() << ", attention=" << attention_name(options.attention())
+         << ")";
 }
 
 torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
@@ -152,16 +152,16 @@ ResNetImpl::ResNetImpl(const ResNetOptions& options_) : options(options_) { rese
 
 void ResNetImpl::reset() {
   const int64_t depth = options.depth();
-  TORCH_CHECK(depth == 18 || depth == 34 || depth == 50,
-              "ResNet depth must be 18, 34 or 50, got ", depth);
+  TORCH_CHECK(depth == 18 || depth == 34 || depth == 50, "ResNet depth must be 18, 34 or 50, got ",
+              depth);
   TORCH_CHECK(options.width() >= 1, "ResNet width must be positive, got ", options.width());
   TORCH_CHECK(options.in_channels() >= 1, "ResNet input channels must be positive, got ",
               options.in_channels());
   const int64_t w = options.width();
   if (options.stem() == Stem::kImagenet) {
     conv1 = register_module("conv1", conv(options.in_channels(), w, 7, 2));
-    maxpool = register_module("maxpool",
-                              nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1)));
+    maxpool =
+        register_module("maxpool", nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1)));
   } else {
     conv1 = register_module("conv1", conv(options.in_channels(), w, 3, 1));
   }

@@ -30,8 +30,10 @@ std::string first_few(const std::vector<std::string>& items, size_t limit = 8) {
 
 std::vector<std::pair<std::string, torch::Tensor>> state_dict(const torch::nn::Module& module) {
   std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (const auto& item : module.named_parameters()) out.emplace_back(item.key(), item.value().detach());
-  for (const auto& item : module.named_buffers()) out.emplace_back(item.key(), item.value().detach());
+  for (const auto& item : module.named_parameters())
+    out.emplace_back(item.key(), item.value().detach());
+  for (const auto& item : module.named_buffers())
+    out.emplace_back(item.key(), item.value().detach());
   return out;
 }
 
@@ -89,8 +91,8 @@ void load_state_dict(torch::nn::Module& module,
   if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
     std::string message = "weights in " + path + " do not match the model:";
     if (!mismatched.empty()) {
-      message += c10::str("\n  ", mismatched.size(), " with a different shape: ",
-                          first_few(mismatched));
+      message +=
+          c10::str("\n  ", mismatched.size(), " with a different shape: ", first_few(mismatched));
     }
     if (!missing.empty()) {
       message += c10::str("\n  ", missing.size(), " missing from the file: ", first_few(missing));

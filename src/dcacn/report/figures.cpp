@@ -12,15 +12,15 @@ namespace dcacn {
 namespace {
 
 // Colours that stay distinguishable for up to 20 clusters (then they repeat).
-const char* kColours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
-                          "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78",
-                          "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7",
-                          "#dbdb8d", "#9edae5"};
+const char* kColours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                          "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+                          "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5",
+                          "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"};
 
 std::string terminal(int w, int h, const std::string& png) {
   char buffer[128];
-  std::snprintf(buffer, sizeof(buffer),
-                "set terminal pngcairo size %d,%d font 'DejaVu Sans,11'\n", w, h);
+  std::snprintf(buffer, sizeof(buffer), "set terminal pngcairo size %d,%d font 'DejaVu Sans,11'\n",
+                w, h);
   return std::string(buffer) + "set output " + gnuplot_quote(png) + "\n";
 }
 
@@ -55,8 +55,8 @@ void plot_tsne(ReportWriter& w, const std::string& name, const std::string& titl
     const auto& [value, label] = groups[i];
     script += (i ? ", \\\n     " : "") + std::string("'tsne.dat' using ($") +
               std::to_string(column) + "==" + std::to_string(value) +
-              "?$1:1/0):2 with points pt 7 ps 0.45 lt " + std::to_string(i % 20 + 1) +
-              " title " + gnuplot_quote(label);
+              "?$1:1/0):2 with points pt 7 ps 0.45 lt " + std::to_string(i % 20 + 1) + " title " +
+              gnuplot_quote(label);
   }
   w.plot(name, script + "\n");
 }
@@ -123,15 +123,15 @@ bool plot_training_curves(ReportWriter& w, const MetricsRows& rows) {
     w.data("curves.dat", scores.str());
     w.plot("curves", terminal(900, 520, "curves.png") + style +
                          "set title 'Clustering quality during training'\nset ylabel 'score'\n"
-                         "set yrange [0:1]\nplot 'curves.dat' using 1:2" + line +
-                         " pt 7 title 'ACC', \\\n     '' using 1:3" + line +
+                         "set yrange [0:1]\nplot 'curves.dat' using 1:2" +
+                         line + " pt 7 title 'ACC', \\\n     '' using 1:3" + line +
                          " pt 5 title 'NMI', \\\n     '' using 1:4" + line + " pt 9 title 'ARI'\n");
   }
   w.data("loss.dat", losses.str());
   w.plot("loss", terminal(900, 520, "loss.png") + style +
                      "set title 'Training losses (means between evaluations)'\n"
-                     "set ylabel 'loss'\nplot 'loss.dat' using 1:2" + line +
-                     " pt 7 title 'total', \\\n     '' using 1:3" + line +
+                     "set ylabel 'loss'\nplot 'loss.dat' using 1:2" +
+                     line + " pt 7 title 'total', \\\n     '' using 1:3" + line +
                      " pt 5 title 'instance', \\\n     '' using 1:4" + line +
                      " pt 9 title 'cluster', \\\n     '' using 1:5" + line +
                      " pt 11 title 'entropy term'\n");
@@ -170,8 +170,8 @@ void plot_confusion(ReportWriter& w, const ClusterAnalysis& a,
   w.plot("confusion",
          terminal(width, height, "confusion.png") +
              "set title 'Confusion matrix (columns: clusters, matched ones in class order)'\n"
-             "unset key\nset xlabel 'cluster'\nset ylabel 'class'\nset xtics (" + xt.str() +
-             ") scale 0\nset ytics (" + yt.str() + ") scale 0\nset xrange [-0.5:" +
+             "unset key\nset xlabel 'cluster'\nset ylabel 'class'\nset xtics (" +
+             xt.str() + ") scale 0\nset ytics (" + yt.str() + ") scale 0\nset xrange [-0.5:" +
              std::to_string(k - 0.5) + "]\nset yrange [" + std::to_string(a.classes - 0.5) +
              ":-0.5]\nset palette defined (0 '#ffffff', 1 '#c6dbef', 2 '#4292c6')\n"
              "set cbrange [0:*]\nset cblabel 'images'\n"
@@ -197,12 +197,12 @@ void plot_tsne_figures(ReportWriter& w, const TsneFigureInput& in, const Cluster
   std::vector<std::pair<int64_t, std::string>> by_cluster, by_label;
   for (int64_t j : a.order) {
     const bool named = a.has_labels && a.majority_class[j] >= 0;
-    by_cluster.emplace_back(j, "cluster " + std::to_string(j) +
-                                   (named ? " (" + class_name(names, a.majority_class[j]) + ")"
-                                          : ""));
+    by_cluster.emplace_back(j,
+                            "cluster " + std::to_string(j) +
+                                (named ? " (" + class_name(names, a.majority_class[j]) + ")" : ""));
   }
-  plot_tsne(w, "tsne_clusters",
-            "t-SNE of " + std::to_string(m) + " images' features, by cluster", 3, by_cluster);
+  plot_tsne(w, "tsne_clusters", "t-SNE of " + std::to_string(m) + " images' features, by cluster",
+            3, by_cluster);
   if (a.has_labels) {
     for (int64_t c = 0; c < a.classes; ++c) by_label.emplace_back(c, class_name(names, c));
     plot_tsne(w, "tsne_labels", "t-SNE of the same images, by true class", 4, by_label);

@@ -1,12 +1,12 @@
 #pragma once
 // The report's gnuplot figures: each writes its data (.dat), its script (.gp) and the PNG.
 
+#include <torch/types.h>
+
 #include <map>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "dcacn/metrics/cluster_analysis.h"
 

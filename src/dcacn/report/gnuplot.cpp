@@ -25,8 +25,8 @@ void run_gnuplot(const std::string& script_path, const std::string& script) {
     for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
     return out + "'";
   };
-  const std::string command = "cd " + shell_quote(path.parent_path().string()) +
-                              " && gnuplot " + shell_quote(path.filename().string()) + " 2>&1";
+  const std::string command = "cd " + shell_quote(path.parent_path().string()) + " && gnuplot " +
+                              shell_quote(path.filename().string()) + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   DCACN_CHECK(pipe != nullptr, "cannot start gnuplot for ", script_path);
   std::string output;
@@ -34,10 +34,10 @@ void run_gnuplot(const std::string& script_path, const std::string& script) {
   while (fgets(buffer.data(), buffer.size(), pipe) != nullptr) output += buffer.data();
   const int status = pclose(pipe);
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  DCACN_CHECK(code != 127, "gnuplot is not installed (Debian: apt-get install gnuplot-nox); "
+  DCACN_CHECK(code != 127,
+              "gnuplot is not installed (Debian: apt-get install gnuplot-nox); "
               "it draws the report's figures");
-  DCACN_CHECK(code == 0, "gnuplot failed on ", script_path, " (exit status ", code, "): ",
-              output);
+  DCACN_CHECK(code == 0, "gnuplot failed on ", script_path, " (exit status ", code, "): ", output);
 }
 
 }  // namespace dcacn

@@ -22,7 +22,8 @@ std::string number(double v, const char* spec = "%.4f") { return format_number(s
 void head(std::ostream& h, const ReportPage& p) {
   const std::string name = html_escape(p.run_name);
   h << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>dcacn report: "
-    << name << "</title>\n<style>\n" << kStyle << "</style></head><body>\n";
+    << name << "</title>\n<style>\n"
+    << kStyle << "</style></head><body>\n";
   h << "<h1>dcacn report: " << name << "</h1>\n<p class=\"note\">" << html_escape(p.checkpoint)
     << " &middot; epoch " << p.epoch << ", step " << p.step << " &middot; "
     << html_escape(p.dataset) << ", " << with_thousands(p.images) << " images &middot; "
@@ -37,8 +38,8 @@ void scores(std::ostream& h, const ClusterAnalysis& a, int64_t k) {
     h << "<td>" << number(a.scores.acc) << "</td><td>" << number(a.scores.nmi) << "</td><td>"
       << number(a.scores.ari) << "</td><td>" << number(a.majority_accuracy) << "</td>";
   }
-  h << "<td>" << number(a.size_entropy, "%.3f") << "</td><td>" << a.empty_clusters << " of "
-    << k << "</td></tr></table>\n";
+  h << "<td>" << number(a.size_entropy, "%.3f") << "</td><td>" << a.empty_clusters << " of " << k
+    << "</td></tr></table>\n";
   if (!a.has_labels) {
     h << "<p class=\"note\">The data has no labels: no scores, confusion matrix or class "
          "colouring.</p>\n";
@@ -88,11 +89,20 @@ std::string html_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;

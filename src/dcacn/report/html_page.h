@@ -16,11 +16,11 @@ struct ReportPage {
   int64_t step = 0;
   std::string dataset;
   int64_t images = 0;
-  std::string network;         ///< "resnet34 width 16, attention cbam"
+  std::string network;  ///< "resnet34 width 16, attention cbam"
   int64_t clusters = 0;
   bool has_score_curves = false;
   bool has_loss_curves = false;
-  int64_t tsne_samples = 0;    ///< 0: no t-SNE
+  int64_t tsne_samples = 0;  ///< 0: no t-SNE
   uint64_t tsne_seed = 0;
   double tsne_kl = 0;
   std::vector<std::string> class_names;

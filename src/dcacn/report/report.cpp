@@ -36,8 +36,8 @@ void tsne_section(ReportWriter& w, const ReportOptions& o, const torch::Tensor& 
   Progress progress;
   const TSNEResult r = tsne(features.index_select(0, pick), t, [&](int64_t it, double value) {
     if (!o.progress) return;
-    progress.update(c10::str("t-SNE of ", m, " points: iteration ", it, "/", t.iterations,
-                             ", KL ", format_number("%.3f", value)));
+    progress.update(c10::str("t-SNE of ", m, " points: iteration ", it, "/", t.iterations, ", KL ",
+                             format_number("%.3f", value)));
   });
   progress.finish();
   TsneFigureInput input;

@@ -21,8 +21,8 @@ namespace dcacn {
 
 struct ReportOptions {
   std::string run_dir;
-  std::string out_dir;          ///< empty: RUN_DIR/report
-  std::string which = "last";   ///< checkpoint: last | best
+  std::string out_dir;         ///< empty: RUN_DIR/report
+  std::string which = "last";  ///< checkpoint: last | best
   std::string device = "auto";
   DataOverrides data;           ///< the data to show (default: the run's dataset)
   int64_t tsne_samples = 2000;  ///< points in the t-SNE (a seeded random subsample)

@@ -35,8 +35,7 @@ torch::Tensor tsne_joint_probabilities(const torch::Tensor& d2_in, double perple
   const torch::Tensor off_diagonal = 1 - torch::eye(n, torch::kDouble);
   // Bisection on beta = 1 / (2 sigma^2) for all rows at once; distances are shifted by each
   // row's smallest off-diagonal value so that exp() cannot underflow to an all-zero row.
-  const torch::Tensor shifted =
-      d2 - (d2 + torch::eye(n, torch::kDouble) * 1e300).amin(1, true);
+  const torch::Tensor shifted = d2 - (d2 + torch::eye(n, torch::kDouble) * 1e300).amin(1, true);
   torch::Tensor beta = torch::ones({n, 1}, torch::kDouble);
   torch::Tensor lo = torch::zeros({n, 1}, torch::kDouble);
   torch::Tensor hi = torch::full({n, 1}, INFINITY, torch::kDouble);
@@ -57,12 +56,13 @@ torch::Tensor tsne_joint_probabilities(const torch::Tensor& d2_in, double perple
 
 TSNEResult tsne(const torch::Tensor& x_in, const TSNEOptions& o,
                 const std::function<void(int64_t, double)>& progress) {
-  DCACN_CHECK(x_in.dim() == 2 && x_in.size(0) >= 2, "t-SNE needs an [n, D] matrix with n >= 2, got ",
-              x_in.sizes());
+  DCACN_CHECK(x_in.dim() == 2 && x_in.size(0) >= 2,
+              "t-SNE needs an [n, D] matrix with n >= 2, got ", x_in.sizes());
   const int64_t n = x_in.size(0);
   const torch::Tensor x = pca(x_in.to(torch::kCPU, torch::kDouble), o.pca_dimensions);
   const double perplexity = std::min(o.perplexity, (n - 1) / 3.0);
-  const torch::Tensor p = tsne_joint_probabilities(squared_distances(x), perplexity).to(torch::kFloat);
+  const torch::Tensor p =
+      tsne_joint_probabilities(squared_distances(x), perplexity).to(torch::kFloat);
   const double lr = o.learning_rate > 0 ? o.learning_rate : std::max(n / o.exaggeration / 4, 50.0);
 
   at::Generator gen = at::detail::createCPUGenerator(o.seed);
@@ -86,7 +86,8 @@ TSNEResult tsne(const torch::Tensor& x_in, const TSNEOptions& o,
     gains = torch::where(same_sign, gains * 0.8, gains + 0.2).clamp_min(0.01);
     update = momentum * update - lr * gains * grad;
     y = y + update;
-    if (it + 1 == o.exaggeration_iterations) r.initial_kl = kl(off_diagonal / (1 + squared_distances(y)));
+    if (it + 1 == o.exaggeration_iterations)
+      r.initial_kl = kl(off_diagonal / (1 + squared_distances(y)));
     if (progress && (it + 1) % 50 == 0) progress(it + 1, kl(num));
   }
   r.kl_divergence = kl(off_diagonal / (1 + squared_distances(y)));

@@ -20,15 +20,15 @@ struct TSNEOptions {
   int64_t iterations = 1000;
   int64_t exaggeration_iterations = 250;
   double exaggeration = 12;
-  double learning_rate = 0;  ///< 0: max(n / exaggeration / 4, 50)
+  double learning_rate = 0;     ///< 0: max(n / exaggeration / 4, 50)
   int64_t pca_dimensions = 50;  ///< 0: no PCA
   uint64_t seed = 0;
 };
 
 struct TSNEResult {
-  torch::Tensor embedding;  ///< [n, dimensions] float
-  double kl_divergence = 0; ///< KL(P || Q) at the end
-  double initial_kl = 0;    ///< after the exaggeration phase
+  torch::Tensor embedding;   ///< [n, dimensions] float
+  double kl_divergence = 0;  ///< KL(P || Q) at the end
+  double initial_kl = 0;     ///< after the exaggeration phase
 };
 
 /// Embeds the rows of `x` [n, D] (n >= 2). `progress(iteration, kl)` is called every 50

@@ -74,8 +74,8 @@ DCACNOptions model_record_from_json(const nlohmann::json& r, const std::string& 
   } catch (const nlohmann::json::exception& e) {
     throw InputError(c10::str("checkpoint ", source, " holds a damaged model record: ", e.what()));
   } catch (const InputError& e) {
-    throw InputError(c10::str("checkpoint ", source, " holds a bad model record (",
-                              r.dump(), "): ", e.what()));
+    throw InputError(
+        c10::str("checkpoint ", source, " holds a bad model record (", r.dump(), "): ", e.what()));
   }
 }
 
@@ -143,12 +143,12 @@ Checkpoint load_checkpoint(const std::string& path) {
     DCACN_CHECK(name == kFormat, "checkpoint ", path, " has format '", name, "', expected '",
                 kFormat, "'");
     const torch::IValue version = get("format_version");
-    DCACN_CHECK(version.isInt() && version.toInt() >= 2 &&
-                    version.toInt() <= kCheckpointFormatVersion,
-                "checkpoint ", path, " has format version ",
-                version.isInt() ? std::to_string(version.toInt()) : "?",
-                "; this dcacn reads versions 1 to ", kCheckpointFormatVersion,
-                " (a newer dcacn wrote it?)");
+    DCACN_CHECK(
+        version.isInt() && version.toInt() >= 2 && version.toInt() <= kCheckpointFormatVersion,
+        "checkpoint ", path, " has format version ",
+        version.isInt() ? std::to_string(version.toInt()) : "?",
+        "; this dcacn reads versions 1 to ", kCheckpointFormatVersion,
+        " (a newer dcacn wrote it?)");
     c.format_version = version.toInt();
   }
   try {
@@ -175,8 +175,8 @@ Checkpoint load_checkpoint(const std::string& path) {
                     : model_record_from_json(
                           nlohmann::json::parse(get("model_record").toStringRef()), path);
   } catch (const c10::Error& e) {
-    throw InputError(c10::str("checkpoint ", path, " has an entry of the wrong type: ",
-                              e.what_without_backtrace()));
+    throw InputError(c10::str("checkpoint ", path,
+                              " has an entry of the wrong type: ", e.what_without_backtrace()));
   } catch (const nlohmann::json::exception& e) {
     throw InputError(c10::str("checkpoint ", path, " holds a damaged configuration: ", e.what()));
   }

@@ -21,7 +21,6 @@
 #include <torch/types.h>
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,7 +34,7 @@ constexpr int64_t kCheckpointFormatVersion = 2;
 
 struct Checkpoint {
   int64_t format_version = kCheckpointFormatVersion;  ///< of the file it was read from
-  DCACNOptions network;        ///< the resolved network (stem never "auto")
+  DCACNOptions network;                               ///< the resolved network (stem never "auto")
   TrainConfig config;
   int64_t epoch = 0;           ///< index of the epoch in progress (all before it are done)
   int64_t batch_in_epoch = 0;  ///< batches of that epoch already trained on
@@ -43,8 +42,8 @@ struct Checkpoint {
   double train_seconds = 0;    ///< wall time of the run so far
   double best_acc = -1;        ///< best evaluation ACC so far (-1: none)
   std::vector<std::pair<std::string, torch::Tensor>> model;
-  torch::Tensor optimizer;     ///< uint8 bytes of the serialized optimizer
-  torch::Tensor augment_rng;   ///< uint8 generator state
+  torch::Tensor optimizer;    ///< uint8 bytes of the serialized optimizer
+  torch::Tensor augment_rng;  ///< uint8 generator state
   /// Sums of the total, instance, cluster and entropy losses over the `loss_steps` steps since
   /// the last metrics row (zeros in version 1 files).
   std::vector<double> loss_sums = std::vector<double>(4, 0.0);

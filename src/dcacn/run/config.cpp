@@ -5,14 +5,15 @@
 
 namespace dcacn {
 
-#define DCACN_CONFIG_FIELDS(X)                                                                \
-  X(dataset) X(data_path) X(split) X(folder_image_size) X(channels) X(folder_squash) X(depth) X(width) X(attention) X(stem) \
-  X(clusters) X(views) X(instance_loss) X(instance_temperature) X(cluster_loss)               \
-  X(cluster_reading) X(cluster_temperature) X(cluster_weight) X(entropy_weight) X(lr)         \
-  X(lr_schedule) X(weight_decay) X(batch_size) X(epochs) X(time_budget_minutes) X(max_steps)  \
-  X(seed) X(bf16)                                                                             \
-  X(channels_last) X(eval_every) X(eval_batch_size) X(keep_epoch_checkpoints) X(device)       \
-  X(preset)
+// clang-format off
+#define DCACN_CONFIG_FIELDS(X)                                                                 \
+  X(dataset) X(data_path) X(split) X(folder_image_size) X(channels) X(folder_squash) X(depth)  \
+  X(width) X(attention) X(stem) X(clusters) X(views) X(instance_loss) X(instance_temperature)  \
+  X(cluster_loss) X(cluster_reading) X(cluster_temperature) X(cluster_weight)                  \
+  X(entropy_weight) X(lr) X(lr_schedule) X(weight_decay) X(batch_size) X(epochs)               \
+  X(time_budget_minutes) X(max_steps) X(seed) X(bf16) X(channels_last) X(eval_every)           \
+  X(eval_batch_size) X(keep_epoch_checkpoints) X(device) X(preset)
+// clang-format on
 
 nlohmann::json TrainConfig::to_json() const {
   nlohmann::json out;

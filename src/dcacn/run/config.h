@@ -2,9 +2,8 @@
 // Everything a run depends on, with the defaults of DESIGN.md section 5. Written to
 // RUN_DIR/config.json and into every checkpoint, so that a run can be resumed and reproduced.
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,11 +15,11 @@ struct TrainConfig {
   std::string dataset = "fashion-mnist";  ///< a dataset_names() entry
   std::string data_path;                  ///< empty: the dataset's default location
   std::string split = "all";
-  int64_t folder_image_size = 96;         ///< image folders: decoded size
-  int64_t channels = 0;                   ///< image folders: 1 or 3; 0: the dataset's own
-  bool folder_squash = false;             ///< image folders: squash, not centre-crop
+  int64_t folder_image_size = 96;  ///< image folders: decoded size
+  int64_t channels = 0;            ///< image folders: 1 or 3; 0: the dataset's own
+  bool folder_squash = false;      ///< image folders: squash, not centre-crop
   // Network.
-  int64_t depth = 34;                     ///< ResNet depth: 18, 34 or 50 (--arch resnetNN)
+  int64_t depth = 34;  ///< ResNet depth: 18, 34 or 50 (--arch resnetNN)
   int64_t width = 64;
   std::string attention = "cbam";
   std::string stem = "auto";
@@ -33,7 +32,7 @@ struct TrainConfig {
   std::string cluster_loss = "decoupled";   ///< decoupled | infonce
   std::string cluster_reading = "columns";  ///< columns | rows
   double cluster_temperature = 1.0;
-  double cluster_weight = 1.0;              ///< lambda
+  double cluster_weight = 1.0;  ///< lambda
   double entropy_weight = 1.0;
   // Optimisation.
   double lr = 3e-4;
@@ -44,18 +43,18 @@ struct TrainConfig {
   /// > 0: stop once the run's wall time (training and its periodic evaluations, summed over
   /// resumed sessions) reaches this many minutes.
   double time_budget_minutes = 0;
-  int64_t max_steps = 0;           ///< > 0: stop after this many optimiser steps
+  int64_t max_steps = 0;  ///< > 0: stop after this many optimiser steps
   uint64_t seed = 0;
-  bool bf16 = false;               ///< CPU bf16 autocast / CUDA bf16 autocast
-  bool channels_last = false;      ///< NHWC weights and inputs (faster convolutions on CPU)
+  bool bf16 = false;           ///< CPU bf16 autocast / CUDA bf16 autocast
+  bool channels_last = false;  ///< NHWC weights and inputs (faster convolutions on CPU)
   // Evaluation and checkpoints.
-  int64_t eval_every = 1;          ///< epochs between evaluations and checkpoints
+  int64_t eval_every = 1;  ///< epochs between evaluations and checkpoints
   int64_t eval_batch_size = 512;
   /// > 0: also keep checkpoints/epoch_NNNN.pt every this many epochs; 0: none (last.pt and
   /// best.pt are always written). A paper preset's epoch checkpoint is ~250 MB.
   int64_t keep_epoch_checkpoints = 0;
-  std::string device = "auto";     ///< auto | cpu | cuda
-  std::string preset;              ///< the preset this configuration started from, if any
+  std::string device = "auto";  ///< auto | cpu | cuda
+  std::string preset;           ///< the preset this configuration started from, if any
 
   nlohmann::json to_json() const;
   /// Reads a configuration; unknown keys are an error (they would be silently ignored).

@@ -21,8 +21,6 @@ void CheckpointWriter::save(const Checkpoint& ck, bool best) const {
   }
 }
 
-void CheckpointWriter::save_last(const Checkpoint& ck) const {
-  save_checkpoint(ck, path("last"));
-}
+void CheckpointWriter::save_last(const Checkpoint& ck) const { save_checkpoint(ck, path("last")); }
 
 }  // namespace dcacn

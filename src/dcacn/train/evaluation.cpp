@@ -1,9 +1,8 @@
 #include "dcacn/train/evaluation.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "dcacn/cluster/kmeans.h"
 #include "dcacn/infer/inference.h"
@@ -28,12 +27,12 @@ bool EvalResult::collapsing(int64_t clusters) const {
 
 std::string EvalResult::summary() const {
   std::string line = has_labels ? format_scores(scores) + ", " : "";
-  return line + c10::str(empty_clusters, " empty clusters, largest ",
-                         percent(largest_cluster_fraction));
+  return line +
+         c10::str(empty_clusters, " empty clusters, largest ", percent(largest_cluster_fraction));
 }
 
-EvalResult evaluate(DCACNImpl& model, const Dataset& data, int64_t image_size,
-                    int64_t batch_size, bool bf16, bool channels_last, bool keep_features) {
+EvalResult evaluate(DCACNImpl& model, const Dataset& data, int64_t image_size, int64_t batch_size,
+                    bool bf16, bool channels_last, bool keep_features) {
   InferenceOptions o;
   o.batch_size = batch_size;
   o.bf16 = bf16;
@@ -45,8 +44,7 @@ EvalResult evaluate(DCACNImpl& model, const Dataset& data, int64_t image_size,
   r.predictions = out.probabilities.argmax(1);
   if (keep_features) r.features = out.features;
   // The same sizes, entropy and scores `dcacn evaluate` reports.
-  const ClusterAnalysis a =
-      analyze_clusters(r.predictions, model.options.clusters(), data.labels);
+  const ClusterAnalysis a = analyze_clusters(r.predictions, model.options.clusters(), data.labels);
   r.cluster_sizes = a.sizes;
   r.empty_clusters = a.empty_clusters;
   r.largest_cluster_fraction =
@@ -58,8 +56,8 @@ EvalResult evaluate(DCACNImpl& model, const Dataset& data, int64_t image_size,
   return r;
 }
 
-void write_final_report(const std::string& path, const EvalResult& ev,
-                        const torch::Tensor& labels, const FinalReportInfo& info) {
+void write_final_report(const std::string& path, const EvalResult& ev, const torch::Tensor& labels,
+                        const FinalReportInfo& info) {
   nlohmann::json out = {{"step", info.step},
                         {"train_seconds", info.train_seconds},
                         {"training_images_per_second", info.training_images_per_second},

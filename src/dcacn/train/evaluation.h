@@ -15,13 +15,13 @@ namespace dcacn {
 /// What an evaluation of the cluster head on the un-augmented data found.
 struct EvalResult {
   bool has_labels = false;
-  ClusteringScores scores;           ///< when labels exist
+  ClusteringScores scores;  ///< when labels exist
   std::vector<int64_t> cluster_sizes;
   int64_t empty_clusters = 0;
   double largest_cluster_fraction = 0;
-  double size_entropy = 0;           ///< entropy of the cluster sizes / log K, in [0, 1]
-  torch::Tensor predictions;         ///< [N] int64, CPU
-  torch::Tensor features;            ///< [N, D] float, CPU (when asked for)
+  double size_entropy = 0;    ///< entropy of the cluster sizes / log K, in [0, 1]
+  torch::Tensor predictions;  ///< [N] int64, CPU
+  torch::Tensor features;     ///< [N, D] float, CPU (when asked for)
 
   /// True when the clusters look collapsed (one holds > 90% or over half are empty).
   bool collapsing(int64_t clusters) const;
@@ -30,8 +30,8 @@ struct EvalResult {
 };
 
 /// argmax of the cluster head over `data` (eval transform at `image_size`), in batches.
-EvalResult evaluate(DCACNImpl& model, const Dataset& data, int64_t image_size,
-                    int64_t batch_size, bool bf16, bool channels_last, bool keep_features);
+EvalResult evaluate(DCACNImpl& model, const Dataset& data, int64_t image_size, int64_t batch_size,
+                    bool bf16, bool channels_last, bool keep_features);
 
 /// What final.json records besides the evaluation.
 struct FinalReportInfo {

@@ -34,8 +34,7 @@ torch::Tensor contrastive_loss(const torch::Tensor& a, const torch::Tensor& b, d
   TORCH_CHECK(a.dim() == 2 && a.sizes() == b.sizes() && a.size(0) >= 2,
               "contrastive_loss: expected two [M, D] views with M >= 2, got ", a.sizes(), " and ",
               b.sizes());
-  TORCH_CHECK(temperature > 0, "contrastive_loss: temperature must be positive, got ",
-              temperature);
+  TORCH_CHECK(temperature > 0, "contrastive_loss: temperature must be positive, got ", temperature);
   namespace F = torch::nn::functional;
   const int64_t m = a.size(0);
   // Computed in float32 even under bf16 autocast (float64 stays float64, for gradient checks).
@@ -43,7 +42,8 @@ torch::Tensor contrastive_loss(const torch::Tensor& a, const torch::Tensor& b, d
   const torch::Tensor z =
       F::normalize(torch::cat({a, b}, 0).to(dtype), F::NormalizeFuncOptions().dim(1));
   const torch::Tensor sim = torch::mm(z, z.t()) / temperature;  // [2M, 2M]
-  const torch::Tensor rows = torch::arange(2 * m, torch::TensorOptions().dtype(torch::kInt64).device(a.device()));
+  const torch::Tensor rows =
+      torch::arange(2 * m, torch::TensorOptions().dtype(torch::kInt64).device(a.device()));
   const torch::Tensor positive = (rows + m) % (2 * m);
   const torch::Tensor pos_sim = sim.gather(1, positive.unsqueeze(1)).squeeze(1);
   // Denominator: every other row except the anchor itself, and for the decoupled loss
@@ -52,8 +52,7 @@ torch::Tensor contrastive_loss(const torch::Tensor& a, const torch::Tensor& b, d
   if (kind == ContrastKind::kDecoupled) {
     excluded = excluded.scatter(1, positive.unsqueeze(1), true);
   }
-  const torch::Tensor masked =
-      sim.masked_fill(excluded, -std::numeric_limits<float>::infinity());
+  const torch::Tensor masked = sim.masked_fill(excluded, -std::numeric_limits<float>::infinity());
   return (torch::logsumexp(masked, 1) - pos_sim).mean();
 }
 
@@ -63,8 +62,8 @@ torch::Tensor entropy_regularizer(const torch::Tensor& probabilities) {
   const torch::Tensor q = probabilities.to(dtype).mean(0);
   const double log_k = std::log(static_cast<double>(probabilities.size(1)));
   // q log q with 0 log 0 = 0.
-  const torch::Tensor plogp = torch::where(q > 0, q * torch::log(q.clamp_min(1e-30)),
-                                           torch::zeros_like(q));
+  const torch::Tensor plogp =
+      torch::where(q > 0, q * torch::log(q.clamp_min(1e-30)), torch::zeros_like(q));
   return log_k + plogp.sum();
 }
 
@@ -94,7 +93,8 @@ LossTerms multicrop_loss(const std::vector<torch::Tensor>& embeddings,
   LossTerms sum;
   int64_t pairs = 0;
   auto add = [&](int64_t u, int64_t v) {
-    LossTerms t = pair_loss(embeddings[u], probabilities[u], embeddings[v], probabilities[v], options);
+    LossTerms t =
+        pair_loss(embeddings[u], probabilities[u], embeddings[v], probabilities[v], options);
     if (pairs == 0) {
       sum = t;
     } else {

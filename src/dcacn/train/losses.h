@@ -23,7 +23,7 @@ namespace dcacn {
 enum class ContrastKind { kDecoupled, kInfoNCE };
 enum class ClusterReading { kRows, kColumns };
 
-ContrastKind parse_contrast(const std::string& text);     ///< "decoupled" | "infonce"
+ContrastKind parse_contrast(const std::string& text);  ///< "decoupled" | "infonce"
 std::string contrast_name(ContrastKind kind);
 ClusterReading parse_cluster_reading(const std::string& text);  ///< "rows" | "columns"
 std::string cluster_reading_name(ClusterReading reading);

@@ -9,8 +9,7 @@ namespace dcacn {
 
 double budget_fraction(const TrainConfig& config, int64_t step, int64_t steps_per_epoch,
                        double elapsed_seconds) {
-  DCACN_CHECK(steps_per_epoch >= 1, "an epoch must have at least one step, got ",
-              steps_per_epoch);
+  DCACN_CHECK(steps_per_epoch >= 1, "an epoch must have at least one step, got ", steps_per_epoch);
   double f = static_cast<double>(step) / static_cast<double>(config.epochs * steps_per_epoch);
   if (config.max_steps > 0) f = std::max(f, static_cast<double>(step) / config.max_steps);
   if (config.time_budget_minutes > 0) {

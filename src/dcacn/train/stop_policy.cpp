@@ -31,8 +31,8 @@ StopPolicy::Reason StopPolicy::check(int64_t step, double elapsed) const {
   return Reason::kNone;
 }
 
-double StopPolicy::eta_seconds(int64_t steps_left_in_epochs, int64_t step,
-                               double seconds_per_step, double elapsed) const {
+double StopPolicy::eta_seconds(int64_t steps_left_in_epochs, int64_t step, double seconds_per_step,
+                               double elapsed) const {
   double steps_left = static_cast<double>(steps_left_in_epochs);
   if (max_steps_ > 0) steps_left = std::min<double>(steps_left, max_steps_ - step);
   double eta = std::max(0.0, steps_left) * seconds_per_step;

@@ -13,8 +13,8 @@
 namespace dcacn {
 
 struct TrainStepOptions {
-  int64_t batch_size = 0;   ///< images per view
-  int64_t global_views = 2; ///< the first views, contrasted with every other
+  int64_t batch_size = 0;    ///< images per view
+  int64_t global_views = 2;  ///< the first views, contrasted with every other
   LossOptions losses;
   bool bf16 = false;
   bool channels_last = false;

@@ -49,13 +49,13 @@ LossOptions loss_options(const TrainConfig& c) {
 
 // Where a run stands; everything of it a checkpoint keeps, besides the weights and states.
 struct TrainState {
-  int64_t epoch = 0;           // the epoch in progress
-  int64_t batch = 0;           // the next batch of that epoch
-  int64_t step = 0;            // optimisation steps taken
-  double seconds_before = 0;   // run time of the earlier sessions
+  int64_t epoch = 0;          // the epoch in progress
+  int64_t batch = 0;          // the next batch of that epoch
+  int64_t step = 0;           // optimisation steps taken
+  double seconds_before = 0;  // run time of the earlier sessions
   double best_acc = -1;
-  double lr = 0;               // of the latest step
-  LossSums losses;             // since the latest metrics row
+  double lr = 0;    // of the latest step
+  LossSums losses;  // since the latest metrics row
 };
 
 Dataset load_training_data(const TrainConfig& c) {
@@ -167,8 +167,8 @@ void TrainingSession::restore(const Checkpoint& ck, const std::string& source) {
   state_.best_acc = ck.best_acc;
   state_.losses = {ck.loss_sums[0], ck.loss_sums[1], ck.loss_sums[2], ck.loss_sums[3],
                    ck.loss_steps};
-  log_info(c10::str("resuming ", run_dir_, " at epoch ", state_.epoch + 1, ", batch ",
-                    state_.batch, ", step ", state_.step));
+  log_info(c10::str("resuming ", run_dir_, " at epoch ", state_.epoch + 1, ", batch ", state_.batch,
+                    ", step ", state_.step));
 }
 
 double TrainingSession::elapsed() const {
@@ -222,11 +222,11 @@ void TrainingSession::train_batch(const torch::Tensor& order) {
   if (!std::isfinite(values.total)) {
     progress_.finish();
     const std::string last = writer_.path("last");
-    throw InputError(c10::str(
-        "the loss became ", values.total, " at epoch ", state_.epoch + 1, ", step ",
-        state_.step + 1, " (instance ", values.instance, ", cluster ", values.cluster,
-        "); training stopped. The last good checkpoint is ", last,
-        is_file(last) ? "" : " (none was written yet)", ". A lower --lr usually helps."));
+    throw InputError(
+        c10::str("the loss became ", values.total, " at epoch ", state_.epoch + 1, ", step ",
+                 state_.step + 1, " (instance ", values.instance, ", cluster ", values.cluster,
+                 "); training stopped. The last good checkpoint is ", last,
+                 is_file(last) ? "" : " (none was written yet)", ". A lower --lr usually helps."));
   }
   state_.lr = scheduled_lr(c_, budget_fraction(c_, state_.step, batches_, elapsed()));
   step_.apply(loss, state_.lr);
@@ -239,8 +239,8 @@ void TrainingSession::train_batch(const torch::Tensor& order) {
 void TrainingSession::show_progress(const StepLosses& l) {
   const double rate = meter_.segment_rate();
   const int64_t steps_left = (c_.epochs - state_.epoch) * batches_ - state_.batch - 1;
-  const double eta = stop_.eta_seconds(steps_left, state_.step,
-                                       c_.batch_size / std::max(rate, 1e-9), elapsed());
+  const double eta =
+      stop_.eta_seconds(steps_left, state_.step, c_.batch_size / std::max(rate, 1e-9), elapsed());
   progress_.update(c10::str("epoch ", state_.epoch + 1, "/", c_.epochs, " step ", state_.step,
                             " loss ", fixed(l.total), " (inst ", fixed(l.instance, 3), ", clus ",
                             fixed(l.cluster, 3), ") ", fixed(rate, 0), " img/s, ETA ",
@@ -323,8 +323,7 @@ Trainer::Trainer(const TrainConfig& config, const std::string& run_dir)
   stop_ = std::make_unique<StopPolicy>(config_);
 }
 
-Trainer::Trainer(const std::string& run_dir, const ResumeOverrides& overrides)
-    : run_dir_(run_dir) {
+Trainer::Trainer(const std::string& run_dir, const ResumeOverrides& overrides) : run_dir_(run_dir) {
   const std::string last = checkpoint_path("last");
   DCACN_CHECK(is_file(last), "cannot resume ", run_dir, ": ", last, " not found");
   restored_ = std::make_unique<Checkpoint>(load_checkpoint(last));

@@ -18,9 +18,9 @@ class InputError : public std::runtime_error {
 }  // namespace dcacn
 
 /// Throws dcacn::InputError with the arguments streamed together when `cond` is false.
-#define DCACN_CHECK(cond, ...)                                 \
-  do {                                                         \
-    if (!(cond)) {                                             \
-      throw ::dcacn::InputError(::c10::str(__VA_ARGS__));      \
-    }                                                          \
+#define DCACN_CHECK(cond, ...)                            \
+  do {                                                    \
+    if (!(cond)) {                                        \
+      throw ::dcacn::InputError(::c10::str(__VA_ARGS__)); \
+    }                                                     \
   } while (0)

@@ -167,17 +167,17 @@ torch::Tensor read_fixed_records(const std::string& path, int64_t record_bytes,
   DCACN_CHECK(size > 0, path, " is empty; expected ", what, "s of ", with_thousands(rec),
               " bytes each");
   DCACN_CHECK(size % rec == 0, path, " is truncated or oversized: ", with_thousands(size),
-              " bytes is not a whole number of ", with_thousands(rec), "-byte ", what,
-              "s (", with_thousands(size / rec), " records + ", with_thousands(size % rec),
+              " bytes is not a whole number of ", with_thousands(rec), "-byte ", what, "s (",
+              with_thousands(size / rec), " records + ", with_thousands(size % rec),
               " bytes; expected ", with_thousands(size / rec * rec), " or ",
               with_thousands((size / rec + 1) * rec), " bytes)");
   const int64_t count = static_cast<int64_t>(size / rec);
   torch::Tensor out = torch::empty({count, record_bytes}, torch::kUInt8);
   std::ifstream in(path, std::ios::binary);
   DCACN_CHECK(in, "cannot open ", path, ": ", std::strerror(errno));
-  DCACN_CHECK(in.read(reinterpret_cast<char*>(out.data_ptr<uint8_t>()),
-                      static_cast<std::streamsize>(size)),
-              "cannot read ", path, ": read ", in.gcount(), " of ", size, " bytes");
+  DCACN_CHECK(
+      in.read(reinterpret_cast<char*>(out.data_ptr<uint8_t>()), static_cast<std::streamsize>(size)),
+      "cannot read ", path, ": read ", in.gcount(), " of ", size, " bytes");
   return out;
 }
 

@@ -1,11 +1,11 @@
 #pragma once
 // File helpers shared by the readers and writers.
 
+#include <torch/types.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <torch/types.h>
 
 namespace dcacn {
 
