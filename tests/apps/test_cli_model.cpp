@@ -22,16 +22,10 @@ namespace {
 using test::idx_header;
 
 using test::CliRun;
+using test::read_text;
 using test::run_cli;
 
 namespace fs = std::filesystem;
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;

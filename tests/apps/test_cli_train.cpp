@@ -19,6 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using test::CliRun;
+using test::read_text;
 using test::run_cli;
 
 class CliTrainTest : public test::TempDirTest {
@@ -36,13 +37,6 @@ class CliTrainTest : public test::TempDirTest {
            std::to_string(epochs);
   }
 };
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // The metrics rows without their timing columns (wall_seconds, images_per_second).
 std::vector<std::string> rows_without_timings(const std::string& path) {
