@@ -20,7 +20,8 @@ struct ConfigOption {
   CLI::Option* option;
   std::function<void(TrainConfig& to, const TrainConfig& parsed)> apply;
   std::function<std::string(const TrainConfig&)> show;
-  bool may_change_on_resume = false;
+  /// Set for the options that may change on resume: copies the value given into overrides.
+  std::function<void(ResumeOverrides& to, const TrainConfig& given)> resume;
 };
 
 struct TrainParams {
@@ -35,10 +36,14 @@ struct TrainParams {
   std::vector<ConfigOption> options;
 };
 
-// The options that may change on resume, as --help lists them.
-const char* kResumable =
-    "--epochs, --time-budget, --max-steps, --device, --eval-every, --eval-batch-size, "
-    "--keep-epoch-checkpoints, --threads, --quiet";
+// "--epochs, ..., --quiet": the options that may change on resume, as --help lists them.
+std::string resumable_names(const TrainParams& p) {
+  std::string names;
+  for (const auto& opt : p.options) {
+    if (opt.resume) names += opt.option->get_name() + ", ";
+  }
+  return names + "--threads, --quiet";
+}
 
 int64_t parse_keep(const std::string& text) {
   if (text == "none") return 0;
@@ -56,21 +61,11 @@ std::string show_keep(int64_t every) { return every == 0 ? "none" : std::to_stri
 
 ResumeOverrides resume_overrides(const TrainParams& p) {
   TrainConfig given;
-  std::set<std::string> set;
-  for (const auto& opt : p.options) {
-    if (opt.option->count() == 0) continue;
-    opt.apply(given, p.parsed);
-    set.insert(opt.option->get_name());
-  }
   ResumeOverrides o;
-  if (set.count("--epochs")) o.epochs = given.epochs;
-  if (set.count("--time-budget")) o.time_budget_minutes = given.time_budget_minutes;
-  if (set.count("--max-steps")) o.max_steps = given.max_steps;
-  if (set.count("--device")) o.device = given.device;
-  if (set.count("--eval-every")) o.eval_every = given.eval_every;
-  if (set.count("--eval-batch-size")) o.eval_batch_size = given.eval_batch_size;
-  if (set.count("--keep-epoch-checkpoints")) {
-    o.keep_epoch_checkpoints = given.keep_epoch_checkpoints;
+  for (const auto& opt : p.options) {
+    if (opt.option->count() == 0 || !opt.resume) continue;
+    opt.apply(given, p.parsed);
+    opt.resume(o, given);
   }
   return o;
 }
@@ -79,11 +74,11 @@ void refuse_fixed_options(const TrainParams& p) {
   DCACN_CHECK(p.preset.empty(),
               "--preset cannot go with --resume: a resumed run keeps its own "
               "settings (may change: ",
-              kResumable, ")");
+              resumable_names(p), ")");
   for (const auto& opt : p.options) {
-    DCACN_CHECK(opt.option->count() == 0 || opt.may_change_on_resume, opt.option->get_name(),
-                " cannot change when resuming a run: it keeps its own (may change: ", kResumable,
-                ")");
+    DCACN_CHECK(opt.option->count() == 0 || opt.resume, opt.option->get_name(),
+                " cannot change when resuming a run: it keeps its own (may change: ",
+                resumable_names(p), ")");
   }
 }
 
@@ -139,25 +134,31 @@ int run_train(TrainParams& p) {
 // --preset is parsed).
 void add_config_options(CLI::App* cmd, TrainParams* p) {
   TrainConfig& c = p->parsed;
-  auto add = [&](CLI::Option* o, auto apply, auto show, bool resumable = false) {
-    p->options.push_back({o, apply, show, resumable});
+  auto add = [&](CLI::Option* o, auto apply, auto show) {
+    p->options.push_back({o, apply, show, nullptr});
   };
-#define DCACN_FIELD(flag, field, help, resumable)                              \
+  // Marks the option added last as one that may change on resume.
+  auto resumable = [&](std::function<void(ResumeOverrides&, const TrainConfig&)> resume) {
+    p->options.back().resume = std::move(resume);
+  };
+#define DCACN_FIELD(flag, field, help)                                         \
   add(                                                                         \
       cmd->add_option(flag, c.field, help),                                    \
       [](TrainConfig& to, const TrainConfig& from) { to.field = from.field; }, \
-      [](const TrainConfig& s) { return c10::str(s.field); }, resumable);
+      [](const TrainConfig& s) { return c10::str(s.field); });
+#define DCACN_RESUMABLE(flag, field, help) \
+  DCACN_FIELD(flag, field, help)           \
+  resumable([](ResumeOverrides& to, const TrainConfig& given) { to.field = given.field; });
 #define DCACN_SWITCH(flag, field, help)                                        \
   add(                                                                         \
       cmd->add_flag(flag, c.field, help),                                      \
       [](TrainConfig& to, const TrainConfig& from) { to.field = from.field; }, \
       [](const TrainConfig& s) { return std::string(s.field ? "on" : "off"); });
-  DCACN_FIELD("--dataset", dataset, "fashion-mnist | mnist | cifar10 | cifar100 | stl10 | folder",
-              false)
-  DCACN_FIELD("--data", data_path, "dataset folder (fashion-mnist: Debian's by default)", false)
-  DCACN_FIELD("--split", split, "train | test | all | unlabeled", false)
-  DCACN_FIELD("--image-size", folder_image_size, "image folders: decoded size", false)
-  DCACN_FIELD("--channels", channels, "image folders: 1 or 3 (0: 3)", false)
+  DCACN_FIELD("--dataset", dataset, "fashion-mnist | mnist | cifar10 | cifar100 | stl10 | folder")
+  DCACN_FIELD("--data", data_path, "dataset folder (fashion-mnist: Debian's by default)")
+  DCACN_FIELD("--split", split, "train | test | all | unlabeled")
+  DCACN_FIELD("--image-size", folder_image_size, "image folders: decoded size")
+  DCACN_FIELD("--channels", channels, "image folders: 1 or 3 (0: 3)")
   DCACN_SWITCH("--squash", folder_squash,
                "image folders: resize whole images to squares instead of taking their central "
                "square")
@@ -165,38 +166,37 @@ void add_config_options(CLI::App* cmd, TrainParams* p) {
       cmd->add_option("--arch", p->arch, "resnet18 | resnet34 | resnet50"),
       [p](TrainConfig& to, const TrainConfig&) { to.depth = parse_architecture(p->arch); },
       [](const TrainConfig& s) { return architecture_name(s.depth); });
-  DCACN_FIELD("--width", width, "backbone base channels", false)
-  DCACN_FIELD("--attention", attention, "cbam | none", false)
-  DCACN_FIELD("--stem", stem, "auto | cifar | imagenet", false)
-  DCACN_FIELD("--clusters", clusters, "number of clusters K", false)
+  DCACN_FIELD("--width", width, "backbone base channels")
+  DCACN_FIELD("--attention", attention, "cbam | none")
+  DCACN_FIELD("--stem", stem, "auto | cifar | imagenet")
+  DCACN_FIELD("--clusters", clusters, "number of clusters K")
   DCACN_FIELD("--views", views,
               "COUNTxSIZE[@MIN-MAX][:key=value] groups, global first (see augment-preview; "
-              "default: the dataset's)",
-              false)
-  DCACN_FIELD("--instance-loss", instance_loss, "decoupled | infonce", false)
-  DCACN_FIELD("--tau-inst", instance_temperature, "instance temperature", false)
-  DCACN_FIELD("--cluster-loss", cluster_loss, "decoupled | infonce", false)
-  DCACN_FIELD("--cluster-reading", cluster_reading, "columns (CC) | rows (paper eq. 7)", false)
-  DCACN_FIELD("--tau-clus", cluster_temperature, "cluster temperature", false)
-  DCACN_FIELD("--lambda", cluster_weight, "weight of the cluster loss", false)
-  DCACN_FIELD("--entropy-weight", entropy_weight, "weight of log K - H(mean assignment)", false)
-  DCACN_FIELD("--lr", lr, "Adam learning rate", false)
+              "default: the dataset's)")
+  DCACN_FIELD("--instance-loss", instance_loss, "decoupled | infonce")
+  DCACN_FIELD("--tau-inst", instance_temperature, "instance temperature")
+  DCACN_FIELD("--cluster-loss", cluster_loss, "decoupled | infonce")
+  DCACN_FIELD("--cluster-reading", cluster_reading, "columns (CC) | rows (paper eq. 7)")
+  DCACN_FIELD("--tau-clus", cluster_temperature, "cluster temperature")
+  DCACN_FIELD("--lambda", cluster_weight, "weight of the cluster loss")
+  DCACN_FIELD("--entropy-weight", entropy_weight, "weight of log K - H(mean assignment)")
+  DCACN_FIELD("--lr", lr, "Adam learning rate")
   DCACN_FIELD("--lr-schedule", lr_schedule,
-              "constant | cosine (decays to 0 over the epoch, step or time budget)", false)
-  DCACN_FIELD("--weight-decay", weight_decay, "Adam weight decay", false)
-  DCACN_FIELD("--batch-size", batch_size, "images per step", false)
-  DCACN_FIELD("--epochs", epochs, "epochs", true)
-  DCACN_FIELD("--time-budget", time_budget_minutes,
-              "stop once the run's wall time (training and periodic evaluations, over all its "
-              "sessions) reaches this many minutes (0: no limit)",
-              true)
-  DCACN_FIELD("--max-steps", max_steps, "stop after this many optimiser steps in all (0: no limit)",
-              true)
-  DCACN_FIELD("--seed", seed, "random seed", false)
+              "constant | cosine (decays to 0 over the epoch, step or time budget)")
+  DCACN_FIELD("--weight-decay", weight_decay, "Adam weight decay")
+  DCACN_FIELD("--batch-size", batch_size, "images per step")
+  DCACN_RESUMABLE("--epochs", epochs, "epochs")
+  DCACN_RESUMABLE("--time-budget", time_budget_minutes,
+                  "stop once the run's wall time (training and periodic evaluations, over all its "
+                  "sessions) reaches this many minutes (0: no limit)")
+  DCACN_RESUMABLE("--max-steps", max_steps,
+                  "stop after this many optimiser steps in all (0: no limit)")
+  DCACN_RESUMABLE("--device", device, "auto | cpu | cuda")
+  DCACN_FIELD("--seed", seed, "random seed")
   DCACN_SWITCH("--bf16,!--no-bf16", bf16, "bf16 autocast")
   DCACN_SWITCH("--channels-last,!--no-channels-last", channels_last, "NHWC layout")
-  DCACN_FIELD("--eval-every", eval_every, "epochs between evaluations and checkpoints", true)
-  DCACN_FIELD("--eval-batch-size", eval_batch_size, "images per evaluation batch", true)
+  DCACN_RESUMABLE("--eval-every", eval_every, "epochs between evaluations and checkpoints")
+  DCACN_RESUMABLE("--eval-batch-size", eval_batch_size, "images per evaluation batch")
   add(
       cmd->add_option("--keep-epoch-checkpoints", p->keep_epoch_checkpoints,
                       "none | N: also keep checkpoints/epoch_NNNN.pt every N epochs (last.pt "
@@ -204,9 +204,12 @@ void add_config_options(CLI::App* cmd, TrainParams* p) {
       [p](TrainConfig& to, const TrainConfig&) {
         to.keep_epoch_checkpoints = parse_keep(p->keep_epoch_checkpoints);
       },
-      [](const TrainConfig& s) { return show_keep(s.keep_epoch_checkpoints); }, true);
-  DCACN_FIELD("--device", device, "auto | cpu | cuda", true)
+      [](const TrainConfig& s) { return show_keep(s.keep_epoch_checkpoints); });
+  resumable([](ResumeOverrides& to, const TrainConfig& given) {
+    to.keep_epoch_checkpoints = given.keep_epoch_checkpoints;
+  });
 #undef DCACN_FIELD
+#undef DCACN_RESUMABLE
 #undef DCACN_SWITCH
 }
 
@@ -231,11 +234,11 @@ CommandRunner register_train(CLI::App& app) {
         }
       });
   cmd->add_option("--out", p->out, "run directory (config.json, metrics.csv, checkpoints/)");
-  cmd->add_option("--resume", p->resume,
-                  std::string("continue the run in this directory with its own settings; only ") +
-                      kResumable + " may change");
+  CLI::Option* resume = cmd->add_option("--resume", p->resume);
   cmd->add_flag("--overwrite", p->overwrite, "replace a previous run in --out");
   add_config_options(cmd, p.get());
+  resume->description("continue the run in this directory with its own settings; only " +
+                      resumable_names(*p) + " may change");
   show_defaults(p.get(), TrainConfig());
   add_runtime_options(cmd, &p->runtime);
   return [p] { return run_train(*p); };
