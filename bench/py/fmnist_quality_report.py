@@ -28,6 +28,10 @@ LABELS = {
     "tune-ratio1": "screen: lr 1e-3, square crops (aspect ratio 1)",
     "tune-ratio1-nojitter": "screen: lr 1e-3, square crops, no brightness/contrast jitter on "
                             "the global views",
+    "garment-views": "milestone 2 ablation: views for small grayscale garments (milder crops, "
+                     "affine, brightness/contrast, blur, erasing)",
+    "selflabel": "milestone 2 ablation: self-labelling stage in the last third of the budget",
+    "garment-selflabel": "milestone 2: garment views + self-labelling stage (last third)",
     "python-reference": "Python PyTorch reference (torchvision DataLoader, same model, losses "
                         "and views as dcacn fmnist-cpu)",
     "python-reference-earlier": "Python PyTorch reference with the earlier settings (2x28 + "
@@ -48,15 +52,85 @@ def settings(run):
     return f"2x28@0.2-1,{s['locals']}x14@0.05-0.5, {s['lr']:g} {s['lr_schedule']}"
 
 
+def run_names(work):
+    """(run folder, variant, seed) of every finished run, in LABELS order then by seed."""
+    found = []
+    names = os.listdir(work) if os.path.isdir(work) else []
+    for variant in LABELS:
+        for name in sorted(names):
+            seed = 0
+            if name != variant:
+                if not name.startswith(variant + "-seed"):
+                    continue
+                seed = int(name[len(variant) + 5:])
+            if os.path.exists(os.path.join(work, name, "final.json")):
+                found.append((name, variant, seed))
+    return found
+
+
+def label(variant, seed):
+    return LABELS[variant] + (f", seed {seed}" if seed else "")
+
+
+def earlier_sections(present):
+    """The rows and curve sections of the results file whose runs are no longer in the work
+    folder (runs of earlier sittings), so that rebuilding keeps them."""
+    if not os.path.exists(RESULTS):
+        return [], []
+    text = open(RESULTS).read().split("\n")
+    rows, curves, current = [], [], None
+    for line in text:
+        if line.startswith("## Learning curve: "):
+            current = [line] if line[len("## Learning curve: "):] not in present else None
+            if current is not None:
+                curves.append(current)
+            continue
+        if line.startswith("## "):
+            current = None
+            continue
+        if current is not None:
+            current.append(line)
+        elif line.startswith("| ") and not line.startswith("| run |") and "|---" not in line:
+            name = line[2:].split(" | ")[0]
+            if name in LABELS.values() or ", seed " in name:
+                if name not in present:
+                    rows.append(line)
+    return rows, curves
+
+
+def probe_table(work, found):
+    lines = []
+    for name, variant, seed in found:
+        path = os.path.join(work, name, "probe.json")
+        if not os.path.exists(path):
+            continue
+        p = json.load(open(path))
+        f = p["features"]
+        if not lines:
+            px = p.get("pixels")
+            lines = ["", "## What the representation knows (bench/py/probe.py)", "",
+                     f"On {p['images']} images (L2-normalised backbone features): share of the 20 "
+                     "nearest neighbours of each image with its class, a logistic-regression "
+                     "probe trained on half and scored on the other half, k-means (K = 10) on "
+                     "the features; the cluster head's ACC on all images.", "",
+                     "| run | k-NN purity | linear probe | k-means ACC | head ACC |",
+                     "|---|---|---|---|---|"]
+            if px:
+                lines.append(f"| raw pixels | {px['knn_purity']:.4f} | {px['linear_probe']:.4f} | "
+                             f"{px['kmeans_acc']:.4f} | - |")
+        lines.append(f"| {label(variant, seed)} | {f['knn_purity']:.4f} | "
+                     f"{f['linear_probe']:.4f} | {f['kmeans_acc']:.4f} | {p['head_acc']:.4f} |")
+    return lines
+
+
 def main():
     work, command = sys.argv[1], sys.argv[2]
     rows = []
-    for variant in LABELS:
-        path = os.path.join(work, variant, "final.json")
-        if not os.path.exists(path):
-            continue
+    found = run_names(work)
+    for name, variant, seed in found:
+        path = os.path.join(work, name, "final.json")
         final = json.load(open(path))
-        run = os.path.join(work, variant)
+        run = os.path.join(work, name)
         if os.path.exists(os.path.join(run, "budget")):
             budget = open(os.path.join(run, "budget")).read().strip()
         else:  # runs from before step budgets existed
@@ -66,7 +140,7 @@ def main():
         km = final.get("kmeans_on_features", {})
         rate = final.get("training_images_per_second", final.get("images_per_second", 0))
         finished = datetime.datetime.fromtimestamp(os.path.getmtime(path), datetime.timezone.utc)
-        rows.append((variant, settings(run), budget, head, km,
+        rows.append((label(variant, seed), settings(run), budget, head, km,
                      final.get("step", final.get("steps")), rate, background,
                      finished.strftime("%Y-%m-%d %H:%M")))
     cpu = subprocess.run("lscpu | sed -n 's/^Model name: *//p'", shell=True, capture_output=True,
@@ -97,26 +171,37 @@ def main():
         "k-means on features ACC / NMI / ARI | steps | training images/s | finished (UTC) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for variant, setting, budget, head, km, steps, rate, background, finished in rows:
+    present = {r[0] for r in rows}
+    kept_rows, kept_curves = earlier_sections(present)
+    for name, setting, budget, head, km, steps, rate, background, finished in rows:
         kmtext = (f"{km['acc']:.4f} / {km['nmi']:.4f} / {km['ari']:.4f}" if km else "-")
         if background:
             budget += " *"
         ratetext = f"({rate:.0f})" if background else f"{rate:.0f}"
-        lines.append(f"| {LABELS[variant]} | {setting} | {budget} | {head['acc']:.4f} | "
+        lines.append(f"| {name} | {setting} | {budget} | {head['acc']:.4f} | "
                      f"{head['nmi']:.4f} | {head['ari']:.4f} | {kmtext} | {steps} | {ratetext} | "
                      f"{finished} |")
-    for variant in ("dcacn", "python-reference", "earlier-preset", "tune-4local",
-                    "long-lr-1e-3-seed1"):
-        curve = os.path.join(work, variant, "metrics.csv")
-        if not os.path.exists(curve):
+    lines += kept_rows
+    lines += probe_table(work, found)
+    curved = ("dcacn", "python-reference", "earlier-preset", "tune-4local", "long-lr-1e-3-seed1",
+              "garment-views", "selflabel", "garment-selflabel")
+    for name, variant, seed in found:
+        curve = os.path.join(work, name, "metrics.csv")
+        if variant not in curved or not os.path.exists(curve):
             continue
-        lines += ["", f"## Learning curve: {LABELS[variant]}", "",
-                  "| epoch | step | minutes | loss | ACC | NMI | ARI | images/s |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += ["", f"## Learning curve: {label(variant, seed)}", "",
+                  "| epoch | step | minutes | stage | loss | ACC | NMI | ARI | pseudo-labelled | "
+                  "pseudo-label ACC | images/s |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in csv.DictReader(open(curve)):
             lines.append(f"| {r['epoch']} | {r['step']} | {float(r['wall_seconds']) / 60:.1f} | "
-                         f"{r['loss']} | {r['acc']} | {r['nmi']} | {r['ari']} | "
-                         f"{r['images_per_second']} |")
+                         f"{r.get('stage') or 1} | {r['loss']} | {r['acc']} | {r['nmi']} | "
+                         f"{r['ari']} | {r.get('pseudo_labelled') or '-'} | "
+                         f"{r.get('pseudo_acc') or '-'} | {r['images_per_second']} |")
+    for section in kept_curves:
+        while section and section[-1] == "":
+            section.pop()
+        lines += [""] + section
     os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
     with open(RESULTS, "w") as f:
         f.write("\n".join(lines) + "\n")

@@ -9,6 +9,8 @@
 
 #include "../test_util.h"
 #include "cli_util.h"
+#include "dcacn/augment/multicrop.h"
+#include "dcacn/run/config.h"
 
 namespace dcacn {
 namespace {
@@ -17,6 +19,8 @@ using test::idx_header;
 
 using test::CliRun;
 using test::run_cli;
+
+std::string preset_views() { return preset("fmnist-cpu").views; }
 
 class CliTest : public test::TempDirTest {
  protected:
@@ -104,6 +108,38 @@ TEST_F(CliTest, ScoreMatchesScikitLearnReferenceCase) {
     EXPECT_NEAR(s["nmi"].get<double>(), c["nmi"].get<double>(), 1e-9);
     EXPECT_NEAR(s["ari"].get<double>(), c["ari"].get<double>(), 1e-9);
   }
+}
+
+TEST_F(CliTest, AugmentPreviewShowsTheViewsOfARunOrAPreset) {
+  write_two_group_idx();
+  TrainConfig c;
+  c.dataset = "mnist";
+  c.data_path = dir_;
+  c.views = "2x6@0.5-1:rotate=10:erase=0.5,3x4@0.2-0.5";
+  std::filesystem::create_directories(path("run"));
+  test::write_text(path("run/config.json"), c.to_json().dump());
+  const CliRun run =
+      run_cli("augment-preview --run " + path("run") + " --n 4 --cell 8 --out " + path("grid.png"));
+  ASSERT_EQ(run.status, 0) << run.output;
+  EXPECT_NE(run.output.find("2x6 (scale 0.50-1.00) + 3x4 (scale 0.20-0.50)"), std::string::npos)
+      << run.output;
+  EXPECT_TRUE(std::filesystem::is_regular_file(path("grid.png")));
+  // A preset names its dataset too; --dataset given wins (here the test's folder).
+  const CliRun preset = run_cli("augment-preview --preset fmnist-cpu --dataset mnist --data " +
+                                dir_ + " --n 2 --cell 8 --out " + path("p.png"));
+  ASSERT_EQ(preset.status, 0) << preset.output;
+  EXPECT_NE(preset.output.find(parse_views(preset_views(), MultiCropSpec()).describe()),
+            std::string::npos)
+      << preset.output;
+  const CliRun both = run_cli("augment-preview --run " + path("run") +
+                              " --preset fmnist-cpu --out " + path("b.png"));
+  EXPECT_EQ(both.status, 1);
+  EXPECT_NE(both.output.find("not both"), std::string::npos) << both.output;
+  const CliRun none =
+      run_cli("augment-preview --run " + path("absent") + " --out " + path("b.png"));
+  EXPECT_EQ(none.status, 1);
+  EXPECT_NE(none.output.find(path("absent") + "/config.json not found"), std::string::npos)
+      << none.output;
 }
 
 TEST_F(CliTest, UserErrorsAreOneLineWithExitStatusOne) {

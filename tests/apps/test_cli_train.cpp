@@ -76,8 +76,9 @@ TEST_F(CliTrainTest, ResumeRefusesFixedOptionsAndKeepsTheRunsOwnBudget) {
   EXPECT_EQ(lr.status, 1);
   EXPECT_EQ(lr.output,
             "error: --lr cannot change when resuming a run: it keeps its own (may "
-            "change: --epochs, --time-budget, --max-steps, --device, --eval-every, "
-            "--eval-batch-size, --keep-epoch-checkpoints, --threads, --quiet)\n");
+            "change: --epochs, --time-budget, --max-steps, --device, --selflabel-minutes, "
+            "--selflabel-steps, --eval-every, --eval-batch-size, --keep-epoch-checkpoints, "
+            "--threads, --quiet)\n");
   EXPECT_EQ(run_cli("train --resume " + path("run") + " --preset fmnist-cpu").status, 1);
   // Its own step budget is spent: resuming as it is trains nothing.
   const CliRun same = run_cli("train --resume " + path("run") + " --quiet");

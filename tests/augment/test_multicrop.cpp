@@ -114,6 +114,50 @@ TEST_F(MultiCropTest, ViewSpecifications) {
   EXPECT_DOUBLE_EQ(r.local[2].ratio.first, 0.5);
   EXPECT_DOUBLE_EQ(r.local[2].ratio.second, 2.0);
   expect_error_containing([&] { parse_views("2x32:ratio=2-1", d); }, {"ratio", "2-1"});
+  // Affine map, erasing and separate brightness / contrast.
+  const MultiCropSpec a = parse_views(
+      "2x28@0.5-1:rotate=15:zoom=0.8-1.1:translate=0.1:brightness=0.5:contrast=0.3,"
+      "4x14:affine=0.5:shear=10:erase=0.4:erase_scale=0.05-0.2",
+      d);
+  EXPECT_DOUBLE_EQ(a.global[0].affine_p, 1.0);  // a range given without affine= switches it on
+  EXPECT_DOUBLE_EQ(a.global[0].affine.rotate, 15);
+  EXPECT_DOUBLE_EQ(a.global[0].affine.zoom.first, 0.8);
+  EXPECT_DOUBLE_EQ(a.global[0].affine.translate, 0.1);
+  EXPECT_DOUBLE_EQ(a.global[0].brightness, 0.5);
+  EXPECT_DOUBLE_EQ(a.global[0].contrast, 0.3);
+  EXPECT_DOUBLE_EQ(a.global[0].saturation, d.global[0].saturation);
+  EXPECT_DOUBLE_EQ(a.local[0].affine_p, 0.5);
+  EXPECT_DOUBLE_EQ(a.local[0].affine.shear, 10);
+  EXPECT_DOUBLE_EQ(a.local[0].erase_p, 0.4);
+  EXPECT_DOUBLE_EQ(a.local[0].erase_scale.second, 0.2);
+  EXPECT_DOUBLE_EQ(d.global[0].affine_p, 0.0);  // off unless asked for
+  expect_error_containing([&] { parse_views("2x32:shear=95", d); }, {"shear", "0..89"});
+  expect_error_containing([&] { parse_views("2x32:zoom=1.2-0.9", d); }, {"zoom", "1.2-0.9"});
+  expect_error_containing([&] { parse_views("2x32:erase_scale=0.5", d); }, {"erase_scale"});
+  expect_error_containing([&] { parse_views("2x32:translate=2", d); }, {"translate", "0..1"});
+}
+
+TEST_F(MultiCropTest, AffineAndErasingViewsAreSeededAndLeaveOtherSpecsAlone) {
+  const torch::Tensor x = images(16, 1, 28);
+  const MultiCropSpec plain = views_of("2x28@0.4-1,2x14@0.1-0.5");
+  const MultiCropSpec extra =
+      views_of("2x28@0.4-1:rotate=20:erase=0.5,2x14@0.1-0.5:zoom=0.8-1.2:translate=0.1");
+  MultiCropAugmenter a(extra, 7), b(extra, 7), p(plain, 7), q(plain, 7);
+  const auto va = a(x), vb = b(x), vp = p(x), vq = q(x);
+  for (size_t i = 0; i < va.size(); ++i) {
+    EXPECT_TRUE(va[i].equal(vb[i])) << "view " << i;
+    EXPECT_FALSE(va[i].equal(vp[i])) << "view " << i;
+    EXPECT_TRUE(vp[i].equal(vq[i])) << "view " << i;
+    EXPECT_GE(va[i].min().item<float>(), 0.0f);
+    EXPECT_LE(va[i].max().item<float>(), 1.0f);
+  }
+  // Erasing with probability 0.5 leaves about half of the views with a blank rectangle of at
+  // least 15 pixels on this noise (where a zero pixel is otherwise rare).
+  MultiCropAugmenter erase(views_of("1x28:erase=0.5"), 7);
+  const torch::Tensor zeros = (erase(x)[0] == 0).sum({1, 2, 3});
+  const int64_t with_hole = (zeros >= 4).sum().item<int64_t>();
+  EXPECT_GE(with_hole, 3);
+  EXPECT_LE(with_hole, 13);
 }
 
 }  // namespace

@@ -42,12 +42,91 @@ TEST_F(TransformsTest, CropSelectsTheBoxAndFlipMirrors) {
   // Pixel value = column index, so the crop's columns can be read back.
   torch::Tensor x = torch::arange(8).to(torch::kFloat32).repeat({1, 1, 8, 1}) / 8;  // [1,1,8,8]
   CropBoxes box{torch::tensor({2.0f}), torch::tensor({0.0f}), torch::tensor({4.0f}),
-                torch::tensor({8.0f})};
+                torch::tensor({8.0f}), torch::Tensor()};
   torch::Tensor crop = crop_flip_resize(x, box, torch::Tensor(), 4);
   EXPECT_TRUE(torch::allclose(crop[0][0][0], torch::tensor({2.f, 3.f, 4.f, 5.f}) / 8, 1e-5, 1e-6));
   torch::Tensor flipped = crop_flip_resize(x, box, torch::tensor({true}), 4);
   EXPECT_TRUE(
       torch::allclose(flipped[0][0][0], torch::tensor({5.f, 4.f, 3.f, 2.f}) / 8, 1e-5, 1e-6));
+}
+
+TEST_F(TransformsTest, AnIdentityAffineMapChangesNothingAndAZoomEnlargesTheCentre) {
+  torch::Tensor x = torch::rand({4, 1, 16, 16});
+  const CropBoxes full = sample_crop_boxes(4, 16, 16, {1.0, 1.0}, {1.0, 1.0}, gen_, cpu_);
+  // Mask off: identity maps whatever the ranges.
+  AffineRange wild;
+  wild.rotate = 90;
+  wild.shear = 30;
+  wild.translate = 0.3;
+  wild.zoom = {0.5, 2};
+  const torch::Tensor off = random_affine(torch::zeros({4}, torch::kBool), wild, gen_);
+  EXPECT_TRUE(torch::allclose(crop_flip_resize(x, full, torch::Tensor(), 16, off), x, 1e-5, 1e-6));
+  // Zoom 2 exactly, nothing else: the view is the central 8 x 8 box, resized.
+  AffineRange zoom;
+  zoom.zoom = {2.0, 2.0};
+  const torch::Tensor z = random_affine(torch::ones({4}, torch::kBool), zoom, gen_);
+  CropBoxes centre{torch::full({4}, 4.0f), torch::full({4}, 4.0f), torch::full({4}, 8.0f),
+                   torch::full({4}, 8.0f), torch::Tensor()};
+  EXPECT_TRUE(torch::allclose(crop_flip_resize(x, full, torch::Tensor(), 16, z),
+                              crop_flip_resize(x, centre, torch::Tensor(), 16), 1e-5, 1e-6));
+}
+
+TEST_F(TransformsTest, AffineMapsStayInTheirRanges) {
+  AffineRange r;
+  r.rotate = 30;
+  r.translate = 0.1;
+  r.zoom = {0.8, 1.1};
+  const int64_t n = 2000;
+  const torch::Tensor m = random_affine(torch::ones({n}, torch::kBool), r, gen_).to(torch::kDouble);
+  const torch::Tensor a = m.narrow(2, 0, 2);  // [n, 2, 2]: (zoom R)^-1
+  // Without shear the linear part is a rotation over the zoom: A A^T = I / zoom^2.
+  const torch::Tensor aat = torch::bmm(a, a.transpose(1, 2));
+  const torch::Tensor inv_zoom2 = aat.select(1, 0).select(1, 0);
+  EXPECT_TRUE(
+      torch::allclose(aat.select(1, 0).select(1, 1), torch::zeros({n}, torch::kDouble), 0, 1e-6));
+  EXPECT_TRUE(torch::allclose(aat.select(1, 1).select(1, 1), inv_zoom2, 1e-6, 1e-6));
+  const torch::Tensor zoom = 1 / inv_zoom2.sqrt();
+  EXPECT_GE(zoom.min().item<double>(), 0.8 - 1e-6);
+  EXPECT_LE(zoom.max().item<double>(), 1.1 + 1e-6);
+  EXPECT_NEAR(zoom.mean().item<double>(), 0.95, 0.01);  // uniform in 0.8-1.1
+  // The angle: atan2 of the rotation part, uniform in +-30 degrees.
+  const torch::Tensor angle =
+      torch::atan2(a.select(1, 0).select(1, 1), a.select(1, 0).select(1, 0)) * 180 / M_PI;
+  EXPECT_LE(angle.abs().max().item<double>(), 30 + 1e-4);
+  EXPECT_GT(angle.abs().max().item<double>(), 28);
+  EXPECT_NEAR(angle.mean().item<double>(), 0, 1.0);
+  // The shift: the forward map's translation t = -A^-1 offset, up to 2 * 0.1 normalised.
+  const torch::Tensor t = -torch::bmm(torch::inverse(a), m.narrow(2, 2, 1)).squeeze(2);
+  EXPECT_LE(t.abs().max().item<double>(), 0.2 + 1e-5);
+  EXPECT_GT(t.abs().max().item<double>(), 0.19);
+  // A shear keeps the area (determinant 1 / zoom^2 still).
+  AffineRange s;
+  s.shear = 20;
+  const torch::Tensor sh = random_affine(torch::ones({50}, torch::kBool), s, gen_);
+  EXPECT_TRUE(torch::allclose(torch::det(sh.narrow(2, 0, 2)), torch::ones({50}), 1e-4, 1e-5));
+  EXPECT_GT((sh.select(1, 0).select(1, 1) - 0).abs().max().item<double>(), 0.1);
+}
+
+TEST_F(TransformsTest, RandomErasingBlanksOneRectangleOfTheSelectedImages) {
+  const int64_t n = 400, side = 20;
+  const torch::Tensor x = torch::ones({n, 1, side, side});
+  const torch::Tensor mask = torch::arange(n) % 2 == 0;
+  const torch::Tensor y = random_erase(x, mask, {0.02, 0.33}, {0.3, 3.3}, gen_);
+  const torch::Tensor erased = (y == 0).sum({1, 2, 3}).to(torch::kDouble) / (side * side);
+  // Unselected images are untouched; selected ones lose 2%-33% of the area (the box sides are
+  // rounded to pixels, as torchvision rounds them: a little more or less).
+  EXPECT_TRUE(erased.index({torch::logical_not(mask)}).eq(0).all().item<bool>());
+  const torch::Tensor chosen = erased.index({mask});
+  EXPECT_GE(chosen.min().item<double>(), 0.01);
+  EXPECT_LE(chosen.max().item<double>(), 0.38);
+  EXPECT_NEAR(chosen.mean().item<double>(), (0.02 + 0.33) / 2, 0.04);
+  // The erased pixels form one rectangle: their count is rows x columns touched.
+  for (int64_t i = 0; i < 10; i += 2) {
+    const torch::Tensor zero = y[i][0] == 0;
+    const int64_t rows = zero.any(1).sum().item<int64_t>();
+    const int64_t cols = zero.any(0).sum().item<int64_t>();
+    EXPECT_EQ(zero.sum().item<int64_t>(), rows * cols) << "image " << i;
+  }
 }
 
 TEST_F(TransformsTest, BrightnessAndContrastMoveMeanAndSpread) {

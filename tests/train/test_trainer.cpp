@@ -229,6 +229,69 @@ TEST_F(TrainerTest, RowsWrittenAfterTheResumedCheckpointAreDropped) {
   EXPECT_EQ(rows[1].at("step"), "8");
 }
 
+// The self-labelling stage after 2 contrastive epochs: 6 steps of it.
+TrainConfig with_stage(TrainConfig c) {
+  c.selflabel_steps = 6;
+  c.selflabel_threshold = 0.5;  // the tiny network is not confident; K = 2
+  c.selflabel_quota = 1.0;
+  return c;
+}
+
+TEST_F(TrainerTest, TheSelfLabellingStageFollowsTheContrastiveOneAndIsLogged) {
+  const TrainResult r = run_new(with_stage(tiny()), "run");
+  EXPECT_EQ(r.status, TrainResult::Status::kBudgetReached);
+  EXPECT_EQ(r.step, 8 + 6);
+  const auto rows = read_metrics(path("run/metrics.csv"));
+  // Epochs 1 and 2 (stage 1), epoch 3 (stage 2, step 12) and the end of the budget (step 14).
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[1].at("stage"), "1");
+  EXPECT_EQ(rows[1].at("pseudo_labelled"), "");
+  for (size_t i : {2, 3}) {
+    EXPECT_EQ(rows[i].at("stage"), "2");
+    EXPECT_GT(std::stod(rows[i].at("pseudo_labelled")), 0.0);
+    EXPECT_LE(std::stod(rows[i].at("pseudo_labelled")), 1.0);
+    EXPECT_FALSE(rows[i].at("pseudo_acc").empty());
+    EXPECT_EQ(std::stod(rows[i].at("entropy_term")), 0.0);
+    EXPECT_GT(std::stod(rows[i].at("cluster_loss")), 0.0);  // the cross-entropy
+    EXPECT_EQ(std::stod(rows[i].at("lr")), 1e-4);
+  }
+  EXPECT_EQ(rows[3].at("step"), "14");
+  const Checkpoint last = load_checkpoint(path("run/checkpoints/last.pt"));
+  EXPECT_EQ(last.stage, 2);
+  EXPECT_EQ(last.stage_start_step, 8);
+  std::ifstream final_in(path("run/final.json"));
+  EXPECT_EQ(nlohmann::json::parse(final_in)["step"], 14);
+  // Spent: resuming says which budget to raise.
+  expect_error_containing([&] { Trainer(path("run"), ResumeOverrides()); },
+                          {"self-labelling step budget of 6 steps", "--selflabel-steps"});
+}
+
+TEST_F(TrainerTest, ResumeAcrossAndInsideTheSelfLabellingStageIsBitIdentical) {
+  run_new(with_stage(tiny()), "a");
+  Trainer first(with_stage(tiny()), path("b"));
+  first.set_step_limit(8);  // at the boundary between the stages
+  EXPECT_EQ(first.run().status, TrainResult::Status::kInterrupted);
+  EXPECT_EQ(load_checkpoint(path("b/checkpoints/last.pt")).stage, 2);
+  Trainer second(path("b"), ResumeOverrides());
+  second.set_step_limit(13);  // inside it, after its first row
+  EXPECT_EQ(second.run().status, TrainResult::Status::kInterrupted);
+  EXPECT_EQ(Trainer(path("b"), ResumeOverrides()).run().step, 14);
+  expect_same_weights(path("a/checkpoints/last.pt"), path("b/checkpoints/last.pt"));
+  expect_same_metrics(path("a/metrics.csv"), path("b/metrics.csv"));
+  // A finished contrastive run given the stage on resume trains the same as one planned with it.
+  ASSERT_EQ(run_new(tiny(), "c").status, TrainResult::Status::kFinished);
+  expect_error_containing([&] { Trainer(path("c"), ResumeOverrides()); }, {"trained its 2 epochs"});
+  ResumeOverrides stage;
+  stage.selflabel_steps = 6;
+  TrainConfig planned = with_stage(tiny());
+  // (threshold and quota are not resumable: the planned run uses the defaults for them here)
+  planned.selflabel_threshold = TrainConfig().selflabel_threshold;
+  planned.selflabel_quota = TrainConfig().selflabel_quota;
+  run_new(planned, "d");
+  EXPECT_EQ(Trainer(path("c"), stage).run().step, 14);
+  expect_same_weights(path("c/checkpoints/last.pt"), path("d/checkpoints/last.pt"));
+}
+
 TEST_F(TrainerTest, AStepBudgetEndsTheRunWithAFinalEvaluation) {
   TrainConfig c = tiny();
   c.max_steps = 3;  // inside the second epoch

@@ -19,7 +19,7 @@ ViewSpec& ViewSpec::jitter_strength(double s) {
 ViewSpec& ViewSpec::no_randomness() {
   scale = {1.0, 1.0};
   ratio = {1.0, 1.0};
-  flip_p = jitter_p = gray_p = blur_p = solarize_p = 0.0;
+  flip_p = jitter_p = gray_p = blur_p = solarize_p = affine_p = erase_p = 0.0;
   return *this;
 }
 
@@ -51,7 +51,7 @@ void apply_view_option(const std::string& item, const std::string& group, ViewSp
   double a = 0, b = 0;
   char tail = 0;
   const int n = std::sscanf(value.c_str(), "%lf-%lf%c", &a, &b, &tail);
-  const bool is_range = key == "sigma" || key == "ratio";
+  const bool is_range = key == "sigma" || key == "ratio" || key == "zoom" || key == "erase_scale";
   DCACN_CHECK(n == 1 || (n == 2 && is_range), "view group '", group, "': bad value '", value,
               "' for ", key);
   auto probability = [&](double* field) {
@@ -81,14 +81,43 @@ void apply_view_option(const std::string& item, const std::string& group, ViewSp
     DCACN_CHECK(0 < a && a <= b, "view group '", group, "': ratio is an aspect-ratio range ",
                 "MIN-MAX (or one value) with 0 < MIN <= MAX, got ", value);
     v->ratio = {a, b};
+  } else if (key == "brightness" || key == "contrast") {
+    DCACN_CHECK(0 <= a && a <= 1, "view group '", group, "': ", key,
+                " is an amount in 0..1 (factors 1 - b .. 1 + b), got ", value);
+    (key == "brightness" ? v->brightness : v->contrast) = a;
+  } else if (key == "affine") {
+    probability(&v->affine_p);
+  } else if (key == "erase") {
+    probability(&v->erase_p);
+  } else if (key == "rotate" || key == "shear") {
+    DCACN_CHECK(0 <= a && a < (key == "shear" ? 90 : 360.01), "view group '", group, "': ", key,
+                " is a maximum angle in degrees (", key == "shear" ? "0..89" : "0..360", "), got ",
+                value);
+    (key == "rotate" ? v->affine.rotate : v->affine.shear) = a;
+  } else if (key == "translate") {
+    DCACN_CHECK(0 <= a && a <= 1, "view group '", group,
+                "': translate is a fraction of the side in 0..1, got ", value);
+    v->affine.translate = a;
+  } else if (key == "zoom") {
+    if (n == 1) b = a;
+    DCACN_CHECK(0 < a && a <= b && b <= 10, "view group '", group,
+                "': zoom is a scale range MIN-MAX (or one value) with 0 < MIN <= MAX <= 10, got ",
+                value);
+    v->affine.zoom = {a, b};
+  } else if (key == "erase_scale") {
+    DCACN_CHECK(n == 2 && 0 < a && a <= b && b < 1, "view group '", group,
+                "': erase_scale is an area fraction range MIN-MAX with 0 < MIN <= MAX < 1, got ",
+                value);
+    v->erase_scale = {a, b};
   } else if (key == "kernel") {
     DCACN_CHECK(a >= 3 && static_cast<int64_t>(a) % 2 == 1, "view group '", group,
                 "': kernel must be an odd size >= 3, got ", value);
     v->blur_kernel = static_cast<int64_t>(a);
   } else {
     throw InputError(c10::str("view group '", group, "': unknown option '", key,
-                              "' (jitter, jitter_p, flip, gray, blur, solarize, sigma, kernel, ",
-                              "ratio)"));
+                              "' (jitter, brightness, contrast, jitter_p, flip, gray, blur, ",
+                              "solarize, sigma, kernel, ratio, affine, rotate, shear, translate, ",
+                              "zoom, erase, erase_scale)"));
   }
 }
 
@@ -122,7 +151,12 @@ MultiCropSpec parse_views(const std::string& text, const MultiCropSpec& defaults
                   "': the scale range must satisfy 0 < MIN <= MAX <= 1");
       v.scale = {lo, hi};
     }
+    const AffineRange before = v.affine;
     for (std::string item; std::getline(parts, item, ':');) apply_view_option(item, group, &v);
+    const AffineRange& after = v.affine;
+    const bool affine_given = after.rotate != before.rotate || after.shear != before.shear ||
+                              after.translate != before.translate || after.zoom != before.zoom;
+    if (affine_given && v.affine_p == 0) v.affine_p = 1;
     (first ? out.global : out.local).insert((first ? out.global : out.local).end(), count, v);
     first = false;
   }
@@ -140,7 +174,11 @@ torch::Tensor MultiCropAugmenter::view(const torch::Tensor& images, const ViewSp
   const CropBoxes boxes =
       sample_crop_boxes(b, images.size(2), images.size(3), v.scale, v.ratio, gen, device);
   const torch::Tensor flip = coin(b, v.flip_p, gen, device);
-  torch::Tensor x = crop_flip_resize(images, boxes, flip, v.size);
+  // Random numbers of transforms added later are drawn only when they are switched on, so that
+  // views described without them stay as they were.
+  torch::Tensor affine;
+  if (v.affine_p > 0) affine = random_affine(coin(b, v.affine_p, gen, device), v.affine, gen);
+  torch::Tensor x = crop_flip_resize(images, boxes, flip, v.size, affine);
   // Parameters are drawn for every image whether or not its coin comes up, so that the
   // random stream (and with it every later view) does not depend on the outcomes.
   const torch::Tensor jitter = coin(b, v.jitter_p, gen, device);
@@ -169,6 +207,9 @@ torch::Tensor MultiCropAugmenter::view(const torch::Tensor& images, const ViewSp
   }
   const torch::Tensor sol = coin(b, v.solarize_p, gen, device);
   if (v.solarize_p > 0) x = solarize(x, sol);
+  if (v.erase_p > 0) {
+    x = random_erase(x, coin(b, v.erase_p, gen, device), v.erase_scale, {0.3, 3.3}, gen);
+  }
   return x;
 }
 

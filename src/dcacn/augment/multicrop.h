@@ -9,12 +9,14 @@
 #include <utility>
 #include <vector>
 
+#include "dcacn/augment/transforms.h"
+
 namespace dcacn {
 
-/// The random transforms of one view, applied in this order: resized crop and horizontal
-/// flip (one resampling), colour jitter with probability jitter_p (always in the fixed order
-/// brightness, contrast, saturation, hue: per-image random order, as torchvision draws it,
-/// does not batch), grayscale, Gaussian blur, solarisation.
+/// The random transforms of one view, applied in this order: resized crop, horizontal flip and
+/// random affine map (one resampling), colour jitter with probability jitter_p (always in the
+/// fixed order brightness, contrast, saturation, hue: per-image random order, as torchvision
+/// draws it, does not batch), grayscale, Gaussian blur, solarisation, random erasing.
 struct ViewSpec {
   int64_t size = 32;                          ///< output side in pixels
   std::pair<double, double> scale{0.2, 1.0};  ///< crop area as a fraction of the image
@@ -30,6 +32,10 @@ struct ViewSpec {
   std::pair<double, double> blur_sigma{0.1, 2.0};  ///< in pixels of the output view
   int64_t blur_kernel = 0;                         ///< odd; 0 picks about a tenth of the view size
   double solarize_p = 0.0;
+  double affine_p = 0.0;  ///< probability of the random affine map below
+  AffineRange affine;     ///< rotation, shear, shift and zoom of the resized crop
+  double erase_p = 0.0;   ///< random erasing probability
+  std::pair<double, double> erase_scale{0.02, 0.33};  ///< erased area fraction
 
   /// CC's colour jitter at strength s: ColorJitter(0.8 s, 0.8 s, 0.8 s, 0.2 s).
   ViewSpec& jitter_strength(double s);
@@ -49,10 +55,14 @@ struct MultiCropSpec {
 /// Applies a views description to `defaults` (each dataset's own are in its DatasetInfo):
 /// comma-separated groups COUNTxSIZE[@MIN-MAX], the first group global and the others local, e.g.
 /// "2x32@0.2-1,4x16@0.05-0.5" or "2x28" (two views, no local ones). Each group may end with
-/// :key=value strengths overriding the defaults: jitter (strength s), jitter_p, flip, gray, blur,
-/// solarize (probabilities), sigma (MIN-MAX pixels), kernel (odd), ratio (crop aspect ratio,
-/// MIN-MAX or one value), e.g. "2x32:jitter=1:solarize=0.2,4x16:blur=0.8:ratio=1". Throws
-/// InputError.
+/// :key=value strengths overriding the defaults: jitter (strength s), brightness and contrast
+/// (amounts b: factors in 1 +- b), jitter_p, flip, gray, blur, solarize, affine, erase
+/// (probabilities), sigma (MIN-MAX pixels), kernel (odd), ratio (crop aspect ratio, MIN-MAX or
+/// one value), rotate and shear (degrees), translate (fraction of the side), zoom (MIN-MAX
+/// scale), erase_scale (MIN-MAX area fraction), e.g.
+/// "2x32:jitter=1:solarize=0.2,4x16:blur=0.8:ratio=1" or "2x28@0.5-1:affine=1:rotate=10".
+/// Giving rotate, shear, translate or zoom to a group whose affine probability is 0 makes it 1.
+/// Throws InputError.
 MultiCropSpec parse_views(const std::string& text, const MultiCropSpec& defaults);
 
 /// Draws the views of a batch. Reproducible: the same seed gives bit-identical views on the

@@ -95,11 +95,12 @@ CropBoxes sample_crop_boxes(int64_t batch, int64_t height, int64_t width,
   x0 = torch::where(any, x0, torch::floor((width - bw) / 2));
   y0 = torch::where(any, y0, torch::floor((height - bh) / 2));
   const auto to = [&](const torch::Tensor& t) { return t.to(device, torch::kFloat32); };
-  return {to(x0), to(y0), to(bw), to(bh)};
+  return {to(x0), to(y0), to(bw), to(bh), any.to(device)};
 }
 
 torch::Tensor crop_flip_resize(const torch::Tensor& images, const CropBoxes& boxes,
-                               const torch::Tensor& flip, int64_t size) {
+                               const torch::Tensor& flip, int64_t size,
+                               const torch::Tensor& affine) {
   check_images(images, "crop_flip_resize");
   const int64_t b = images.size(0);
   const double height = static_cast<double>(images.size(2));
@@ -111,16 +112,79 @@ torch::Tensor crop_flip_resize(const torch::Tensor& images, const CropBoxes& box
   const torch::Tensor sy = boxes.h / height;
   const torch::Tensor cx = (2 * boxes.x0 + boxes.w) / width - 1;
   const torch::Tensor cy = (2 * boxes.y0 + boxes.h) / height - 1;
-  const torch::Tensor zeros = torch::zeros_like(sx);
-  const torch::Tensor theta =
-      torch::stack({torch::stack({sx, zeros, cx}, 1), torch::stack({zeros, sy, cy}, 1)}, 1)
-          .to(images.scalar_type());
-  const torch::Tensor grid = F::affine_grid(theta, {b, images.size(1), size, size}, false);
-  return F::grid_sample(images, grid,
-                        F::GridSampleFuncOptions()
-                            .mode(torch::kBilinear)
-                            .padding_mode(torch::kBorder)
-                            .align_corners(false));
+  torch::Tensor theta;
+  if (affine.defined()) {
+    TORCH_CHECK(
+        affine.dim() == 3 && affine.size(0) == b && affine.size(1) == 2 && affine.size(2) == 3,
+        "crop_flip_resize: affine maps must be [", b, ", 2, 3], got ", affine.sizes());
+    // The crop's map after the affine one: [sx 0 cx; 0 sy cy] [A t; 0 0 1].
+    const torch::Tensor a = affine.to(sx.device(), torch::kFloat32);
+    const torch::Tensor scale = torch::stack({sx, sy}, 1).unsqueeze(2);  // [B, 2, 1]
+    const torch::Tensor offset = torch::stack({cx, cy}, 1);
+    theta = a * scale;
+    theta.select(2, 2).add_(offset);
+  } else {
+    const torch::Tensor zeros = torch::zeros_like(sx);
+    theta = torch::stack({torch::stack({sx, zeros, cx}, 1), torch::stack({zeros, sy, cy}, 1)}, 1);
+  }
+  const torch::Tensor grid =
+      F::affine_grid(theta.to(images.scalar_type()), {b, images.size(1), size, size}, false);
+  // A crop alone samples inside the image only; an affine map may reach past its edges.
+  auto options = F::GridSampleFuncOptions().mode(torch::kBilinear).align_corners(false);
+  if (affine.defined()) {
+    options.padding_mode(torch::kZeros);
+  } else {
+    options.padding_mode(torch::kBorder);
+  }
+  return F::grid_sample(images, grid, options);
+}
+
+torch::Tensor random_affine(const torch::Tensor& mask, const AffineRange& r, at::Generator& gen) {
+  TORCH_CHECK(r.rotate >= 0 && r.shear >= 0 && r.shear < 90 && r.translate >= 0 &&
+                  r.zoom.first > 0 && r.zoom.first <= r.zoom.second,
+              "random_affine: invalid ranges (rotate ", r.rotate, ", shear ", r.shear,
+              ", translate ", r.translate, ", zoom ", r.zoom.first, "-", r.zoom.second, ")");
+  const int64_t b = mask.size(0);
+  const auto opts = torch::TensorOptions().dtype(torch::kFloat64);
+  const torch::Tensor u = torch::rand({b, 5}, gen, opts);
+  const double deg = std::acos(-1.0) / 180.0;
+  const torch::Tensor keep = mask.to(torch::kCPU).to(torch::kBool);
+  auto draw = [&](int64_t col, double lo, double hi, double identity) {
+    return torch::where(keep, u.select(1, col) * (hi - lo) + lo, torch::full({b}, identity, opts));
+  };
+  const torch::Tensor angle = draw(0, -r.rotate * deg, r.rotate * deg, 0);
+  const torch::Tensor shear = draw(1, -r.shear * deg, r.shear * deg, 0);
+  const torch::Tensor zoom = draw(2, r.zoom.first, r.zoom.second, 1);
+  // A shift of t times the side is 2t in normalised coordinates.
+  const torch::Tensor tx = draw(3, -2 * r.translate, 2 * r.translate, 0);
+  const torch::Tensor ty = draw(4, -2 * r.translate, 2 * r.translate, 0);
+  // Forward map p = zoom R(angle) S(shear) q + t; its inverse q = S^-1 R(-angle) (p - t) / zoom
+  // with S^-1 R(-angle) = [c + k s, s - k c; -s, c], c = cos, s = sin, k = tan(shear).
+  const torch::Tensor c = torch::cos(angle), s = torch::sin(angle), k = torch::tan(shear);
+  const torch::Tensor a11 = (c + k * s) / zoom, a12 = (s - k * c) / zoom;
+  const torch::Tensor a21 = -s / zoom, a22 = c / zoom;
+  const torch::Tensor t1 = -(a11 * tx + a12 * ty), t2 = -(a21 * tx + a22 * ty);
+  return torch::stack({torch::stack({a11, a12, t1}, 1), torch::stack({a21, a22, t2}, 1)}, 1)
+      .to(mask.device(), torch::kFloat32);
+}
+
+torch::Tensor random_erase(const torch::Tensor& images, const torch::Tensor& mask,
+                           std::pair<double, double> scale, std::pair<double, double> ratio,
+                           at::Generator& gen) {
+  check_images(images, "random_erase");
+  const int64_t b = images.size(0), h = images.size(2), w = images.size(3);
+  const torch::Device device = images.device();
+  const CropBoxes box = sample_crop_boxes(b, h, w, scale, ratio, gen, device);
+  // When no try fits, sample_crop_boxes falls back to the whole image; torchvision then
+  // leaves the image alone, and so does this.
+  const torch::Tensor on = mask.to(device).to(torch::kBool) & box.fitted;
+  const auto opts = images.options();
+  const torch::Tensor xs = torch::arange(w, opts).add_(0.5).view({1, 1, w});
+  const torch::Tensor ys = torch::arange(h, opts).add_(0.5).view({1, h, 1});
+  auto v = [&](const torch::Tensor& t) { return t.to(images.scalar_type()).view({-1, 1, 1}); };
+  const torch::Tensor inside = (xs >= v(box.x0)) & (xs < v(box.x0 + box.w)) & (ys >= v(box.y0)) &
+                               (ys < v(box.y0 + box.h)) & on.view({-1, 1, 1});
+  return images.masked_fill(inside.unsqueeze(1), 0);
 }
 
 torch::Tensor luminance(const torch::Tensor& images) {
@@ -205,7 +269,8 @@ torch::Tensor eval_transform(const torch::Tensor& images, int64_t size) {
   const int64_t side = std::min(h, w);
   const torch::Tensor full = torch::full({x.size(0)}, static_cast<float>(side), x.options());
   CropBoxes centre{torch::full_like(full, static_cast<float>((w - side) / 2)),
-                   torch::full_like(full, static_cast<float>((h - side) / 2)), full, full};
+                   torch::full_like(full, static_cast<float>((h - side) / 2)), full, full,
+                   torch::Tensor()};
   return crop_flip_resize(x, centre, torch::Tensor(), size);
 }
 

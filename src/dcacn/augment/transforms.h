@@ -25,6 +25,8 @@ torch::Tensor coin(int64_t n, double p, at::Generator& gen, const torch::Device&
 struct CropBoxes {
   /// [B] pixel coordinates of each crop (left, top) and its size, float.
   torch::Tensor x0, y0, w, h;
+  /// [B] bool: a random try fitted (false: the fallback box); may be undefined.
+  torch::Tensor fitted;
 };
 
 /// torchvision's RandomResizedCrop box sampling, batched: area fraction uniform in `scale`,
@@ -36,8 +38,32 @@ CropBoxes sample_crop_boxes(int64_t batch, int64_t height, int64_t width,
 
 /// Crops each image to its box, mirrors it where `flip` ([B] bool, may be undefined) is true
 /// and resizes it to size x size by bilinear interpolation: one grid_sample for the batch.
+/// `affine` ([B, 2, 3], may be undefined) then transforms the resized crop, in the same
+/// resampling: it maps each output pixel's normalised coordinates (-1..1, y down) to the
+/// crop's (see random_affine); pixels that fall outside the image are 0.
 torch::Tensor crop_flip_resize(const torch::Tensor& images, const CropBoxes& boxes,
-                               const torch::Tensor& flip, int64_t size);
+                               const torch::Tensor& flip, int64_t size,
+                               const torch::Tensor& affine = torch::Tensor());
+
+struct AffineRange {
+  double rotate = 0;                         ///< degrees, uniform in [-rotate, rotate]
+  double shear = 0;                          ///< degrees of x shear, uniform in [-shear, shear]
+  double translate = 0;                      ///< shift per axis, fraction of the side, in [-t, t]
+  std::pair<double, double> zoom{1.0, 1.0};  ///< scale factor (> 1 enlarges the content)
+};
+
+/// torchvision's RandomAffine, batched: per image a rotation, x shear, zoom and shift drawn from
+/// `range` where `mask` ([B] bool) is true, the identity elsewhere. Returns the inverse maps
+/// [B, 2, 3] (output coordinates to input coordinates, normalised) that crop_flip_resize takes.
+/// Always draws 5 numbers per image, so the random stream does not depend on `mask`.
+torch::Tensor random_affine(const torch::Tensor& mask, const AffineRange& range,
+                            at::Generator& gen);
+
+/// Random erasing (Zhong et al.; torchvision's RandomErasing with value 0): where `mask` [B] is
+/// true, a rectangle of area fraction in `scale` and aspect ratio in `ratio` set to 0.
+torch::Tensor random_erase(const torch::Tensor& images, const torch::Tensor& mask,
+                           std::pair<double, double> scale, std::pair<double, double> ratio,
+                           at::Generator& gen);
 
 /// Luminance (ITU-R 601: 0.299 R + 0.587 G + 0.114 B), [B, 1, H, W]; the image itself for C = 1.
 torch::Tensor luminance(const torch::Tensor& images);

@@ -120,6 +120,11 @@ void save_checkpoint(const Checkpoint& c, const std::string& path) {
   dict.insert("augment_rng", c.augment_rng.to(torch::kCPU));
   dict.insert("loss_sums", torch::tensor(c.loss_sums, torch::kFloat64));
   dict.insert("loss_steps", c.loss_steps);
+  dict.insert("stage", c.stage);
+  dict.insert("stage_start_step", c.stage_start_step);
+  dict.insert("stage_start_seconds", c.stage_start_seconds);
+  dict.insert("pseudo_counts", c.pseudo_counts.defined() ? c.pseudo_counts.to(torch::kCPU)
+                                                         : torch::zeros({0}, torch::kInt64));
   write_pickle(path, dict);
 }
 
@@ -169,6 +174,15 @@ Checkpoint load_checkpoint(const std::string& path) {
                   " loss sums, expected 4");
       c.loss_sums.assign(sums.data_ptr<double>(), sums.data_ptr<double>() + 4);
       c.loss_steps = get("loss_steps").toInt();
+    }
+    if (c.format_version >= 3) {
+      c.stage = get("stage").toInt();
+      DCACN_CHECK(c.stage == 1 || c.stage == 2, "checkpoint ", path, " is in stage ", c.stage,
+                  ", expected 1 or 2");
+      c.stage_start_step = get("stage_start_step").toInt();
+      c.stage_start_seconds = get("stage_start_seconds").toDouble();
+      const torch::Tensor counts = get("pseudo_counts").toTensor();
+      if (counts.numel() > 0) c.pseudo_counts = counts;
     }
     c.network = c.format_version == 1
                     ? legacy_network(c, path)

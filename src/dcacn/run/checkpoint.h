@@ -11,7 +11,11 @@
 //   "model": {name: tensor} (a plain PyTorch state dict),
 //   "optimizer": LibTorch's serialized Adam state (bytes as a uint8 tensor),
 //   "augment_rng": the augmentation generator's state (uint8 tensor),
-//   "loss_sums": float64 [4], "loss_steps": the losses since the last metrics row.
+//   "loss_sums": float64 [4], "loss_steps": the losses since the last metrics row,
+//   "stage": 1 (contrastive) or 2 (self-labelling), "stage_start_step" and
+//   "stage_start_seconds": where the stage in progress began, "pseudo_counts": the
+//   self-labelling stage's pseudo-label counts since the last row (int64, empty in stage 1).
+// Version 2 files (no stages) load as stage 1.
 // Version 1 files ("format": "dcacn-checkpoint-1", no model record) still load: their network
 // is derived from the configuration and the weights, as version 1 did.
 // Files are written to a temporary name, fsynced and renamed, so that a crash or a power cut
@@ -30,7 +34,7 @@
 
 namespace dcacn {
 
-constexpr int64_t kCheckpointFormatVersion = 2;
+constexpr int64_t kCheckpointFormatVersion = 3;
 
 struct Checkpoint {
   int64_t format_version = kCheckpointFormatVersion;  ///< of the file it was read from
@@ -48,6 +52,10 @@ struct Checkpoint {
   /// the last metrics row (zeros in version 1 files).
   std::vector<double> loss_sums = std::vector<double>(4, 0.0);
   int64_t loss_steps = 0;
+  int64_t stage = 1;               ///< 1: contrastive, 2: self-labelling
+  int64_t stage_start_step = 0;    ///< step at which the stage in progress began
+  double stage_start_seconds = 0;  ///< run time at which it began
+  torch::Tensor pseudo_counts;     ///< PseudoLabelStats::to_tensor(); undefined in stage 1
 };
 
 /// The network's record: architecture, width, attention, stem (resolved), input channels and

@@ -2,6 +2,7 @@
 
 #include "dcacn/data/registry.h"
 #include "dcacn/util/error.h"
+#include "dcacn/util/fs.h"
 
 namespace dcacn {
 
@@ -12,7 +13,9 @@ namespace dcacn {
   X(cluster_loss) X(cluster_reading) X(cluster_temperature) X(cluster_weight)                  \
   X(entropy_weight) X(lr) X(lr_schedule) X(weight_decay) X(batch_size) X(epochs)               \
   X(time_budget_minutes) X(max_steps) X(seed) X(bf16) X(channels_last) X(eval_every)           \
-  X(eval_batch_size) X(keep_epoch_checkpoints) X(device) X(preset)
+  X(eval_batch_size) X(keep_epoch_checkpoints) X(device) X(preset) X(selflabel_minutes)        \
+  X(selflabel_steps) X(selflabel_lr) X(selflabel_threshold) X(selflabel_quota)                 \
+  X(selflabel_ce_weight) X(selflabel_instance_weight)
 // clang-format on
 
 nlohmann::json TrainConfig::to_json() const {
@@ -75,6 +78,18 @@ void TrainConfig::validate() const {
   DCACN_CHECK(keep_epoch_checkpoints >= 0,
               "--keep-epoch-checkpoints must be none or a positive number of epochs, got ",
               keep_epoch_checkpoints);
+  DCACN_CHECK(selflabel_minutes >= 0 && selflabel_steps >= 0,
+              "--selflabel-minutes and --selflabel-steps must be non-negative, got ",
+              selflabel_minutes, " and ", selflabel_steps);
+  DCACN_CHECK(selflabel_lr > 0, "--selflabel-lr must be positive, got ", selflabel_lr);
+  DCACN_CHECK(0 <= selflabel_threshold && selflabel_threshold < 1,
+              "--selflabel-threshold is a probability in [0, 1), got ", selflabel_threshold);
+  DCACN_CHECK(0 < selflabel_quota && selflabel_quota <= 1,
+              "--selflabel-quota is a fraction of B / K in (0, 1], got ", selflabel_quota);
+  DCACN_CHECK(selflabel_ce_weight >= 0 && selflabel_instance_weight >= 0 &&
+                  selflabel_ce_weight + selflabel_instance_weight > 0,
+              "the self-labelling weights must be non-negative and not both 0, got ",
+              selflabel_ce_weight, " and ", selflabel_instance_weight);
   DCACN_CHECK(device == "auto" || device == "cpu" || device == "cuda",
               "--device must be auto, cpu or cuda, got ", device);
 }
@@ -87,6 +102,21 @@ void ResumeOverrides::apply(TrainConfig& c) const {
   if (eval_every) c.eval_every = *eval_every;
   if (eval_batch_size) c.eval_batch_size = *eval_batch_size;
   if (keep_epoch_checkpoints) c.keep_epoch_checkpoints = *keep_epoch_checkpoints;
+  if (selflabel_minutes) c.selflabel_minutes = *selflabel_minutes;
+  if (selflabel_steps) c.selflabel_steps = *selflabel_steps;
+}
+
+TrainConfig read_run_config(const std::string& run_dir) {
+  const std::string path = run_dir + "/config.json";
+  DCACN_CHECK(is_file(path), run_dir, " is not a dcacn run directory: ", path, " not found");
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  try {
+    return TrainConfig::from_json(nlohmann::json::parse(bytes.begin(), bytes.end()));
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(c10::str(path, " is not valid JSON: ", e.what()));
+  } catch (const InputError& e) {
+    throw InputError(c10::str(path, ": ", e.what()));
+  }
 }
 
 std::string architecture_name(int64_t depth) { return "resnet" + std::to_string(depth); }

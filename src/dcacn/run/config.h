@@ -45,6 +45,15 @@ struct TrainConfig {
   double time_budget_minutes = 0;
   int64_t max_steps = 0;  ///< > 0: stop after this many optimiser steps
   uint64_t seed = 0;
+  // Self-labelling stage (train/self_labelling.h): runs after the contrastive stage's budget
+  // (epochs, time or steps) when one of its own budgets is > 0.
+  double selflabel_minutes = 0;  ///< its time budget, counted from its start
+  int64_t selflabel_steps = 0;   ///< its step budget
+  double selflabel_lr = 1e-4;    ///< Adam's learning rate in it (constant)
+  double selflabel_threshold = 0.9;
+  double selflabel_quota = 0.5;
+  double selflabel_ce_weight = 1.0;
+  double selflabel_instance_weight = 1.0;
   bool bf16 = false;           ///< CPU bf16 autocast / CUDA bf16 autocast
   bool channels_last = false;  ///< NHWC weights and inputs (faster convolutions on CPU)
   // Evaluation and checkpoints.
@@ -55,6 +64,8 @@ struct TrainConfig {
   int64_t keep_epoch_checkpoints = 0;
   std::string device = "auto";  ///< auto | cpu | cuda
   std::string preset;           ///< the preset this configuration started from, if any
+
+  bool has_selflabel_stage() const { return selflabel_minutes > 0 || selflabel_steps > 0; }
 
   nlohmann::json to_json() const;
   /// Reads a configuration; unknown keys are an error (they would be silently ignored).
@@ -73,9 +84,14 @@ struct ResumeOverrides {
   std::optional<int64_t> eval_every;
   std::optional<int64_t> eval_batch_size;
   std::optional<int64_t> keep_epoch_checkpoints;
+  std::optional<double> selflabel_minutes;
+  std::optional<int64_t> selflabel_steps;
 
   void apply(TrainConfig& config) const;
 };
+
+/// RUN_DIR/config.json; InputError naming the file when it is missing or not a configuration.
+TrainConfig read_run_config(const std::string& run_dir);
 
 /// Names of the built-in presets.
 const std::vector<std::string>& preset_names();

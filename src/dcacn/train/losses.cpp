@@ -30,7 +30,7 @@ std::string cluster_reading_name(ClusterReading reading) {
 }
 
 torch::Tensor contrastive_loss(const torch::Tensor& a, const torch::Tensor& b, double temperature,
-                               ContrastKind kind) {
+                               ContrastKind kind, const torch::Tensor& exclude) {
   TORCH_CHECK(a.dim() == 2 && a.sizes() == b.sizes() && a.size(0) >= 2,
               "contrastive_loss: expected two [M, D] views with M >= 2, got ", a.sizes(), " and ",
               b.sizes());
@@ -51,6 +51,12 @@ torch::Tensor contrastive_loss(const torch::Tensor& a, const torch::Tensor& b, d
   torch::Tensor excluded = torch::eye(2 * m, sim.options().dtype(torch::kBool));
   if (kind == ContrastKind::kDecoupled) {
     excluded = excluded.scatter(1, positive.unsqueeze(1), true);
+  }
+  if (exclude.defined()) {
+    TORCH_CHECK(exclude.dim() == 2 && exclude.size(0) == m && exclude.size(1) == m,
+                "contrastive_loss: the excluded pairs must be [", m, ", ", m, "], got ",
+                exclude.sizes());
+    excluded = excluded | exclude.to(excluded.device(), torch::kBool).repeat({2, 2});
   }
   const torch::Tensor masked = sim.masked_fill(excluded, -std::numeric_limits<float>::infinity());
   return (torch::logsumexp(masked, 1) - pos_sim).mean();
@@ -82,20 +88,31 @@ LossTerms pair_loss(const torch::Tensor& h_u, const torch::Tensor& p_u, const to
   return out;
 }
 
+std::vector<std::pair<int64_t, int64_t>> multicrop_pairs(int64_t views, int64_t num_global) {
+  TORCH_CHECK(num_global >= 1 && num_global <= views && views >= 2, "multicrop: ", views,
+              " views with ", num_global, " global ones form no pairs");
+  std::vector<std::pair<int64_t, int64_t>> pairs;
+  for (int64_t g = 0; g < num_global; ++g) {
+    for (int64_t h = g + 1; h < num_global; ++h) pairs.emplace_back(g, h);
+    for (int64_t l = num_global; l < views; ++l) pairs.emplace_back(g, l);
+  }
+  TORCH_CHECK(!pairs.empty(), "multicrop: a single global view and no local views form no pair");
+  return pairs;
+}
+
 LossTerms multicrop_loss(const std::vector<torch::Tensor>& embeddings,
                          const std::vector<torch::Tensor>& probabilities, int64_t num_global,
                          const LossOptions& options) {
   const int64_t views = static_cast<int64_t>(embeddings.size());
-  TORCH_CHECK(views == static_cast<int64_t>(probabilities.size()) && num_global >= 1 &&
-                  num_global <= views && views >= 2,
-              "multicrop_loss: ", views, " embeddings, ", probabilities.size(),
-              " probability sets, ", num_global, " global views");
+  TORCH_CHECK(views == static_cast<int64_t>(probabilities.size()), "multicrop_loss: ", views,
+              " embeddings, ", probabilities.size(), " probability sets");
+  const auto pairs = multicrop_pairs(views, num_global);
   LossTerms sum;
-  int64_t pairs = 0;
-  auto add = [&](int64_t u, int64_t v) {
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    const auto [u, v] = pairs[i];
     LossTerms t =
         pair_loss(embeddings[u], probabilities[u], embeddings[v], probabilities[v], options);
-    if (pairs == 0) {
+    if (i == 0) {
       sum = t;
     } else {
       sum.total = sum.total + t.total;
@@ -103,17 +120,12 @@ LossTerms multicrop_loss(const std::vector<torch::Tensor>& embeddings,
       sum.cluster = sum.cluster + t.cluster;
       sum.entropy = sum.entropy + t.entropy;
     }
-    ++pairs;
-  };
-  for (int64_t g = 0; g < num_global; ++g) {
-    for (int64_t h = g + 1; h < num_global; ++h) add(g, h);
-    for (int64_t l = num_global; l < views; ++l) add(g, l);
   }
-  TORCH_CHECK(pairs > 0, "multicrop_loss: a single global view and no local views form no pair");
-  sum.total = sum.total / pairs;
-  sum.instance = sum.instance / pairs;
-  sum.cluster = sum.cluster / pairs;
-  sum.entropy = sum.entropy / pairs;
+  const double n = static_cast<double>(pairs.size());
+  sum.total = sum.total / n;
+  sum.instance = sum.instance / n;
+  sum.cluster = sum.cluster / n;
+  sum.entropy = sum.entropy / n;
   return sum;
 }
 

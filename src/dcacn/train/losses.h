@@ -16,6 +16,7 @@
 #include <torch/types.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace dcacn {
@@ -30,8 +31,10 @@ std::string cluster_reading_name(ClusterReading reading);
 
 /// Contrast between two views of the same items: a, b [M, D], any scale (rows are
 /// L2-normalised here, so the similarity is the cosine). Returns the mean over 2M anchors.
+/// `exclude` ([M, M] bool, may be undefined): item pairs (i, j) that are no negatives of each
+/// other, in either view (the self-labelling stage's same-pseudo-label pairs).
 torch::Tensor contrastive_loss(const torch::Tensor& a, const torch::Tensor& b, double temperature,
-                               ContrastKind kind);
+                               ContrastKind kind, const torch::Tensor& exclude = torch::Tensor());
 
 /// log K - H(mean over rows of p), in nats; 0 when the mean assignment is uniform.
 torch::Tensor entropy_regularizer(const torch::Tensor& probabilities);
@@ -58,6 +61,10 @@ struct LossTerms {
 /// The loss of one pair of views: embeddings [N, E] and probabilities [N, K] of each.
 LossTerms pair_loss(const torch::Tensor& h_u, const torch::Tensor& p_u, const torch::Tensor& h_v,
                     const torch::Tensor& p_v, const LossOptions& options);
+
+/// The view pairs multi-crop contrasts: (g, h) for globals g < h, then (g, l) for every global g
+/// and local l. Views are ordered globals first.
+std::vector<std::pair<int64_t, int64_t>> multicrop_pairs(int64_t views, int64_t num_global);
 
 /// Multi-crop pairing: global-global pairs and every global-local pair (local views are not
 /// contrasted with each other, as in SwAV), averaged. Views are ordered globals first.

@@ -11,20 +11,39 @@
 namespace dcacn {
 namespace {
 
-// Keeps the header and the rows whose step is at most `last_step`.
-std::string rows_up_to(const std::string& path, int64_t last_step) {
+// The step of a row (its second field); -1 when it has none.
+int64_t row_step(const std::string& line) {
+  const size_t a = line.find(',');
+  const size_t b = a == std::string::npos ? a : line.find(',', a + 1);
+  long long step = -1;
+  if (b != std::string::npos) std::sscanf(line.substr(a + 1, b - a - 1).c_str(), "%lld", &step);
+  return step;
+}
+
+int64_t count_fields(const std::string& line) {
+  return static_cast<int64_t>(std::count(line.begin(), line.end(), ',')) + 1;
+}
+
+// Keeps the rows whose step is at most `last_step` under the current header; the rows of an
+// earlier version's file (a prefix of today's columns) get empty fields for the new columns.
+std::string rows_up_to(const std::string& path, int64_t last_step, int64_t* kept_last_step) {
   std::ifstream in(path);
-  std::string line, kept;
+  std::string header = MetricsLog::header();
+  header.pop_back();  // its newline
+  std::string line, kept = header + '\n';
+  int64_t pad = 0;
   for (bool first = true; std::getline(in, line); first = false) {
     if (line.empty()) continue;
-    if (!first) {
-      const size_t a = line.find(',');
-      const size_t b = a == std::string::npos ? a : line.find(',', a + 1);
-      long long step = -1;
-      if (b != std::string::npos) std::sscanf(line.substr(a + 1, b - a - 1).c_str(), "%lld", &step);
-      if (step < 0 || step > last_step) continue;  // torn, or after the checkpoint
+    if (first) {
+      DCACN_CHECK(header.rfind(line, 0) == 0, path,
+                  " does not start with the metrics header of dcacn (", line, ")");
+      pad = count_fields(header) - count_fields(line);
+      continue;
     }
-    kept += line + '\n';
+    const int64_t step = row_step(line);
+    if (step < 0 || step > last_step) continue;  // torn, or after the checkpoint
+    kept += line + std::string(static_cast<size_t>(pad), ',') + '\n';
+    *kept_last_step = std::max(*kept_last_step, step);
   }
   return kept;
 }
@@ -53,7 +72,7 @@ std::string fixed(double v, int digits) {
 const char* MetricsLog::header() {
   return "epoch,step,wall_seconds,loss,instance_loss,cluster_loss,entropy_term,"
          "images_per_second,acc,nmi,ari,empty_clusters,largest_cluster_fraction,"
-         "cluster_size_entropy,lr\n";
+         "cluster_size_entropy,lr,stage,pseudo_labelled,pseudo_balance,pseudo_acc\n";
 }
 
 MetricsLog::MetricsLog(std::string path, bool resume, int64_t resume_step)
@@ -61,13 +80,13 @@ MetricsLog::MetricsLog(std::string path, bool resume, int64_t resume_step)
   if (!resume || !is_file(path_)) {
     write_file_atomic(path_, header());
   } else {
-    write_file_atomic(path_, rows_up_to(path_, resume_step));
+    write_file_atomic(path_, rows_up_to(path_, resume_step, &last_step_));
   }
 }
 
 void MetricsLog::append(double epoch_position, int64_t step, double wall_seconds,
                         const LossSums& losses, double images_per_second, const EvalResult& ev,
-                        double lr) {
+                        double lr, int64_t stage, const PseudoLabelStats* pseudo) {
   const StepLosses m = losses.means();
   std::ostringstream row;
   row << fixed(epoch_position, 3) << ',' << step << ',' << fixed(wall_seconds, 1) << ','
@@ -76,8 +95,18 @@ void MetricsLog::append(double epoch_position, int64_t step, double wall_seconds
       << (ev.has_labels ? fixed(ev.scores.acc) : "") << ','
       << (ev.has_labels ? fixed(ev.scores.nmi) : "") << ','
       << (ev.has_labels ? fixed(ev.scores.ari) : "") << ',' << ev.empty_clusters << ','
-      << fixed(ev.largest_cluster_fraction) << ',' << fixed(ev.size_entropy) << ',' << lr << '\n';
+      << fixed(ev.largest_cluster_fraction) << ',' << fixed(ev.size_entropy) << ',' << lr << ','
+      << stage << ',';
+  if (pseudo != nullptr) {
+    const double acc = pseudo->accuracy();
+    row << fixed(pseudo->labelled_fraction()) << ',' << fixed(pseudo->balance()) << ','
+        << (acc >= 0 ? fixed(acc) : "");
+  } else {
+    row << ",,";
+  }
+  row << '\n';
   append_file_synced(path_, row.str());
+  last_step_ = step;
 }
 
 double ThroughputMeter::segment_rate() const {

@@ -2,12 +2,16 @@
 // RUN_DIR/metrics.csv: one row per evaluation, with the mean training losses since the
 // previous one. The running sums are part of the training state (a checkpoint keeps them), so
 // that a row spanning an interruption and a resume holds the same means as without it.
+// The self-labelling stage's rows have stage 2 and its pseudo-label statistics since the
+// previous row (share labelled, fewest/most per cluster, ACC when the data has labels); its
+// cluster_loss column holds the pseudo-label cross-entropy.
 
 #include <chrono>
 #include <cstdint>
 #include <string>
 
 #include "dcacn/train/evaluation.h"
+#include "dcacn/train/self_labelling.h"
 
 namespace dcacn {
 
@@ -29,19 +33,24 @@ struct LossSums {
 class MetricsLog {
  public:
   /// Starts the file with its header unless it exists and the run is resumed. On resume, rows
-  /// past `resume_step` (written after the checkpoint the run resumes from) are dropped.
+  /// past `resume_step` (written after the checkpoint the run resumes from) are dropped, and
+  /// a file from an earlier version with fewer columns gets the new ones (empty).
   MetricsLog(std::string path, bool resume, int64_t resume_step);
 
   static const char* header();
 
-  /// Appends one row (and flushes it to disk).
+  /// Appends one row (and flushes it to disk). `pseudo`: the self-labelling stage's counts.
   void append(double epoch_position, int64_t step, double wall_seconds, const LossSums& losses,
-              double images_per_second, const EvalResult& eval, double lr);
+              double images_per_second, const EvalResult& eval, double lr, int64_t stage = 1,
+              const PseudoLabelStats* pseudo = nullptr);
 
   const std::string& path() const { return path_; }
+  /// The step of the last row; -1 when there is none.
+  int64_t last_step() const { return last_step_; }
 
  private:
   std::string path_;
+  int64_t last_step_ = -1;
 };
 
 /// Training throughput between evaluations (evaluation time excluded), and over the session.

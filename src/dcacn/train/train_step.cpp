@@ -11,7 +11,7 @@ namespace dcacn {
 TrainStep::TrainStep(DCACN model, torch::optim::Optimizer& optimizer, TrainStepOptions options)
     : model_(std::move(model)), optimizer_(optimizer), options_(std::move(options)) {}
 
-LossTerms TrainStep::losses(const std::vector<torch::Tensor>& v) {
+TrainStep::ViewOutputs TrainStep::forward_views(const std::vector<torch::Tensor>& v) {
   // Views of one size go through the network together.
   std::map<int64_t, std::vector<int64_t>> by_size;
   for (int64_t i = 0; i < static_cast<int64_t>(v.size()); ++i) by_size[v[i].size(2)].push_back(i);
@@ -33,7 +33,34 @@ LossTerms TrainStep::losses(const std::vector<torch::Tensor>& v) {
       }
     }
   }
-  return multicrop_loss(h, p, options_.global_views, options_.losses);
+  return {std::move(h), std::move(p)};
+}
+
+LossTerms TrainStep::losses(const std::vector<torch::Tensor>& v) {
+  const ViewOutputs out = forward_views(v);
+  return multicrop_loss(out.embeddings, out.probabilities, options_.global_views, options_.losses);
+}
+
+LossTerms TrainStep::self_label_losses(const std::vector<torch::Tensor>& v,
+                                       const torch::Tensor& labels,
+                                       const SelfLabelOptions& options) {
+  const ViewOutputs out = forward_views(v);
+  return self_label_loss(out.embeddings, out.probabilities, options_.global_views, labels,
+                         options_.losses, options);
+}
+
+torch::Tensor TrainStep::predict(const torch::Tensor& images) {
+  torch::NoGradGuard no_grad;
+  model_->eval();
+  torch::Tensor p;
+  {
+    AutocastGuard autocast(options_.bf16, images.device());
+    torch::Tensor x = images;
+    if (options_.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    p = model_->forward(x).probabilities.to(torch::kFloat32);
+  }
+  model_->train();
+  return p;
 }
 
 void TrainStep::apply(const LossTerms& losses, double lr) {

@@ -9,6 +9,7 @@
 
 #include "dcacn/model/dcacn_model.h"
 #include "dcacn/train/losses.h"
+#include "dcacn/train/self_labelling.h"
 
 namespace dcacn {
 
@@ -26,10 +27,21 @@ class TrainStep {
 
   /// The losses of one batch's views ([B, C, s, s] each, globals first), with the graph.
   LossTerms losses(const std::vector<torch::Tensor>& views);
+  /// The self-labelling stage's losses of the same views against pseudo-labels [B].
+  LossTerms self_label_losses(const std::vector<torch::Tensor>& views, const torch::Tensor& labels,
+                              const SelfLabelOptions& options);
+  /// Cluster probabilities [B, K] of un-augmented images [B, C, s, s] for pseudo-labelling:
+  /// the network in evaluation mode (as evaluate() sees it), without a graph.
+  torch::Tensor predict(const torch::Tensor& images);
   /// Backward through `losses.total` and one optimizer step at learning rate `lr`.
   void apply(const LossTerms& losses, double lr);
 
  private:
+  struct ViewOutputs {
+    std::vector<torch::Tensor> embeddings, probabilities;
+  };
+  ViewOutputs forward_views(const std::vector<torch::Tensor>& views);
+
   DCACN model_;
   torch::optim::Optimizer& optimizer_;
   TrainStepOptions options_;

@@ -9,12 +9,14 @@
 #include <filesystem>
 
 #include "dcacn/augment/multicrop.h"
+#include "dcacn/augment/transforms.h"
 #include "dcacn/data/registry.h"
 #include "dcacn/model/state_dict.h"
 #include "dcacn/run/setup.h"
 #include "dcacn/train/checkpoint_writer.h"
 #include "dcacn/train/metrics_log.h"
 #include "dcacn/train/schedule.h"
+#include "dcacn/train/self_labelling.h"
 #include "dcacn/train/train_step.h"
 #include "dcacn/util/error.h"
 #include "dcacn/util/fs.h"
@@ -54,9 +56,21 @@ struct TrainState {
   int64_t step = 0;           // optimisation steps taken
   double seconds_before = 0;  // run time of the earlier sessions
   double best_acc = -1;
-  double lr = 0;    // of the latest step
-  LossSums losses;  // since the latest metrics row
+  double lr = 0;      // of the latest step
+  LossSums losses;    // since the latest metrics row
+  int64_t stage = 1;  // 1: contrastive, 2: self-labelling
+  int64_t stage_start_step = 0;
+  double stage_start_seconds = 0;
 };
+
+SelfLabelOptions self_label_options(const TrainConfig& c) {
+  SelfLabelOptions o;
+  o.threshold = c.selflabel_threshold;
+  o.quota = c.selflabel_quota;
+  o.ce_weight = c.selflabel_ce_weight;
+  o.instance_weight = c.selflabel_instance_weight;
+  return o;
+}
 
 Dataset load_training_data(const TrainConfig& c) {
   Dataset data = load_dataset(dataset_spec(c));
@@ -95,6 +109,9 @@ class TrainingSession {
   Checkpoint snapshot(int64_t at_epoch, int64_t at_batch);
   double elapsed() const;
   void train_batch(const torch::Tensor& order);
+  LossTerms self_label_batch(const torch::Tensor& images, const torch::Tensor& index);
+  void begin_selflabel_stage();
+  bool stage_budget_reached(StopPolicy::Reason reason) const;
   void show_progress(const StepLosses& losses);
   void evaluate_and_save(int64_t at_epoch, int64_t at_batch, bool final);
   void write_final(const EvalResult& ev);
@@ -117,7 +134,8 @@ class TrainingSession {
   std::unique_ptr<MetricsLog> metrics_;
   ThroughputMeter meter_;
   TrainState state_;
-  int64_t batches_;  // per epoch (drop_last)
+  PseudoLabelStats pseudo_;  // since the latest metrics row (self-labelling stage)
+  int64_t batches_;          // per epoch (drop_last)
   Clock::time_point start_;
   int64_t last_eval_step_ = -1;  // the step of the latest evaluation, to not repeat it
   EvalResult last_eval_;
@@ -141,6 +159,7 @@ TrainingSession::TrainingSession(const TrainConfig& c, const std::string& run_di
             {c.batch_size, static_cast<int64_t>(views_.global.size()), loss_options(c), c.bf16,
              c.channels_last}),
       writer_(run_dir, c.keep_epoch_checkpoints),
+      pseudo_(c.clusters, data_.has_labels() ? data_.num_classes() : 0),
       batches_(data_.size() / c.batch_size) {
   log_info(c10::str("training on ", data_.name, ": ", data_.size(), " images, views ",
                     views_.describe(), ", device ", device_.str(),
@@ -167,8 +186,15 @@ void TrainingSession::restore(const Checkpoint& ck, const std::string& source) {
   state_.best_acc = ck.best_acc;
   state_.losses = {ck.loss_sums[0], ck.loss_sums[1], ck.loss_sums[2], ck.loss_sums[3],
                    ck.loss_steps};
+  state_.stage = ck.stage;
+  state_.stage_start_step = ck.stage_start_step;
+  state_.stage_start_seconds = ck.stage_start_seconds;
+  if (ck.stage == 2) {
+    stop_.begin_selflabel_stage(ck.stage_start_step, ck.stage_start_seconds);
+    if (ck.pseudo_counts.defined()) pseudo_.load(ck.pseudo_counts, source);
+  }
   log_info(c10::str("resuming ", run_dir_, " at epoch ", state_.epoch + 1, ", batch ", state_.batch,
-                    ", step ", state_.step));
+                    ", step ", state_.step, ck.stage == 2 ? " (self-labelling stage)" : ""));
 }
 
 double TrainingSession::elapsed() const {
@@ -190,33 +216,67 @@ Checkpoint TrainingSession::snapshot(int64_t at_epoch, int64_t at_batch) {
   const LossSums& l = state_.losses;
   ck.loss_sums = {l.total, l.instance, l.cluster, l.entropy};
   ck.loss_steps = l.steps;
+  ck.stage = state_.stage;
+  ck.stage_start_step = state_.stage_start_step;
+  ck.stage_start_seconds = state_.stage_start_seconds;
+  if (state_.stage == 2) ck.pseudo_counts = pseudo_.to_tensor();
   return ck;
 }
 
 TrainResult TrainingSession::run() {
   StopSignals signals;
   model_->train();
-  for (; state_.epoch < c_.epochs; ++state_.epoch, state_.batch = 0) {
+  for (;; ++state_.epoch, state_.batch = 0) {
+    if (state_.stage == 1 && state_.epoch >= c_.epochs) {
+      if (!stop_.has_selflabel_stage()) return result(TrainResult::Status::kFinished);
+      begin_selflabel_stage();
+    }
     const torch::Tensor order = epoch_order(c_.seed, state_.epoch, data_.size());
     for (; state_.batch < batches_; ++state_.batch) {
-      const StopPolicy::Reason reason = stop_.check(state_.step, elapsed());
+      StopPolicy::Reason reason = stop_.check(state_.step, elapsed());
+      if (state_.stage == 1 && stop_.has_selflabel_stage() && stage_budget_reached(reason)) {
+        begin_selflabel_stage();
+        reason = stop_.check(state_.step, elapsed());
+      }
       if (reason != StopPolicy::Reason::kNone) return finish(reason);
       train_batch(order);
     }
     progress_.finish();
     const int64_t done = state_.epoch + 1;
-    if (done % c_.eval_every == 0 || done == c_.epochs) {
-      evaluate_and_save(done, 0, /*final=*/done == c_.epochs);
+    const bool last_epoch = state_.stage == 1 && done == c_.epochs;
+    if (done % c_.eval_every == 0 || last_epoch) {
+      evaluate_and_save(done, 0, /*final=*/last_epoch && !stop_.has_selflabel_stage());
     }
   }
-  return result(TrainResult::Status::kFinished);
+}
+
+bool TrainingSession::stage_budget_reached(StopPolicy::Reason reason) const {
+  return reason == StopPolicy::Reason::kTimeBudget || reason == StopPolicy::Reason::kStepBudget;
+}
+
+// The contrastive stage has spent its budget: its last model is scored (unless the latest
+// metrics row already did) and the self-labelling stage's budgets start now.
+void TrainingSession::begin_selflabel_stage() {
+  progress_.finish();
+  if (metrics_->last_step() != state_.step) {
+    evaluate_and_save(state_.epoch, state_.batch, /*final=*/false);
+  }
+  state_.stage = 2;
+  state_.stage_start_step = state_.step;
+  state_.stage_start_seconds = elapsed();
+  stop_.begin_selflabel_stage(state_.step, state_.stage_start_seconds);
+  pseudo_.reset();
+  log_info(c10::str("contrastive stage done at step ", state_.step,
+                    "; self-labelling stage (threshold ", c_.selflabel_threshold, ", quota ",
+                    c_.selflabel_quota, ", lr ", c_.selflabel_lr, ")"));
 }
 
 void TrainingSession::train_batch(const torch::Tensor& order) {
   const int64_t b = state_.batch, n = c_.batch_size;
   const torch::Tensor index = order.slice(0, b * n, (b + 1) * n);
   const torch::Tensor images = data_.images.index_select(0, index).to(device_);
-  const LossTerms loss = step_.losses(augment_(images));
+  const LossTerms loss =
+      state_.stage == 2 ? self_label_batch(images, index) : step_.losses(augment_(images));
   const StepLosses values{loss.total.item<double>(), loss.instance.item<double>(),
                           loss.cluster.item<double>(), loss.entropy.item<double>()};
   if (!std::isfinite(values.total)) {
@@ -228,7 +288,9 @@ void TrainingSession::train_batch(const torch::Tensor& order) {
                  "); training stopped. The last good checkpoint is ", last,
                  is_file(last) ? "" : " (none was written yet)", ". A lower --lr usually helps."));
   }
-  state_.lr = scheduled_lr(c_, budget_fraction(c_, state_.step, batches_, elapsed()));
+  state_.lr = state_.stage == 2
+                  ? c_.selflabel_lr
+                  : scheduled_lr(c_, budget_fraction(c_, state_.step, batches_, elapsed()));
   step_.apply(loss, state_.lr);
   ++state_.step;
   state_.losses.add(values);
@@ -236,15 +298,28 @@ void TrainingSession::train_batch(const torch::Tensor& order) {
   show_progress(values);
 }
 
+// Pseudo-labels from the un-augmented images, then the stage's loss on their views.
+LossTerms TrainingSession::self_label_batch(const torch::Tensor& images,
+                                            const torch::Tensor& index) {
+  const std::vector<torch::Tensor> views = augment_(images);
+  const torch::Tensor probabilities = step_.predict(eval_transform(images, image_size_));
+  const torch::Tensor labels =
+      select_pseudo_labels(probabilities, c_.selflabel_threshold, c_.selflabel_quota);
+  pseudo_.add(labels, data_.has_labels() ? data_.labels.index_select(0, index) : torch::Tensor());
+  return step_.self_label_losses(views, labels, self_label_options(c_));
+}
+
 void TrainingSession::show_progress(const StepLosses& l) {
   const double rate = meter_.segment_rate();
   const int64_t steps_left = (c_.epochs - state_.epoch) * batches_ - state_.batch - 1;
   const double eta =
       stop_.eta_seconds(steps_left, state_.step, c_.batch_size / std::max(rate, 1e-9), elapsed());
-  progress_.update(c10::str("epoch ", state_.epoch + 1, "/", c_.epochs, " step ", state_.step,
-                            " loss ", fixed(l.total), " (inst ", fixed(l.instance, 3), ", clus ",
-                            fixed(l.cluster, 3), ") ", fixed(rate, 0), " img/s, ETA ",
-                            format_duration(eta)));
+  const bool second = state_.stage == 2;
+  progress_.update(c10::str(second ? "self-labelling, epoch " : "epoch ", state_.epoch + 1,
+                            second ? "" : c10::str("/", c_.epochs), " step ", state_.step, " loss ",
+                            fixed(l.total), " (inst ", fixed(l.instance, 3),
+                            second ? ", ce " : ", clus ", fixed(l.cluster, 3), ") ", fixed(rate, 0),
+                            " img/s, ETA ", format_duration(eta)));
 }
 
 void TrainingSession::evaluate_and_save(int64_t at_epoch, int64_t at_batch, bool final) {
@@ -259,12 +334,15 @@ void TrainingSession::evaluate_and_save(int64_t at_epoch, int64_t at_batch, bool
   const double position = at_epoch + static_cast<double>(at_batch) / batches_;
   // The row first, then the checkpoint: a resume from an older checkpoint drops the rows
   // written after it, so no row is ever missing or repeated.
-  metrics_->append(position, state_.step, elapsed(), state_.losses, train_rate, ev, state_.lr);
+  metrics_->append(position, state_.step, elapsed(), state_.losses, train_rate, ev, state_.lr,
+                   state_.stage, state_.stage == 2 ? &pseudo_ : nullptr);
   const double mean_loss = state_.losses.means().total;
   state_.losses = {};
+  const std::string pseudo = state_.stage == 2 ? "; " + pseudo_.summary() : "";
+  pseudo_.reset();
   writer_.save(snapshot(at_epoch, at_batch), improved || !ev.has_labels);
   log_info(c10::str("epoch ", fixed(position, 2), " step ", state_.step, ": loss ",
-                    fixed(mean_loss), ", ", ev.summary()));
+                    fixed(mean_loss), ", ", ev.summary(), pseudo));
   if (ev.collapsing(c_.clusters)) {
     log_warning(c10::str("the clusters are collapsing: ", ev.summary(),
                          " (try a larger --entropy-weight or --lr lower)"));
@@ -332,13 +410,17 @@ Trainer::Trainer(const std::string& run_dir, const ResumeOverrides& overrides) :
   config_.validate();
   stop_ = std::make_unique<StopPolicy>(config_);
   const Checkpoint& ck = *restored_;
+  if (ck.stage == 2) stop_->begin_selflabel_stage(ck.stage_start_step, ck.stage_start_seconds);
   const StopPolicy::Reason reason = stop_->budget_reached(ck.step, ck.train_seconds);
-  DCACN_CHECK(ck.epoch < config_.epochs && reason == StopPolicy::Reason::kNone, "the run in ",
+  const bool epochs_done = ck.stage == 1 && ck.epoch >= config_.epochs;
+  const bool stage_left = ck.stage == 1 && stop_->has_selflabel_stage();
+  DCACN_CHECK(stage_left || (!epochs_done && reason == StopPolicy::Reason::kNone), "the run in ",
               run_dir, " has already ",
-              ck.epoch >= config_.epochs ? c10::str("trained its ", config_.epochs, " epochs")
-                                         : "reached its " + stop_->budget_name(reason),
-              " (step ", ck.step, "); to continue it, give --resume a larger --epochs, ",
-              "--max-steps or --time-budget");
+              epochs_done ? c10::str("trained its ", config_.epochs, " epochs")
+                          : "reached its " + stop_->budget_name(reason),
+              " (step ", ck.step, "); to continue it, give --resume a larger ",
+              ck.stage == 2 ? "--selflabel-steps or --selflabel-minutes"
+                            : "--epochs, --max-steps or --time-budget");
 }
 
 Trainer::~Trainer() = default;
