@@ -9,8 +9,7 @@
 
 #include "../test_util.h"
 #include "cli_util.h"
-#include "dcacn/augment/multicrop.h"
-#include "dcacn/run/config.h"
+#include "dcacn/run/setup.h"
 
 namespace dcacn {
 namespace {
@@ -19,8 +18,6 @@ using test::idx_header;
 
 using test::CliRun;
 using test::run_cli;
-
-std::string preset_views() { return preset("fmnist-cpu").views; }
 
 class CliTest : public test::TempDirTest {
  protected:
@@ -125,12 +122,11 @@ TEST_F(CliTest, AugmentPreviewShowsTheViewsOfARunOrAPreset) {
       << run.output;
   EXPECT_TRUE(std::filesystem::is_regular_file(path("grid.png")));
   // A preset names its dataset too; --dataset given wins (here the test's folder).
-  const CliRun preset = run_cli("augment-preview --preset fmnist-cpu --dataset mnist --data " +
-                                dir_ + " --n 2 --cell 8 --out " + path("p.png"));
-  ASSERT_EQ(preset.status, 0) << preset.output;
-  EXPECT_NE(preset.output.find(parse_views(preset_views(), MultiCropSpec()).describe()),
-            std::string::npos)
-      << preset.output;
+  const CliRun shown = run_cli("augment-preview --preset fmnist-cpu --dataset mnist --data " +
+                               dir_ + " --n 2 --cell 8 --out " + path("p.png"));
+  ASSERT_EQ(shown.status, 0) << shown.output;
+  EXPECT_NE(shown.output.find(view_spec(preset("fmnist-cpu")).describe()), std::string::npos)
+      << shown.output;
   const CliRun both = run_cli("augment-preview --run " + path("run") +
                               " --preset fmnist-cpu --out " + path("b.png"));
   EXPECT_EQ(both.status, 1);

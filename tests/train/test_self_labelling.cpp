@@ -26,9 +26,9 @@ TEST_F(SelfLabellingTest, PseudoLabelsKeepTheMostConfidentPerClusterWithinTheQuo
                                 {0.91f, 0.09f},
                                 {0.99f, 0.01f},
                                 {0.95f, 0.05f},
-                                {0.60f, 0.40f},    // below the threshold
+                                {0.60f, 0.40f},  // below the threshold
                                 {0.05f, 0.95f},
-                                {0.15f, 0.85f},    // below the threshold
+                                {0.15f, 0.85f},  // below the threshold
                                 {0.02f, 0.98f}});
   EXPECT_EQ(as_vector(select_pseudo_labels(p, 0.9, 0.5)),
             (std::vector<int64_t>{0, -1, 0, -1, -1, 1, -1, 1}));
@@ -38,8 +38,7 @@ TEST_F(SelfLabellingTest, PseudoLabelsKeepTheMostConfidentPerClusterWithinTheQuo
   EXPECT_EQ(as_vector(select_pseudo_labels(p, 0.0, 1.0)),
             (std::vector<int64_t>{0, 0, 0, 0, -1, 1, 1, 1}));
   // Nothing above the threshold: nothing labelled (the early-stage failure mode is harmless).
-  EXPECT_EQ(as_vector(select_pseudo_labels(p, 0.995, 1.0)),
-            (std::vector<int64_t>(8, -1)));
+  EXPECT_EQ(as_vector(select_pseudo_labels(p, 0.995, 1.0)), (std::vector<int64_t>(8, -1)));
 }
 
 TEST_F(SelfLabellingTest, ADominantClusterCannotTakeOverTheBatch) {
@@ -112,10 +111,10 @@ TEST_F(SelfLabellingTest, ExcludedNegativesMatchTheLoopReference) {
   const double got = contrastive_loss(a, b, t, ContrastKind::kDecoupled, exclude).item<double>();
   EXPECT_NEAR(got, want, 1e-9);
   // Excluding nothing is the plain loss.
-  EXPECT_NEAR(contrastive_loss(a, b, t, ContrastKind::kDecoupled,
-                               torch::zeros({m, m}, torch::kBool))
-                  .item<double>(),
-              contrastive_loss(a, b, t, ContrastKind::kDecoupled).item<double>(), 1e-12);
+  EXPECT_NEAR(
+      contrastive_loss(a, b, t, ContrastKind::kDecoupled, torch::zeros({m, m}, torch::kBool))
+          .item<double>(),
+      contrastive_loss(a, b, t, ContrastKind::kDecoupled).item<double>(), 1e-12);
 }
 
 TEST_F(SelfLabellingTest, StageLossIsInstancePlusWeightedCrossEntropy) {
@@ -161,8 +160,11 @@ TEST_F(SelfLabellingTest, StatisticsCountShareBalanceAndMatchedAccuracy) {
   copy.load(stats.to_tensor(), "test");
   EXPECT_TRUE(copy.to_tensor().equal(stats.to_tensor()));
   EXPECT_DOUBLE_EQ(copy.accuracy(), stats.accuracy());
-  expect_error_containing([&] { copy.load(torch::zeros({2, 2}, torch::kInt64), "ck.pt"); },
-                          {"ck.pt", "pseudo-label counts"});
+  expect_error_containing(
+      [&] {
+        copy.load(torch::zeros({2, 2}, torch::kInt64), "ck.pt");
+      },
+      {"ck.pt", "pseudo-label counts"});
   // Unlabelled data: no accuracy.
   PseudoLabelStats unlabelled(3, 0);
   unlabelled.add(torch::tensor({0, 1, 2}), torch::Tensor());

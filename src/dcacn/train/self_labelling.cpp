@@ -23,9 +23,9 @@ torch::Tensor select_pseudo_labels(const torch::Tensor& probabilities, double th
   // Rank each confident image among those of its cluster: sorted by (cluster, -confidence), the
   // confident images come first, cluster by cluster, and the others after them.
   const torch::Tensor eligible = confidence >= threshold;
-  const torch::Tensor key = torch::where(eligible, cluster.to(torch::kFloat64) * 4.0 -
-                                                       confidence.to(torch::kFloat64),
-                                         torch::full({b}, 4.0 * k + 4.0, torch::kFloat64));
+  const torch::Tensor key =
+      torch::where(eligible, cluster.to(torch::kFloat64) * 4.0 - confidence.to(torch::kFloat64),
+                   torch::full({b}, 4.0 * k + 4.0, torch::kFloat64));
   const torch::Tensor order = std::get<1>(key.sort(/*stable=*/true, 0, false));
   const torch::Tensor sorted_cluster = cluster.index_select(0, order);
   const torch::Tensor sorted_eligible = eligible.index_select(0, order);
@@ -41,10 +41,10 @@ torch::Tensor select_pseudo_labels(const torch::Tensor& probabilities, double th
 
 torch::Tensor balanced_cross_entropy(const torch::Tensor& probabilities,
                                      const torch::Tensor& labels) {
-  TORCH_CHECK(probabilities.dim() == 2 && labels.dim() == 1 &&
-                  labels.size(0) == probabilities.size(0),
-              "balanced_cross_entropy: expected [M, K] and [M], got ", probabilities.sizes(),
-              " and ", labels.sizes());
+  TORCH_CHECK(
+      probabilities.dim() == 2 && labels.dim() == 1 && labels.size(0) == probabilities.size(0),
+      "balanced_cross_entropy: expected [M, K] and [M], got ", probabilities.sizes(), " and ",
+      labels.sizes());
   const torch::Tensor chosen = (labels >= 0).nonzero().view(-1);
   if (chosen.numel() == 0) return probabilities.sum() * 0.0;
   const auto dtype =
@@ -63,18 +63,17 @@ torch::Tensor balanced_cross_entropy(const torch::Tensor& probabilities,
 torch::Tensor same_label_pairs(const torch::Tensor& labels) {
   const torch::Tensor l = labels.view({-1});
   const torch::Tensor labelled = (l >= 0);
-  torch::Tensor same = (l.unsqueeze(0) == l.unsqueeze(1)) & labelled.unsqueeze(0) &
-                       labelled.unsqueeze(1);
+  torch::Tensor same =
+      (l.unsqueeze(0) == l.unsqueeze(1)) & labelled.unsqueeze(0) & labelled.unsqueeze(1);
   return same.fill_diagonal_(false);
 }
 
-LossTerms self_label_loss(const std::vector<torch::Tensor>& h,
-                          const std::vector<torch::Tensor>& p, int64_t num_global,
-                          const torch::Tensor& labels, const LossOptions& losses,
-                          const SelfLabelOptions& o) {
+LossTerms self_label_loss(const std::vector<torch::Tensor>& h, const std::vector<torch::Tensor>& p,
+                          int64_t num_global, const torch::Tensor& labels,
+                          const LossOptions& losses, const SelfLabelOptions& o) {
   const int64_t views = static_cast<int64_t>(h.size());
-  TORCH_CHECK(views == static_cast<int64_t>(p.size()), "self_label_loss: ", views,
-              " embeddings, ", p.size(), " probability sets");
+  TORCH_CHECK(views == static_cast<int64_t>(p.size()), "self_label_loss: ", views, " embeddings, ",
+              p.size(), " probability sets");
   const torch::Tensor exclude = same_label_pairs(labels);
   torch::Tensor inst;
   const auto pairs = multicrop_pairs(views, num_global);
