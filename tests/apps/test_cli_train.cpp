@@ -61,8 +61,8 @@ TEST_F(CliTrainTest, HelpWithAPresetShowsThePresetsValues) {
   const CliRun r = run_cli("train --preset fmnist-cpu --help");
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("--width INT=16"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("--time-budget FLOAT=20"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("--selflabel-minutes FLOAT=10"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--views TEXT=2x28@0.2-1,4x14@0.05-0.5"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--time-budget FLOAT=30"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("--bf16,--no-bf16{false}=on"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("--keep-epoch-checkpoints TEXT=none"), std::string::npos);
   // The options that may change on resume are listed.

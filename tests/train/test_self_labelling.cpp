@@ -127,6 +127,7 @@ TEST_F(SelfLabellingTest, StageLossIsInstancePlusWeightedCrossEntropy) {
   }
   const torch::Tensor labels = torch::tensor({0, 2, -1, 1, 0, -1, 2, 1});
   LossOptions losses;
+  losses.entropy_weight = 3.0;
   SelfLabelOptions o;
   o.ce_weight = 2.0;
   o.instance_weight = 0.5;
@@ -141,9 +142,12 @@ TEST_F(SelfLabellingTest, StageLossIsInstancePlusWeightedCrossEntropy) {
   // The cross-entropy of the two global views only.
   double ce = 0;
   for (int g = 0; g < 2; ++g) ce += balanced_cross_entropy(p[g], labels).item<double>() / 2;
+  const double ent = (entropy_regularizer(p[0]) + entropy_regularizer(p[1])).item<double>() / 2;
+  EXPECT_GT(ent, 1e-3);
   EXPECT_NEAR(got.instance.item<double>(), inst, 1e-5);
   EXPECT_NEAR(got.cluster.item<double>(), ce, 1e-5);
-  EXPECT_NEAR(got.total.item<double>(), 0.5 * inst + 2.0 * ce, 1e-5);
+  EXPECT_NEAR(got.entropy.item<double>(), ent, 1e-6);
+  EXPECT_NEAR(got.total.item<double>(), 0.5 * inst + 2.0 * ce + losses.entropy_weight * ent, 1e-5);
 }
 
 TEST_F(SelfLabellingTest, StatisticsCountShareBalanceAndMatchedAccuracy) {

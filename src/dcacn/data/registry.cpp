@@ -18,16 +18,6 @@ std::string small_image_views(int64_t size, int64_t locals) {
                   "@0.05-0.5:jitter=0.5:blur=0.5");
 }
 
-// Views for small grayscale garments (Fashion-MNIST; bench/fmnist_quality's garment-views):
-// milder crops than CC's (global 0.4-1, local 0.1-0.5) so that sleeves, length and collar stay
-// in the view, a small random affine map (rotation 10 degrees, shift 10%, global zoom
-// 0.8-1.1), brightness 0.5 and contrast 0.4, and on the global views some blur and erasing.
-std::string garment_views() {
-  return "2x28@0.4-1:jitter=0.5:brightness=0.5:contrast=0.4:rotate=10:zoom=0.8-1.1:"
-         "translate=0.1:blur=0.3:erase=0.3,"
-         "4x14@0.1-0.5:jitter=0.5:brightness=0.5:contrast=0.4:blur=0.5:rotate=10:translate=0.1";
-}
-
 // ImageNet-like settings for larger images: globals of scale 0.14-1, jitter s = 1 and blur;
 // locals at half size of scale 0.05-0.4.
 std::string large_image_views(int64_t size) {
@@ -51,7 +41,6 @@ DatasetInfo dataset_info(const std::string& name, const ImageFolderOptions& fold
     d.channels = 1;
     d.default_views = small_image_views(28, 2);
     if (name == "fashion-mnist") {
-      d.default_views = garment_views();
       d.default_path = kDebianFashionMnistDir;
       d.cpu_preset = "fmnist-cpu";
     }

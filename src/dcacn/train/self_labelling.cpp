@@ -92,11 +92,19 @@ LossTerms self_label_loss(const std::vector<torch::Tensor>& h, const std::vector
     ce = ce.defined() ? ce + t : t;
   }
   ce = ce / static_cast<double>(num_global);
+  // The contrastive stage's entropy term goes on (same weight): a cluster that no image is
+  // assigned to gets no pseudo-labels, and nothing else would bring it back.
+  torch::Tensor ent;
+  for (int64_t g = 0; g < num_global; ++g) {
+    const torch::Tensor t = entropy_regularizer(p[g]);
+    ent = ent.defined() ? ent + t : t;
+  }
+  ent = ent / static_cast<double>(num_global);
   LossTerms out;
-  out.total = o.instance_weight * inst + o.ce_weight * ce;
+  out.total = o.instance_weight * inst + o.ce_weight * ce + losses.entropy_weight * ent;
   out.instance = inst.detach();
   out.cluster = ce.detach();
-  out.entropy = torch::zeros({}, ce.options());
+  out.entropy = ent.detach();
   return out;
 }
 

@@ -46,8 +46,9 @@ torch::Tensor same_label_pairs(const torch::Tensor& labels);
 
 /// The stage's loss over multi-crop views (globals first, pairs as multicrop_loss forms them):
 /// instance contrast without same-label negatives, plus the balanced cross-entropy of the global
-/// views' probabilities against `labels`. LossTerms.cluster holds the cross-entropy and
-/// LossTerms.entropy 0.
+/// views' probabilities against `labels`, plus the entropy regulariser of the global views with
+/// its weight in `losses` (it keeps every cluster alive). LossTerms.cluster holds the
+/// cross-entropy, LossTerms.entropy the regulariser (unweighted).
 LossTerms self_label_loss(const std::vector<torch::Tensor>& embeddings,
                           const std::vector<torch::Tensor>& probabilities, int64_t num_global,
                           const torch::Tensor& labels, const LossOptions& losses,
