@@ -120,18 +120,19 @@ void PseudoLabelStats::reset() {
 }
 
 void PseudoLabelStats::add(const torch::Tensor& pseudo, const torch::Tensor& truth) {
-  const torch::Tensor y = pseudo.to(torch::kCPU, torch::kInt64).contiguous();
+  const torch::Tensor y = pseudo.to(torch::kCPU, torch::kInt64).view(-1);
   seen_ += y.numel();
-  const torch::Tensor t = classes_ > 0 && truth.defined()
-                              ? truth.to(torch::kCPU, torch::kInt64).contiguous()
-                              : torch::Tensor();
-  const auto* yp = y.data_ptr<int64_t>();
-  const int64_t* tp = t.defined() ? t.data_ptr<int64_t>() : nullptr;
-  for (int64_t i = 0; i < y.numel(); ++i) {
-    if (yp[i] < 0) continue;
-    ++per_cluster_[yp[i]];
-    if (tp != nullptr && tp[i] >= 0 && tp[i] < classes_) ++confusion_[yp[i] * classes_ + tp[i]];
-  }
+  const torch::Tensor labelled = y >= 0;
+  auto accumulate = [](std::vector<int64_t>& into, const torch::Tensor& counts) {
+    const torch::Tensor c = counts.contiguous();
+    for (size_t i = 0; i < into.size(); ++i) into[i] += c.data_ptr<int64_t>()[i];
+  };
+  accumulate(per_cluster_, torch::bincount(y.masked_select(labelled), {}, clusters_));
+  if (classes_ == 0 || !truth.defined()) return;
+  const torch::Tensor t = truth.to(torch::kCPU, torch::kInt64).view(-1);
+  const torch::Tensor known = labelled & (t >= 0) & (t < classes_);
+  const torch::Tensor cell = y.masked_select(known) * classes_ + t.masked_select(known);
+  accumulate(confusion_, torch::bincount(cell, {}, clusters_ * classes_));
 }
 
 double PseudoLabelStats::labelled_fraction() const {
