@@ -207,6 +207,8 @@ void add_config_options(CLI::App* cmd, TrainParams* p) {
               "self-labelling stage: weight of the pseudo-label cross-entropy")
   DCACN_FIELD("--selflabel-instance-weight", selflabel_instance_weight,
               "self-labelling stage: weight of the instance loss")
+  DCACN_FIELD("--selflabel-entropy-weight", selflabel_entropy_weight,
+              "self-labelling stage: weight of log K - H(mean assignment)")
   DCACN_SWITCH("--bf16,!--no-bf16", bf16, "bf16 autocast")
   DCACN_SWITCH("--channels-last,!--no-channels-last", channels_last, "NHWC layout")
   DCACN_RESUMABLE("--eval-every", eval_every, "epochs between evaluations and checkpoints")

@@ -127,8 +127,9 @@ TEST_F(SelfLabellingTest, StageLossIsInstancePlusWeightedCrossEntropy) {
   }
   const torch::Tensor labels = torch::tensor({0, 2, -1, 1, 0, -1, 2, 1});
   LossOptions losses;
-  losses.entropy_weight = 3.0;
+  losses.entropy_weight = 5.0;  // the contrastive stage's weight: not used here
   SelfLabelOptions o;
+  o.entropy_weight = 3.0;
   o.ce_weight = 2.0;
   o.instance_weight = 0.5;
   const LossTerms got = self_label_loss(h, p, 2, labels, losses, o);
@@ -147,7 +148,7 @@ TEST_F(SelfLabellingTest, StageLossIsInstancePlusWeightedCrossEntropy) {
   EXPECT_NEAR(got.instance.item<double>(), inst, 1e-5);
   EXPECT_NEAR(got.cluster.item<double>(), ce, 1e-5);
   EXPECT_NEAR(got.entropy.item<double>(), ent, 1e-6);
-  EXPECT_NEAR(got.total.item<double>(), 0.5 * inst + 2.0 * ce + losses.entropy_weight * ent, 1e-5);
+  EXPECT_NEAR(got.total.item<double>(), 0.5 * inst + 2.0 * ce + 3.0 * ent, 1e-5);
 }
 
 TEST_F(SelfLabellingTest, StatisticsCountShareBalanceAndMatchedAccuracy) {

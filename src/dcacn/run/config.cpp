@@ -15,7 +15,7 @@ namespace dcacn {
   X(time_budget_minutes) X(max_steps) X(seed) X(bf16) X(channels_last) X(eval_every)           \
   X(eval_batch_size) X(keep_epoch_checkpoints) X(device) X(preset) X(selflabel_minutes)        \
   X(selflabel_steps) X(selflabel_lr) X(selflabel_threshold) X(selflabel_quota)                 \
-  X(selflabel_ce_weight) X(selflabel_instance_weight)
+  X(selflabel_ce_weight) X(selflabel_instance_weight) X(selflabel_entropy_weight)
 // clang-format on
 
 nlohmann::json TrainConfig::to_json() const {
@@ -90,6 +90,8 @@ void TrainConfig::validate() const {
                   selflabel_ce_weight + selflabel_instance_weight > 0,
               "the self-labelling weights must be non-negative and not both 0, got ",
               selflabel_ce_weight, " and ", selflabel_instance_weight);
+  DCACN_CHECK(selflabel_entropy_weight >= 0, "--selflabel-entropy-weight must be non-negative, got ",
+              selflabel_entropy_weight);
   DCACN_CHECK(device == "auto" || device == "cpu" || device == "cuda",
               "--device must be auto, cpu or cuda, got ", device);
 }

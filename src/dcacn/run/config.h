@@ -54,6 +54,8 @@ struct TrainConfig {
   double selflabel_quota = 0.5;
   double selflabel_ce_weight = 1.0;
   double selflabel_instance_weight = 1.0;
+  /// Weight of the entropy regulariser in the stage (the contrastive stage uses entropy_weight).
+  double selflabel_entropy_weight = 1.0;
   bool bf16 = false;           ///< CPU bf16 autocast / CUDA bf16 autocast
   bool channels_last = false;  ///< NHWC weights and inputs (faster convolutions on CPU)
   // Evaluation and checkpoints.

@@ -92,8 +92,8 @@ LossTerms self_label_loss(const std::vector<torch::Tensor>& h, const std::vector
     ce = ce.defined() ? ce + t : t;
   }
   ce = ce / static_cast<double>(num_global);
-  // The contrastive stage's entropy term goes on (same weight): a cluster that no image is
-  // assigned to gets no pseudo-labels, and nothing else would bring it back.
+  // The entropy term: a cluster that no image is assigned to gets no pseudo-labels, and
+  // nothing else would bring it back.
   torch::Tensor ent;
   for (int64_t g = 0; g < num_global; ++g) {
     const torch::Tensor t = entropy_regularizer(p[g]);
@@ -101,7 +101,7 @@ LossTerms self_label_loss(const std::vector<torch::Tensor>& h, const std::vector
   }
   ent = ent / static_cast<double>(num_global);
   LossTerms out;
-  out.total = o.instance_weight * inst + o.ce_weight * ce + losses.entropy_weight * ent;
+  out.total = o.instance_weight * inst + o.ce_weight * ce + o.entropy_weight * ent;
   out.instance = inst.detach();
   out.cluster = ce.detach();
   out.entropy = ent.detach();

@@ -26,6 +26,8 @@ struct SelfLabelOptions {
   double quota = 0.5;
   double ce_weight = 1.0;
   double instance_weight = 1.0;
+  /// Weight of the entropy regulariser of the global views (0: none).
+  double entropy_weight = 1.0;
 };
 
 /// Pseudo-labels of a batch from its cluster probabilities [B, K]: per cluster, among the images
@@ -47,7 +49,7 @@ torch::Tensor same_label_pairs(const torch::Tensor& labels);
 /// The stage's loss over multi-crop views (globals first, pairs as multicrop_loss forms them):
 /// instance contrast without same-label negatives, plus the balanced cross-entropy of the global
 /// views' probabilities against `labels`, plus the entropy regulariser of the global views with
-/// its weight in `losses` (it keeps every cluster alive). LossTerms.cluster holds the
+/// options.entropy_weight (it keeps every cluster alive). LossTerms.cluster holds the
 /// cross-entropy, LossTerms.entropy the regulariser (unweighted).
 LossTerms self_label_loss(const std::vector<torch::Tensor>& embeddings,
                           const std::vector<torch::Tensor>& probabilities, int64_t num_global,

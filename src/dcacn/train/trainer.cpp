@@ -69,6 +69,7 @@ SelfLabelOptions self_label_options(const TrainConfig& c) {
   o.quota = c.selflabel_quota;
   o.ce_weight = c.selflabel_ce_weight;
   o.instance_weight = c.selflabel_instance_weight;
+  o.entropy_weight = c.selflabel_entropy_weight;
   return o;
 }
 
