@@ -197,18 +197,18 @@ void add_config_options(CLI::App* cmd, TrainParams* p) {
                   "self-labelling stage after the contrastive one: its time budget (0: none)")
   DCACN_RESUMABLE("--selflabel-steps", selflabel_steps,
                   "self-labelling stage: its step budget (0: none)")
-  DCACN_FIELD("--selflabel-lr", selflabel_lr, "self-labelling stage: Adam learning rate")
-  DCACN_FIELD("--selflabel-threshold", selflabel_threshold,
-              "self-labelling stage: smallest cluster probability of a pseudo-label")
-  DCACN_FIELD("--selflabel-quota", selflabel_quota,
-              "self-labelling stage: at most this fraction of B/K pseudo-labels per cluster "
-              "and batch (its most confident)")
-  DCACN_FIELD("--selflabel-ce-weight", selflabel_ce_weight,
-              "self-labelling stage: weight of the pseudo-label cross-entropy")
-  DCACN_FIELD("--selflabel-instance-weight", selflabel_instance_weight,
-              "self-labelling stage: weight of the instance loss")
-  DCACN_FIELD("--selflabel-entropy-weight", selflabel_entropy_weight,
-              "self-labelling stage: weight of log K - H(mean assignment)")
+  DCACN_RESUMABLE("--selflabel-lr", selflabel_lr, "self-labelling stage: Adam learning rate")
+  DCACN_RESUMABLE("--selflabel-threshold", selflabel_threshold,
+                  "self-labelling stage: smallest cluster probability of a pseudo-label")
+  DCACN_RESUMABLE("--selflabel-quota", selflabel_quota,
+                  "self-labelling stage: at most this fraction of B/K pseudo-labels per cluster "
+                  "and batch (its most confident)")
+  DCACN_RESUMABLE("--selflabel-ce-weight", selflabel_ce_weight,
+                  "self-labelling stage: weight of the pseudo-label cross-entropy")
+  DCACN_RESUMABLE("--selflabel-instance-weight", selflabel_instance_weight,
+                  "self-labelling stage: weight of the instance loss")
+  DCACN_RESUMABLE("--selflabel-entropy-weight", selflabel_entropy_weight,
+                  "self-labelling stage: weight of log K - H(mean assignment)")
   DCACN_SWITCH("--bf16,!--no-bf16", bf16, "bf16 autocast")
   DCACN_SWITCH("--channels-last,!--no-channels-last", channels_last, "NHWC layout")
   DCACN_RESUMABLE("--eval-every", eval_every, "epochs between evaluations and checkpoints")

@@ -1,4 +1,8 @@
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <filesystem>
+#include <fstream>
 
 #include "../test_util.h"
 #include "dcacn/data/idx.h"
@@ -96,6 +100,69 @@ TEST_F(IdxTest, DamagedGzipStreamIsRejected) {
   bytes.resize(bytes.size() / 2);  // cut the compressed stream in the middle
   test::write_bytes(path("cut.gz"), bytes);
   expect_error_containing([&] { read_idx_ubyte(path("cut.gz"), 3); }, {path("cut.gz")});
+}
+
+// In a child process of a death test: limits the address space to what the process holds plus
+// `spare` bytes, reads `path`, and exits 0 when the reader refuses it as oversized, 1 otherwise
+// (another error, or an allocation that failed).
+[[noreturn]] void read_with_address_space_to_spare(const std::string& path, uint64_t spare) {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t pages = 0;
+  statm >> pages;
+  const uint64_t limit = pages * static_cast<uint64_t>(::sysconf(_SC_PAGE_SIZE)) + spare;
+  struct rlimit as = {limit, limit};
+  ::setrlimit(RLIMIT_AS, &as);
+  try {
+    read_idx_ubyte(path, 3);
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    if (what.find("oversized") != std::string::npos &&
+        what.find("goes on past") != std::string::npos) {
+      std::_Exit(0);
+    }
+    std::fprintf(stderr, "%s\n", e.what());
+  }
+  std::_Exit(1);
+}
+
+// A gzip bomb: 3 small images declared, then 512 MiB of zeros in 4 KiB of compressed data
+// (gzip members of 16 MiB each, concatenated). Read in a child process whose address space
+// allows only 256 MiB more than it holds: reading the declared bytes and one more passes,
+// inflating the whole file (what the reader did before) cannot.
+TEST_F(IdxTest, GzipBombIsRejectedAfterTheDeclaredBytes) {
+  std::vector<uint8_t> head = idx_bytes(0x08, {3, 4, 3}, pattern(3, 4, 3));
+  test::write_gzip(path("head.gz"), head);
+  test::write_gzip(path("zeros.gz"), std::vector<uint8_t>(16 << 20, 0));
+  auto slurp = [](const std::string& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::vector<char>((std::istreambuf_iterator<char>(in)), {});
+  };
+  const std::vector<char> first = slurp(path("head.gz")), zeros = slurp(path("zeros.gz"));
+  {
+    std::ofstream out(path("bomb.gz"), std::ios::binary);
+    out.write(first.data(), static_cast<std::streamsize>(first.size()));
+    for (int i = 0; i < 32; ++i)
+      out.write(zeros.data(), static_cast<std::streamsize>(zeros.size()));
+  }
+  ASSERT_LT(std::filesystem::file_size(path("bomb.gz")), 1u << 20);
+  const std::string bomb = path("bomb.gz");
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(read_with_address_space_to_spare(bomb, uint64_t(256) << 20),
+              ::testing::ExitedWithCode(0), "");
+}
+
+TEST_F(IdxTest, HeaderDeclaringMoreThanMemoryIsRejectedBeforeAllocating) {
+  // 65536^3 bytes = 256 TiB, in a file of 16 bytes.
+  test::write_bytes(path("huge"), idx_bytes(0x08, {65536, 65536, 65536}, {}));
+  expect_error_containing([&] { read_idx_ubyte(path("huge"), 3); },
+                          {path("huge"), "65536x65536x65536", "bytes of memory of this machine"});
+  test::write_gzip(path("huge.gz"), idx_bytes(0x08, {65536, 65536, 65536}, {}));
+  expect_error_containing([&] { read_idx_ubyte(path("huge.gz"), 3); },
+                          {"bytes of memory of this machine"});
+  // (2^32 - 1)^3 overflows 64 bits.
+  test::write_bytes(path("overflow"), idx_bytes(0x08, {0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu}, {}));
+  expect_error_containing([&] { read_idx_ubyte(path("overflow"), 3); },
+                          {path("overflow"), "more than 2^64 bytes"});
 }
 
 TEST_F(IdxTest, LabelCountMismatchAndMissingFiles) {

@@ -281,15 +281,23 @@ TEST_F(TrainerTest, ResumeAcrossAndInsideTheSelfLabellingStageIsBitIdentical) {
   // A finished contrastive run given the stage on resume trains the same as one planned with it.
   ASSERT_EQ(run_new(tiny(), "c").status, TrainResult::Status::kFinished);
   expect_error_containing([&] { Trainer(path("c"), ResumeOverrides()); }, {"trained its 2 epochs"});
+  // Its settings may be given with the budget, until the stage begins.
+  const TrainConfig planned = with_stage(tiny());
   ResumeOverrides stage;
-  stage.selflabel_steps = 6;
-  TrainConfig planned = with_stage(tiny());
-  // (threshold and quota are not resumable: the planned run uses the defaults for them here)
-  planned.selflabel_threshold = TrainConfig().selflabel_threshold;
-  planned.selflabel_quota = TrainConfig().selflabel_quota;
+  stage.selflabel_steps = planned.selflabel_steps;
+  stage.selflabel_threshold = planned.selflabel_threshold;
+  stage.selflabel_quota = planned.selflabel_quota;
   run_new(planned, "d");
   EXPECT_EQ(Trainer(path("c"), stage).run().step, 14);
   expect_same_weights(path("c/checkpoints/last.pt"), path("d/checkpoints/last.pt"));
+  // Once it has begun, they are fixed; the same value is no change.
+  ResumeOverrides later;
+  later.selflabel_steps = 10;
+  later.selflabel_threshold = planned.selflabel_threshold;
+  EXPECT_NO_THROW(Trainer(path("d"), later));
+  later.selflabel_lr = 3e-4;
+  expect_error_containing([&] { Trainer(path("d"), later); },
+                          {"--selflabel-lr 0.0003", "began at step 8", "fixed"});
 }
 
 TEST_F(TrainerTest, AStepBudgetEndsTheRunWithAFinalEvaluation) {

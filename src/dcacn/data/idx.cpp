@@ -58,11 +58,17 @@ const std::vector<std::string>& class_names(IdxFlavor flavor) {
 }  // namespace
 
 torch::Tensor read_idx_ubyte(const std::string& path, int expected_dims) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path, /*gunzip=*/true);
+  // Read as a stream: the header, then exactly the bytes it declares, then one more to tell an
+  // oversized file. A gzip file that inflates to far more than its header declares costs no
+  // more than the declared size.
+  FileReader in(path, /*gunzip=*/true);
   const uint32_t expected_magic = 0x0800u | static_cast<uint32_t>(expected_dims);
   char expected_hex[16];
   std::snprintf(expected_hex, sizeof(expected_hex), "0x%08X", expected_magic);
-  DCACN_CHECK(bytes.size() >= 4, path, " is too short to be an IDX file (", bytes.size(),
+  const size_t header = 4 + 4 * static_cast<size_t>(expected_dims);
+  std::vector<uint8_t> bytes(header);
+  const size_t got = in.read(bytes.data(), 4);
+  DCACN_CHECK(got >= 4, path, " is too short to be an IDX file (", got,
               " bytes); expected magic number ", expected_hex);
   const uint32_t magic = read_be32(bytes.data());
   char magic_hex[16];
@@ -73,25 +79,41 @@ torch::Tensor read_idx_ubyte(const std::string& path, int expected_dims) {
               " (magic ", magic_hex, "); expected unsigned bytes (", expected_hex, ")");
   DCACN_CHECK(bytes[3] == expected_dims, path, " has ", int(bytes[3]), " dimensions (magic ",
               magic_hex, "); expected ", expected_dims, " (", expected_hex, ")");
-  const size_t header = 4 + 4 * static_cast<size_t>(expected_dims);
-  DCACN_CHECK(bytes.size() >= header, path, " is truncated inside its header: ", bytes.size(),
+  const size_t got_dims = in.read(bytes.data() + 4, header - 4);
+  DCACN_CHECK(got_dims == header - 4, path, " is truncated inside its header: ", 4 + got_dims,
               " bytes, expected at least ", header);
   std::vector<int64_t> dims;
   uint64_t count = 1;
+  bool overflow = false;
   for (int d = 0; d < expected_dims; ++d) {
     dims.push_back(read_be32(bytes.data() + 4 + 4 * d));
-    count *= static_cast<uint64_t>(dims.back());
+    overflow =
+        overflow || __builtin_mul_overflow(count, static_cast<uint64_t>(dims.back()), &count);
   }
+  DCACN_CHECK(!overflow, path, ": its header declares ", shape_text(dims),
+              " values, more than 2^64 bytes");
   const uint64_t expected_bytes = header + count;
-  DCACN_CHECK(bytes.size() >= expected_bytes, path, " is truncated: its header declares ",
-              shape_text(dims), " values, which needs ", with_thousands(expected_bytes),
-              " bytes, but it has ", with_thousands(bytes.size()));
-  DCACN_CHECK(bytes.size() == expected_bytes, path, " is oversized: its header declares ",
-              shape_text(dims), " values, which needs ", with_thousands(expected_bytes),
-              " bytes, but it has ", with_thousands(bytes.size()), " (",
-              with_thousands(bytes.size() - expected_bytes), " extra)");
+  check_fits_in_memory(count, path, c10::str("its header's ", shape_text(dims), " values"));
+  // A plain file's size is known: a short or long one is told before any allocation.
+  if (!in.gzipped()) {
+    const uint64_t size = in.file_size();
+    DCACN_CHECK(size >= expected_bytes, path, " is truncated: its header declares ",
+                shape_text(dims), " values, which needs ", with_thousands(expected_bytes),
+                " bytes, but it has ", with_thousands(size));
+    DCACN_CHECK(size == expected_bytes, path, " is oversized: its header declares ",
+                shape_text(dims), " values, which needs ", with_thousands(expected_bytes),
+                " bytes, but it has ", with_thousands(size), " (",
+                with_thousands(size - expected_bytes), " extra)");
+  }
   torch::Tensor out = torch::empty(dims, torch::kUInt8);
-  std::memcpy(out.data_ptr<uint8_t>(), bytes.data() + header, count);
+  const size_t data = in.read(out.data_ptr<uint8_t>(), count);
+  DCACN_CHECK(data == count, path, " is truncated: its header declares ", shape_text(dims),
+              " values, which needs ", with_thousands(expected_bytes), " bytes, but it has ",
+              with_thousands(header + data), " (inflated)");
+  uint8_t extra = 0;
+  DCACN_CHECK(in.read(&extra, 1) == 0, path, " is oversized: its header declares ",
+              shape_text(dims), " values, which needs ", with_thousands(expected_bytes),
+              " bytes, but its inflated data goes on past them");
   return out;
 }
 

@@ -90,8 +90,8 @@ void TrainConfig::validate() const {
                   selflabel_ce_weight + selflabel_instance_weight > 0,
               "the self-labelling weights must be non-negative and not both 0, got ",
               selflabel_ce_weight, " and ", selflabel_instance_weight);
-  DCACN_CHECK(selflabel_entropy_weight >= 0, "--selflabel-entropy-weight must be non-negative, got ",
-              selflabel_entropy_weight);
+  DCACN_CHECK(selflabel_entropy_weight >= 0,
+              "--selflabel-entropy-weight must be non-negative, got ", selflabel_entropy_weight);
   DCACN_CHECK(device == "auto" || device == "cpu" || device == "cuda",
               "--device must be auto, cpu or cuda, got ", device);
 }
@@ -106,6 +106,28 @@ void ResumeOverrides::apply(TrainConfig& c) const {
   if (keep_epoch_checkpoints) c.keep_epoch_checkpoints = *keep_epoch_checkpoints;
   if (selflabel_minutes) c.selflabel_minutes = *selflabel_minutes;
   if (selflabel_steps) c.selflabel_steps = *selflabel_steps;
+  if (selflabel_lr) c.selflabel_lr = *selflabel_lr;
+  if (selflabel_threshold) c.selflabel_threshold = *selflabel_threshold;
+  if (selflabel_quota) c.selflabel_quota = *selflabel_quota;
+  if (selflabel_ce_weight) c.selflabel_ce_weight = *selflabel_ce_weight;
+  if (selflabel_instance_weight) c.selflabel_instance_weight = *selflabel_instance_weight;
+  if (selflabel_entropy_weight) c.selflabel_entropy_weight = *selflabel_entropy_weight;
+}
+
+std::string ResumeOverrides::changed_selflabel_setting(const TrainConfig& c) const {
+  const std::pair<const char*, std::pair<const std::optional<double>*, double>> settings[] = {
+      {"--selflabel-lr", {&selflabel_lr, c.selflabel_lr}},
+      {"--selflabel-threshold", {&selflabel_threshold, c.selflabel_threshold}},
+      {"--selflabel-quota", {&selflabel_quota, c.selflabel_quota}},
+      {"--selflabel-ce-weight", {&selflabel_ce_weight, c.selflabel_ce_weight}},
+      {"--selflabel-instance-weight", {&selflabel_instance_weight, c.selflabel_instance_weight}},
+      {"--selflabel-entropy-weight", {&selflabel_entropy_weight, c.selflabel_entropy_weight}},
+  };
+  for (const auto& [flag, value] : settings) {
+    const std::optional<double>& given = *value.first;
+    if (given && *given != value.second) return c10::str(flag, " ", *given);
+  }
+  return "";
 }
 
 TrainConfig read_run_config(const std::string& run_dir) {

@@ -88,8 +88,19 @@ struct ResumeOverrides {
   std::optional<int64_t> keep_epoch_checkpoints;
   std::optional<double> selflabel_minutes;
   std::optional<int64_t> selflabel_steps;
+  // The stage's settings: they may be given until the stage begins (so that a finished
+  // contrastive run can get a stage of any kind later), not after.
+  std::optional<double> selflabel_lr;
+  std::optional<double> selflabel_threshold;
+  std::optional<double> selflabel_quota;
+  std::optional<double> selflabel_ce_weight;
+  std::optional<double> selflabel_instance_weight;
+  std::optional<double> selflabel_entropy_weight;
 
   void apply(TrainConfig& config) const;
+  /// "--selflabel-lr 0.0003" for the first stage setting given that differs from `config`'s;
+  /// "" when none does.
+  std::string changed_selflabel_setting(const TrainConfig& config) const;
 };
 
 /// RUN_DIR/config.json; InputError naming the file when it is missing or not a configuration.

@@ -407,6 +407,10 @@ Trainer::Trainer(const std::string& run_dir, const ResumeOverrides& overrides) :
   DCACN_CHECK(is_file(last), "cannot resume ", run_dir, ": ", last, " not found");
   restored_ = std::make_unique<Checkpoint>(load_checkpoint(last));
   config_ = restored_->config;
+  const std::string changed = overrides.changed_selflabel_setting(config_);
+  DCACN_CHECK(restored_->stage == 1 || changed.empty(), "cannot resume ", run_dir, " with ",
+              changed, ": its self-labelling stage began at step ", restored_->stage_start_step,
+              " and its settings are fixed from then on");
   overrides.apply(config_);
   config_.validate();
   stop_ = std::make_unique<StopPolicy>(config_);

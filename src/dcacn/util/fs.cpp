@@ -1,6 +1,7 @@
 #include "dcacn/util/fs.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -23,34 +24,9 @@ std::vector<uint8_t> read_plain(const std::string& path) {
   DCACN_CHECK(in, "cannot open ", path, ": ", std::strerror(errno));
   const std::streamsize size = in.tellg();
   in.seekg(0);
+  check_fits_in_memory(static_cast<uint64_t>(size), path, "the file");
   std::vector<uint8_t> bytes(static_cast<size_t>(size));
   DCACN_CHECK(in.read(reinterpret_cast<char*>(bytes.data()), size), "cannot read ", path);
-  return bytes;
-}
-
-std::vector<uint8_t> read_gzip(const std::string& path, size_t compressed_size) {
-  gzFile file = gzopen(path.c_str(), "rb");
-  DCACN_CHECK(file != nullptr, "cannot open ", path, ": ", std::strerror(errno));
-  gzbuffer(file, 1 << 20);
-  std::vector<uint8_t> bytes;
-  bytes.reserve(compressed_size * 4);
-  std::vector<uint8_t> chunk(1 << 22);
-  while (true) {
-    const int got = gzread(file, chunk.data(), static_cast<unsigned>(chunk.size()));
-    if (got < 0) {
-      int code = 0;
-      const std::string reason = gzerror(file, &code);
-      gzclose(file);
-      throw InputError(c10::str(path, " is not a valid gzip file: ", reason));
-    }
-    if (got == 0) break;
-    bytes.insert(bytes.end(), chunk.begin(), chunk.begin() + got);
-  }
-  // gzread reports a truncated stream only through gzerror after the last read.
-  int code = 0;
-  const std::string reason = gzerror(file, &code);
-  gzclose(file);
-  DCACN_CHECK(code == Z_OK || code == Z_STREAM_END, path, " is a damaged gzip file: ", reason);
   return bytes;
 }
 
@@ -74,10 +50,100 @@ std::vector<uint8_t> read_file_bytes(const std::string& path, bool gunzip) {
     std::ifstream probe(path, std::ios::binary);
     probe.read(reinterpret_cast<char*>(magic), 2);
     if (probe.gcount() == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
-      return read_gzip(path, static_cast<size_t>(fs::file_size(path)));
+      FileReader in(path, true);
+      std::vector<uint8_t> bytes;
+      std::vector<uint8_t> chunk(1 << 22);
+      while (const size_t got = in.read(chunk.data(), chunk.size())) {
+        check_fits_in_memory(bytes.size() + got, path, "its inflated data");
+        bytes.insert(bytes.end(), chunk.begin(), chunk.begin() + static_cast<int64_t>(got));
+      }
+      return bytes;
     }
   }
   return read_plain(path);
+}
+
+FileReader::FileReader(const std::string& path, bool gunzip) : path_(path) {
+  DCACN_CHECK(!is_directory(path), path, " is a directory, expected a file");
+  DCACN_CHECK(is_file(path), "file not found: ", path);
+  std::error_code ec;
+  file_size_ = fs::file_size(path, ec);
+  DCACN_CHECK(!ec, "cannot read the size of ", path, ": ", ec.message());
+  plain_ = std::fopen(path.c_str(), "rb");
+  DCACN_CHECK(plain_ != nullptr, "cannot open ", path, ": ", std::strerror(errno));
+  if (!gunzip) return;
+  unsigned char magic[2] = {0, 0};
+  const size_t got = std::fread(magic, 1, 2, plain_);
+  std::rewind(plain_);
+  if (got < 2 || magic[0] != 0x1f || magic[1] != 0x8b) return;
+  // zlib takes the descriptor over; closing the gzFile closes it.
+  const int fd = ::dup(::fileno(plain_));
+  std::fclose(plain_);
+  plain_ = nullptr;
+  DCACN_CHECK(fd >= 0, "cannot open ", path, ": ", std::strerror(errno));
+  gzFile gz = gzdopen(fd, "rb");
+  if (gz == nullptr) {
+    ::close(fd);
+    throw InputError(c10::str("cannot open ", path, " as gzip: out of memory"));
+  }
+  gzbuffer(gz, 1 << 20);
+  gz_ = gz;
+}
+
+FileReader::~FileReader() {
+  if (gz_ != nullptr) gzclose(static_cast<gzFile>(gz_));
+  if (plain_ != nullptr) std::fclose(plain_);
+}
+
+size_t FileReader::read(void* dst, size_t n) {
+  auto* out = static_cast<uint8_t*>(dst);
+  size_t done = 0;
+  if (plain_ != nullptr) {
+    while (done < n) {
+      const size_t got = std::fread(out + done, 1, n - done, plain_);
+      if (got == 0) break;
+      done += got;
+    }
+    DCACN_CHECK(!std::ferror(plain_), "cannot read ", path_, ": ", std::strerror(errno));
+    return done;
+  }
+  auto* gz = static_cast<gzFile>(gz_);
+  while (done < n) {
+    const unsigned ask = static_cast<unsigned>(std::min<size_t>(n - done, 1u << 30));
+    const int got = gzread(gz, out + done, ask);
+    if (got < 0) {
+      int code = 0;
+      throw InputError(c10::str(path_, " is not a valid gzip file: ", gzerror(gz, &code)));
+    }
+    if (got == 0) break;
+    done += static_cast<size_t>(got);
+  }
+  if (done < n) {
+    // gzread reports a stream cut short only through gzerror after its last read.
+    int code = 0;
+    const std::string reason = gzerror(gz, &code);
+    DCACN_CHECK(code == Z_OK || code == Z_STREAM_END, path_, " is a damaged gzip file: ", reason);
+  }
+  return done;
+}
+
+uint64_t memory_limit_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page_size = ::sysconf(_SC_PAGE_SIZE);
+  uint64_t limit = pages > 0 && page_size > 0
+                       ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size)
+                       : UINT64_MAX;
+  struct rlimit as {};
+  if (::getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY) {
+    limit = std::min<uint64_t>(limit, as.rlim_cur);
+  }
+  return limit;
+}
+
+void check_fits_in_memory(uint64_t bytes, const std::string& path, const std::string& what) {
+  const uint64_t limit = memory_limit_bytes();
+  DCACN_CHECK(bytes <= limit, path, ": ", what, " needs ", with_thousands(bytes),
+              " bytes, more than the ", with_thousands(limit), " bytes of memory of this machine");
 }
 
 namespace {
@@ -172,6 +238,7 @@ torch::Tensor read_fixed_records(const std::string& path, int64_t record_bytes,
               " bytes; expected ", with_thousands(size / rec * rec), " or ",
               with_thousands((size / rec + 1) * rec), " bytes)");
   const int64_t count = static_cast<int64_t>(size / rec);
+  check_fits_in_memory(size, path, c10::str(with_thousands(count), " ", what, "s"));
   torch::Tensor out = torch::empty({count, record_bytes}, torch::kUInt8);
   std::ifstream in(path, std::ios::binary);
   DCACN_CHECK(in, "cannot open ", path, ": ", std::strerror(errno));
