@@ -1,4 +1,5 @@
 #include <stb_image_write.h>
+#include <zlib.h>
 
 #include <filesystem>
 
@@ -202,6 +203,76 @@ TEST_F(ImageFolderTest, DecodeImagesReportsFailuresInInputOrder) {
   ASSERT_EQ(failed.size(), 2u);
   EXPECT_EQ(failed[0].rfind(path("b.png"), 0), 0u);
   EXPECT_EQ(failed[1].rfind(path("missing.png"), 0), 0u);
+}
+
+// A PNG of 8-bit gray whose header declares w x h pixels, with valid CRCs and an IDAT of only
+// a few rows: what a hostile or damaged file looks like to a decoder.
+std::vector<uint8_t> png_declaring(uint32_t w, uint32_t h) {
+  std::vector<uint8_t> out = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+  auto be32 = [](std::vector<uint8_t>& v, uint32_t x) {
+    for (int shift = 24; shift >= 0; shift -= 8) v.push_back(static_cast<uint8_t>(x >> shift));
+  };
+  auto chunk = [&](const char* type, const std::vector<uint8_t>& data) {
+    be32(out, static_cast<uint32_t>(data.size()));
+    std::vector<uint8_t> body(type, type + 4);
+    body.insert(body.end(), data.begin(), data.end());
+    out.insert(out.end(), body.begin(), body.end());
+    be32(out, static_cast<uint32_t>(crc32(0, body.data(), static_cast<uInt>(body.size()))));
+  };
+  std::vector<uint8_t> ihdr;
+  be32(ihdr, w);
+  be32(ihdr, h);
+  ihdr.insert(ihdr.end(), {8, 0, 0, 0, 0});
+  chunk("IHDR", ihdr);
+  std::vector<uint8_t> rows(4 * (w + 1), 0);
+  uLongf size = compressBound(static_cast<uLong>(rows.size()));
+  std::vector<uint8_t> idat(size);
+  compress(idat.data(), &size, rows.data(), static_cast<uLong>(rows.size()));
+  idat.resize(size);
+  chunk("IDAT", idat);
+  chunk("IEND", {});
+  return out;
+}
+
+TEST_F(ImageFolderTest, AnImageDeclaringTooManyPixelsIsSkippedBeforeDecoding) {
+  test::write_bytes(path("huge.png"), png_declaring(20000, 20000));  // 400 megapixels
+  test::write_bytes(path("fits.png"), png_declaring(64, 48));
+  write_solid_png(path("good.png"), 3, 3, 1, {7});
+  std::vector<int64_t> kept;
+  std::vector<std::string> failed;
+  ImageFolderOptions options;
+  options.image_size = 3;
+  options.channels = 1;
+  decode_images({path("huge.png"), path("good.png"), path("fits.png")}, options, &kept, &failed);
+  EXPECT_EQ(kept, (std::vector<int64_t>{1}));
+  ASSERT_EQ(failed.size(), 2u);
+  EXPECT_NE(failed[0].find("declares 20000x20000 pixels"), std::string::npos) << failed[0];
+  // A small image with missing rows fails in the decoder itself, not on its size.
+  EXPECT_EQ(failed[1].find("declares"), std::string::npos) << failed[1];
+  options.max_pixels = 64 * 48 - 1;
+  failed.clear();
+  decode_images({path("fits.png")}, options, &kept, &failed);
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_NE(failed[0].find("declares 64x48 pixels"), std::string::npos) << failed[0];
+}
+
+TEST_F(ImageFolderTest, DecodedImagesThatCannotFitInMemoryAreRefusedBeforeDecoding) {
+  // A million 4096 px RGB images: 50 TB. The files need not exist: nothing is decoded.
+  std::vector<std::string> files(1000000, path("never-read.png"));
+  ImageFolderOptions options;
+  options.image_size = 4096;
+  expect_error_containing([&] { decode_images(files, options, nullptr, nullptr); },
+                          {"1000000 images decoded at 4096x4096x3", "bytes of memory"});
+}
+
+TEST_F(ImageFolderTest, SymbolicLinkLoopsAreListedOnce) {
+  write_solid_png(path("root/a/x.png"), 2, 2, 3, {1, 2, 3});
+  write_solid_png(path("elsewhere/y.png"), 2, 2, 3, {1, 2, 3});
+  std::filesystem::create_directory_symlink(path("root/a"), path("root/a/loop"));
+  std::filesystem::create_directory_symlink(path("root"), path("root/a/up"));
+  std::filesystem::create_directory_symlink(path("elsewhere"), path("root/linked"));
+  EXPECT_EQ(list_image_files(path("root")),
+            (std::vector<std::string>{path("root/a/x.png"), path("root/linked/y.png")}));
 }
 
 }  // namespace

@@ -4,10 +4,12 @@
 #include <libexif/exif-data.h>
 #include <stb_image.h>
 #include <stb_image_resize.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <set>
 
 #include "dcacn/util/error.h"
 #include "dcacn/util/fs.h"
@@ -95,6 +97,15 @@ std::vector<uint8_t> apply_orientation(const uint8_t* px, int* w, int* h, int c,
 std::string decode_one(const std::string& path, const ImageFolderOptions& o, uint8_t* out) {
   const int size = static_cast<int>(o.image_size), channels = static_cast<int>(o.channels);
   int w = 0, h = 0, source_channels = 0;
+  // The header first: an image that declares more pixels than allowed is not decoded.
+  if (stbi_info(path.c_str(), &w, &h, &source_channels) == 0) {
+    const char* reason = stbi_failure_reason();
+    return reason ? reason : "cannot decode";
+  }
+  if (static_cast<int64_t>(w) * h > o.max_pixels) {
+    return c10::str("its header declares ", w, "x", h, " pixels, more than the ", o.max_pixels,
+                    " an image may have");
+  }
   uint8_t* decoded = stbi_load(path.c_str(), &w, &h, &source_channels, channels);
   if (decoded == nullptr) {
     const char* reason = stbi_failure_reason();
@@ -139,15 +150,37 @@ bool is_image_file(const std::string& path) {
 
 std::vector<std::string> list_image_files(const std::string& root) {
   std::vector<std::string> files;
+  // Folders by (device, inode): a symbolic link back to one already listed (a loop, or two
+  // links to one folder) is not entered again.
+  std::set<std::pair<dev_t, ino_t>> seen;
+  std::vector<std::string> again;
+  auto first_visit = [&seen](const std::string& dir) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0) return true;  // the iterator reports the error
+    return seen.insert({st.st_dev, st.st_ino}).second;
+  };
+  first_visit(root);
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(
            root, fs::directory_options::follow_directory_symlink, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_regular_file(ec) && is_image_file(it->path().string())) {
-      files.push_back(it->path().string());
+    const std::string path = it->path().string();
+    if (it->is_directory(ec)) {
+      if (!first_visit(path)) {
+        it.disable_recursion_pending();
+        again.push_back(path);
+      }
+    } else if (it->is_regular_file(ec) && is_image_file(path)) {
+      files.push_back(path);
     }
+    ec.clear();  // a broken link: neither a file nor a folder
   }
   DCACN_CHECK(!ec, "cannot list ", root, ": ", ec.message());
+  if (!again.empty()) {
+    log_warning(c10::str("skipped ", again.size(), " link", again.size() > 1 ? "s" : "",
+                         " to folders already listed under ", root, " (first: ", again.front(),
+                         ")"));
+  }
   std::sort(files.begin(), files.end());
   return files;
 }
@@ -162,10 +195,13 @@ torch::Tensor decode_images(const std::vector<std::string>& files,
   const int size = static_cast<int>(options.image_size);
   const int channels = static_cast<int>(options.channels);
   const int64_t n = static_cast<int64_t>(files.size());
+  const int64_t stride = static_cast<int64_t>(size) * size * channels;
+  check_fits_in_memory(static_cast<uint64_t>(n) * static_cast<uint64_t>(stride),
+                       n > 0 ? fs::path(files.front()).parent_path().string() : "",
+                       c10::str(n, " images decoded at ", size, "x", size, "x", channels));
   torch::Tensor hwc = torch::empty({n, size, size, channels}, torch::kUInt8);
   std::vector<std::string> reasons(files.size());
   uint8_t* base = hwc.data_ptr<uint8_t>();
-  const int64_t stride = static_cast<int64_t>(size) * size * channels;
   at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       reasons[i] = decode_one(files[i], options, base + i * stride);

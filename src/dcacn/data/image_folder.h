@@ -27,15 +27,20 @@ struct ImageFolderOptions {
   /// true: an unreadable image is an error. false: it is skipped, with one warning that counts
   /// and names the skipped files.
   bool strict = false;
+  /// Largest width x height an image's header may declare; a larger one is not decoded (it
+  /// counts as unreadable). 2^28 pixels take 768 MiB as RGB.
+  int64_t max_pixels = int64_t(1) << 28;
 };
 
 /// True when `path` has an image extension the reader decodes (case-insensitive).
 bool is_image_file(const std::string& path);
 
-/// Image files under `root`, recursively, in sorted order.
+/// Image files under `root`, recursively (following symbolic links to folders, each folder
+/// once: a link back to a folder already listed is skipped with a warning), in sorted order.
 std::vector<std::string> list_image_files(const std::string& root);
 
-/// Decodes and resizes `files` in parallel (both cores). Returns [M, C, S, S] uint8 for the M
+/// Decodes and resizes `files` in parallel (both cores); InputError before anything is
+/// decoded when the decoded images would not fit in memory. Returns [M, C, S, S] uint8 for the M
 /// files that decoded; `failed` receives "path: reason" for the others, in input order, and
 /// `kept` the indices (into `files`) of the decoded ones.
 torch::Tensor decode_images(const std::vector<std::string>& files,
