@@ -3,6 +3,8 @@
 #   scripts/install-deps.sh          build + test dependencies
 #   scripts/install-deps.sh --bench  also what bench/ compares against and uses (python3-torch,
 #                                    sklearn, chromium)
+#   scripts/install-deps.sh --fuzz   also clang (libFuzzer, sanitizers) for fuzz/run and
+#                                    scripts/sanitize.sh
 set -euo pipefail
 
 packages=(
@@ -23,6 +25,9 @@ packages=(
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(python3-torch python3-torchvision python3-sklearn python3-scipy python3-pil time
              chromium)  # chromium: headless screenshot of a report (bench/report_screenshot)
+fi
+if [[ "${1:-}" == "--fuzz" ]]; then
+  packages+=(clang)
 fi
 
 SUDO=""

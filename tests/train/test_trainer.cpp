@@ -1,3 +1,6 @@
+#include <signal.h>
+#include <sys/resource.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +13,7 @@
 #include "dcacn/run/checkpoint.h"
 #include "dcacn/train/metrics_log.h"
 #include "dcacn/train/trainer.h"
+#include "dcacn/util/error.h"
 
 namespace dcacn {
 namespace {
@@ -200,6 +204,48 @@ TEST_F(TrainerTest, ResumeKeepsTheRunsOwnBudgetsAndAppliesOnlyTheOverrides) {
   EXPECT_TRUE(std::filesystem::exists(path("run/checkpoints/epoch_0002.pt")));
   std::ifstream in(path("run/config.json"));
   EXPECT_EQ(nlohmann::json::parse(in)["max_steps"], 10);  // the run's file says what it ran
+}
+
+// In a death test's child: resumes RUN for one more epoch with every file write limited to
+// `limit` bytes (as a full disk limits them; EFBIG instead of ENOSPC) and exits 0 when the run
+// stops with the error that says the checkpoint could not be written and the previous one is
+// intact, 1 otherwise.
+[[noreturn]] void resume_on_a_full_disk(const std::string& run, uint64_t limit) {
+  ::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit fsize = {limit, limit};
+  ::setrlimit(RLIMIT_FSIZE, &fsize);
+  try {
+    ResumeOverrides more;
+    more.epochs = 3;
+    Trainer(run, more).run();
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    if (what.find("last.pt") != std::string::npos &&
+        what.find("the previous file is intact") != std::string::npos) {
+      std::_Exit(0);
+    }
+    std::fprintf(stderr, "%s\n", e.what());
+  }
+  std::_Exit(1);
+}
+
+TEST_F(TrainerTest, AFullDiskStopsTrainingAndTheLastCheckpointResumes) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  TrainConfig c = tiny();
+  c.epochs = 3;
+  run_new(c, "planned");
+  c.epochs = 2;
+  run_new(c, "run");
+  const uint64_t size = std::filesystem::file_size(path("run/checkpoints/last.pt"));
+  EXPECT_EXIT(resume_on_a_full_disk(path("run"), size / 2), ::testing::ExitedWithCode(0), "");
+  EXPECT_FALSE(std::filesystem::exists(path("run/checkpoints/last.pt.tmp")));
+  EXPECT_EQ(load_checkpoint(path("run/checkpoints/last.pt")).epoch, 2);
+  // With space again, the run resumes from it and ends as a run planned with 3 epochs.
+  ResumeOverrides more;
+  more.epochs = 3;
+  EXPECT_EQ(Trainer(path("run"), more).run().status, TrainResult::Status::kFinished);
+  expect_same_weights(path("run/checkpoints/last.pt"), path("planned/checkpoints/last.pt"));
+  expect_same_metrics(path("run/metrics.csv"), path("planned/metrics.csv"));
 }
 
 TEST_F(TrainerTest, EpochCheckpointsAreKeptOnlyEveryNEpochs) {

@@ -269,7 +269,8 @@ void TrainingSession::begin_selflabel_stage() {
   pseudo_.reset();
   log_info(c10::str("contrastive stage done at step ", state_.step,
                     "; self-labelling stage (threshold ", c_.selflabel_threshold, ", quota ",
-                    c_.selflabel_quota, ", lr ", c_.selflabel_lr, ")"));
+                    c_.selflabel_quota, ", lr ", c_.selflabel_lr, ", entropy weight ",
+                    c_.selflabel_entropy_weight, ")"));
 }
 
 void TrainingSession::train_batch(const torch::Tensor& order) {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -203,10 +204,18 @@ void write_file_atomic(const std::string& path, const std::string& content) {
 void append_file_synced(const std::string& path, const std::string& content) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   DCACN_CHECK(fd >= 0, "cannot append to ", path, ": ", std::strerror(errno));
+  struct stat before {};
+  const bool sized = ::fstat(fd, &before) == 0;
   const bool written = write_all(fd, content) && ::fsync(fd) == 0;
   const int err = errno;
+  // A write cut short (a full disk) would leave a torn line: cut the file back to where it was.
+  if (!written && sized) {
+    (void)!::ftruncate(fd, before.st_size);
+    ::fsync(fd);
+  }
   ::close(fd);
-  DCACN_CHECK(written, "cannot append to ", path, ": ", std::strerror(err));
+  DCACN_CHECK(written, "cannot append to ", path, " (", with_thousands(content.size()),
+              " bytes): ", std::strerror(err), "; the file is as it was before");
 }
 
 std::string with_thousands(uint64_t value) {

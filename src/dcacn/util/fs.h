@@ -61,7 +61,8 @@ bool is_directory(const std::string& path);
 /// the disk is full.
 void write_file_atomic(const std::string& path, const std::string& content);
 
-/// Appends `content` to `path` (created if missing) and fsyncs it.
+/// Appends `content` to `path` (created if missing) and fsyncs it. InputError when the disk is
+/// full, with the file cut back to its previous size (no torn line).
 void append_file_synced(const std::string& path, const std::string& content);
 
 /// fsyncs a folder, so that the renames and new entries in it survive a power cut.
