@@ -82,8 +82,11 @@ TEST_P(CbamOpsTest, FusedKernelsMatchTheCompositeDefinitionAndItsGradients) {
                                                : torch::randn(shape, torch::kDouble);
     ASSERT_TRUE(cbam_fast_path(cl(x.to(torch::kFloat))));
     const std::string where = op + " " + c10::str(x.sizes());
-    for (const auto& [dtype, tol] :
+    for (const auto& setting :
          {std::pair<torch::ScalarType, double>{torch::kFloat, 1e-5}, {torch::kBFloat16, 2e-2}}) {
+      // (named copies, not a structured binding: C++17 lambdas cannot capture one)
+      const torch::ScalarType dtype = setting.first;
+      const double tol = setting.second;
       // The reference sees the same rounded inputs.
       auto rounded = [&](const torch::Tensor& t) { return t.to(dtype).to(torch::kDouble); };
       const Grads want =
