@@ -256,6 +256,22 @@ TEST_F(ImageFolderTest, AnImageDeclaringTooManyPixelsIsSkippedBeforeDecoding) {
   EXPECT_NE(failed[0].find("declares 64x48 pixels"), std::string::npos) << failed[0];
 }
 
+// Found by fuzz/run (fuzz_image): a PNM header without digits for its width decoded to a
+// 0-pixel-wide image, and stb's resizer aborted the process on it.
+TEST_F(ImageFolderTest, AnImageOfZeroWidthIsAnUnreadableImageNotACrash) {
+  std::string pnm = "P5\n" + std::string(50, '\x96') + "3 2\n2?5\n\x05";
+  test::write_text(path("empty.pnm"), pnm);
+  write_solid_png(path("good.png"), 3, 3, 3, {7, 7, 7});
+  std::vector<int64_t> kept;
+  std::vector<std::string> failed;
+  ImageFolderOptions options;
+  options.image_size = 16;
+  decode_images({path("empty.pnm"), path("good.png")}, options, &kept, &failed);
+  EXPECT_EQ(kept, (std::vector<int64_t>{1}));
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_NE(failed[0].find("0x"), std::string::npos) << failed[0];
+}
+
 TEST_F(ImageFolderTest, DecodedImagesThatCannotFitInMemoryAreRefusedBeforeDecoding) {
   // A million 4096 px RGB images: 50 TB. The files need not exist: nothing is decoded.
   std::vector<std::string> files(1000000, path("never-read.png"));

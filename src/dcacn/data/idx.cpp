@@ -1,5 +1,6 @@
 #include "dcacn/data/idx.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -105,8 +106,31 @@ torch::Tensor read_idx_ubyte(const std::string& path, int expected_dims) {
                 " bytes, but it has ", with_thousands(size), " (",
                 with_thousands(size - expected_bytes), " extra)");
   }
-  torch::Tensor out = torch::empty(dims, torch::kUInt8);
-  const size_t data = in.read(out.data_ptr<uint8_t>(), count);
+  // A plain file holds what its header declares (checked above): read it in place. A gzip
+  // file's inflated size is known only by inflating it: read in pieces, so that memory follows
+  // the data that is there, not what the header claims.
+  torch::Tensor out;
+  size_t data = 0;
+  if (!in.gzipped()) {
+    out = torch::empty(dims, torch::kUInt8);
+    data = in.read(out.data_ptr<uint8_t>(), count);
+  } else {
+    std::vector<uint8_t> pieces;
+    const size_t piece = size_t(1) << 24;
+    while (pieces.size() < count) {
+      const size_t want = std::min<uint64_t>(piece, count - pieces.size());
+      const size_t at = pieces.size();
+      pieces.resize(at + want);
+      const size_t got = in.read(pieces.data() + at, want);
+      pieces.resize(at + got);
+      if (got < want) break;
+    }
+    data = pieces.size();
+    if (data == count) {
+      out = torch::empty(dims, torch::kUInt8);
+      std::memcpy(out.data_ptr<uint8_t>(), pieces.data(), count);
+    }
+  }
   DCACN_CHECK(data == count, path, " is truncated: its header declares ", shape_text(dims),
               " values, which needs ", with_thousands(expected_bytes), " bytes, but it has ",
               with_thousands(header + data), " (inflated)");

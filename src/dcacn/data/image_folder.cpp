@@ -102,6 +102,8 @@ std::string decode_one(const std::string& path, const ImageFolderOptions& o, uin
     const char* reason = stbi_failure_reason();
     return reason ? reason : "cannot decode";
   }
+  // A damaged header can give an empty image (a PNM with no digits for its width: 0).
+  if (w <= 0 || h <= 0) return c10::str("its header declares ", w, "x", h, " pixels");
   if (static_cast<int64_t>(w) * h > o.max_pixels) {
     return c10::str("its header declares ", w, "x", h, " pixels, more than the ", o.max_pixels,
                     " an image may have");
@@ -110,6 +112,10 @@ std::string decode_one(const std::string& path, const ImageFolderOptions& o, uin
   if (decoded == nullptr) {
     const char* reason = stbi_failure_reason();
     return reason ? reason : "cannot decode";
+  }
+  if (w <= 0 || h <= 0) {
+    stbi_image_free(decoded);
+    return c10::str("decoded to ", w, "x", h, " pixels");
   }
   std::vector<uint8_t> upright;
   const uint8_t* pixels = decoded;
