@@ -4,6 +4,7 @@
 
 #include "dcacn/util/error.h"
 #include "dcacn/util/fs.h"
+#include "dcacn/util/torch_archive.h"
 
 namespace dcacn {
 
@@ -14,6 +15,11 @@ void write_pickle(const std::string& path, const c10::IValue& value) {
 
 c10::IValue read_pickle(const std::string& path, const std::string& context) {
   const std::vector<uint8_t> raw = read_file_bytes(path);
+  try {
+    check_torch_archive(raw, path);
+  } catch (const InputError& e) {
+    throw InputError(c10::str(context, " (", raw.size(), " bytes): ", e.what()));
+  }
   try {
     return torch::pickle_load(std::vector<char>(raw.begin(), raw.end()));
   } catch (const c10::Error& e) {

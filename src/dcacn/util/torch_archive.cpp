@@ -1,0 +1,267 @@
+#include "dcacn/util/torch_archive.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "dcacn/util/error.h"
+
+namespace dcacn {
+namespace {
+
+uint64_t le(const uint8_t* p, int bytes) {
+  uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+constexpr uint32_t kEndOfDirectory = 0x06054b50;
+constexpr uint32_t kZip64End = 0x06064b50;
+constexpr uint32_t kZip64Locator = 0x07064b50;
+constexpr uint32_t kDirectoryEntry = 0x02014b50;
+constexpr uint32_t kLocalHeader = 0x04034b50;
+
+// Argument of a pickle opcode: none or fixed bytes, a length prefix of 1, 4 or 8 bytes followed
+// by that many bytes, or lines ending in '\n'.
+struct OpcodeArgument {
+  enum Kind { kFixed, kLengthPrefixed, kLines, kUnknown } kind = kUnknown;
+  int bytes = 0;  // fixed size, or size of the length prefix, or number of lines
+};
+
+OpcodeArgument argument_of(uint8_t op) {
+  using A = OpcodeArgument;
+  switch (op) {
+    // no argument
+    case '(':
+    case '.':
+    case '0':
+    case '1':
+    case '2':
+    case 'N':
+    case 'R':
+    case 'Q':
+    case 'a':
+    case 'b':
+    case 'd':
+    case '}':
+    case 'e':
+    case 'l':
+    case ']':
+    case 'o':
+    case 's':
+    case 'u':
+    case 't':
+    case ')':
+    case 0x81:
+    case 0x85:
+    case 0x86:
+    case 0x87:
+    case 0x88:
+    case 0x89:
+    case 0x8f:
+    case 0x90:
+    case 0x91:
+    case 0x92:
+    case 0x93:
+    case 0x94:
+    case 0x97:
+    case 0x98:
+      return {A::kFixed, 0};
+    case 'K':
+    case 'q':
+    case 'h':
+    case 0x80:
+    case 0x82:  // BININT1 BINPUT BINGET PROTO EXT1
+      return {A::kFixed, 1};
+    case 'M':
+    case 0x83:  // BININT2 EXT2
+      return {A::kFixed, 2};
+    case 'J':
+    case 'r':
+    case 'j':
+    case 0x84:  // BININT LONG_BINPUT LONG_BINGET EXT4
+      return {A::kFixed, 4};
+    case 'G':
+    case 0x95:  // BINFLOAT FRAME
+      return {A::kFixed, 8};
+    case 'U':
+    case 'C':
+    case 0x8c:
+    case 0x8a:                         // SHORT_BINSTRING SHORT_BINBYTES
+      return {A::kLengthPrefixed, 1};  // SHORT_BINUNICODE LONG1
+    case 'T':
+    case 'X':
+    case 'B':
+    case 0x8b:  // BINSTRING BINUNICODE BINBYTES LONG4
+      return {A::kLengthPrefixed, 4};
+    case 0x8d:
+    case 0x8e:
+    case 0x96:  // BINUNICODE8 BINBYTES8 BYTEARRAY8
+      return {A::kLengthPrefixed, 8};
+    case 'I':
+    case 'L':
+    case 'F':
+    case 'S':
+    case 'V':
+    case 'P':
+    case 'g':
+    case 'p':
+      return {A::kLines, 1};
+    case 'c':
+    case 'i':  // GLOBAL INST: module and name
+      return {A::kLines, 2};
+    default:
+      return {};
+  }
+}
+
+}  // namespace
+
+void check_pickle_opcodes(const uint8_t* pickle, size_t size, const std::string& path) {
+  size_t at = 0;
+  while (at < size) {
+    const size_t start = at;
+    const uint8_t op = pickle[at++];
+    const OpcodeArgument arg = argument_of(op);
+    const size_t left = size - at;
+    auto damaged = [&](const std::string& what) {
+      return InputError(c10::str(path, ": data.pkl is damaged: opcode 0x", std::hex, int(op),
+                                 std::dec, " at byte ", start, " ", what));
+    };
+    switch (arg.kind) {
+      case OpcodeArgument::kUnknown:
+        throw damaged("is not a pickle opcode");
+      case OpcodeArgument::kFixed:
+        if (static_cast<size_t>(arg.bytes) > left) {
+          throw damaged(c10::str("needs ", arg.bytes, " bytes, ", left, " left"));
+        }
+        at += arg.bytes;
+        break;
+      case OpcodeArgument::kLengthPrefixed: {
+        if (static_cast<size_t>(arg.bytes) > left) {
+          throw damaged(c10::str("needs a ", arg.bytes, "-byte length, ", left, " bytes left"));
+        }
+        const uint64_t length = le(pickle + at, arg.bytes);
+        at += arg.bytes;
+        if (length > size - at) {
+          throw damaged(c10::str("declares ", length, " bytes, ", size - at, " left"));
+        }
+        at += length;
+        break;
+      }
+      case OpcodeArgument::kLines:
+        for (int line = 0; line < arg.bytes; ++line) {
+          const void* end = std::memchr(pickle + at, '\n', size - at);
+          if (end == nullptr) throw damaged("has no end of line");
+          at = static_cast<size_t>(static_cast<const uint8_t*>(end) - pickle) + 1;
+        }
+        break;
+    }
+    if (op == '.') return;  // STOP
+  }
+  throw InputError(c10::str(path, ": data.pkl is damaged: it ends without a STOP opcode"));
+}
+
+void check_torch_archive(const std::vector<uint8_t>& bytes, const std::string& path) {
+  const uint64_t size = bytes.size();
+  const uint8_t* b = bytes.data();
+  auto fail = [&path](const std::string& what) {
+    return InputError(c10::str(path, " is not a readable PyTorch file: ", what));
+  };
+  // The end-of-directory record: 22 bytes and a comment of up to 65,535, at the end.
+  int64_t end = -1;
+  for (int64_t at = static_cast<int64_t>(size) - 22;
+       at >= 0 && at >= static_cast<int64_t>(size) - 22 - 65535; --at) {
+    if (le(b + at, 4) == kEndOfDirectory && at + 22 + le(b + at + 20, 2) == size) {
+      end = at;
+      break;
+    }
+  }
+  if (end < 0) throw fail("no zip directory at its end (damaged, cut short, or not a .pt file)");
+  uint64_t entries = le(b + end + 10, 2);
+  uint64_t directory_size = le(b + end + 12, 4);
+  uint64_t directory_at = le(b + end + 16, 4);
+  uint64_t directory_end_limit = static_cast<uint64_t>(end);
+  if (end >= 20 && le(b + end - 20, 4) == kZip64Locator) {
+    const uint64_t zip64_at = le(b + end - 20 + 8, 8);
+    if (zip64_at > static_cast<uint64_t>(end) - 20 || end - 20 - zip64_at < 56 ||
+        le(b + zip64_at, 4) != kZip64End) {
+      throw fail("its zip64 directory record lies outside the file");
+    }
+    entries = le(b + zip64_at + 32, 8);
+    directory_size = le(b + zip64_at + 40, 8);
+    directory_at = le(b + zip64_at + 48, 8);
+    directory_end_limit = zip64_at;
+  }
+  if (directory_at > directory_end_limit || directory_size > directory_end_limit - directory_at) {
+    throw fail(c10::str("its zip directory (", directory_size, " bytes at ", directory_at,
+                        ") lies outside the file of ", size, " bytes"));
+  }
+  if (entries == 0 || entries > directory_size / 46) {
+    throw fail(
+        c10::str("its zip directory declares ", entries, " entries in ", directory_size, " bytes"));
+  }
+  uint64_t at = directory_at;
+  const uint64_t directory_end = directory_at + directory_size;
+  for (uint64_t i = 0; i < entries; ++i) {
+    if (directory_end - at < 46 || le(b + at, 4) != kDirectoryEntry) {
+      throw fail(c10::str("zip directory entry ", i, " is damaged"));
+    }
+    const uint64_t method = le(b + at + 10, 2);
+    const uint32_t crc = static_cast<uint32_t>(le(b + at + 16, 4));
+    uint64_t compressed = le(b + at + 20, 4), uncompressed = le(b + at + 24, 4);
+    const uint64_t name_length = le(b + at + 28, 2), extra_length = le(b + at + 30, 2);
+    const uint64_t comment_length = le(b + at + 32, 2);
+    uint64_t local_at = le(b + at + 42, 4);
+    const uint64_t entry_size = 46 + name_length + extra_length + comment_length;
+    if (entry_size > directory_end - at) {
+      throw fail(c10::str("zip directory entry ", i, " runs past the directory"));
+    }
+    const std::string name(reinterpret_cast<const char*>(b + at + 46), name_length);
+    // zip64 sizes and offset, in that order, for the fields that hold 0xFFFFFFFF.
+    for (uint64_t x = at + 46 + name_length; x + 4 <= at + 46 + name_length + extra_length;) {
+      const uint64_t id = le(b + x, 2), length = le(b + x + 2, 2);
+      if (x + 4 + length > at + 46 + name_length + extra_length) break;
+      if (id == 1) {
+        uint64_t field = x + 4;
+        for (uint64_t* value : {&uncompressed, &compressed, &local_at}) {
+          if (*value == 0xFFFFFFFFu && field + 8 <= x + 4 + length) {
+            *value = le(b + field, 8);
+            field += 8;
+          }
+        }
+      }
+      x += 4 + length;
+    }
+    if (method != 0 || compressed != uncompressed) {
+      throw fail(c10::str("entry ", name, " is compressed (method ", method,
+                          "); PyTorch stores its entries uncompressed"));
+    }
+    if (local_at > directory_at || directory_at - local_at < 30 ||
+        le(b + local_at, 4) != kLocalHeader) {
+      throw fail(c10::str("entry ", name, " has no local header at byte ", local_at));
+    }
+    const uint64_t data_at = local_at + 30 + le(b + local_at + 26, 2) + le(b + local_at + 28, 2);
+    if (data_at > directory_at || compressed > directory_at - data_at) {
+      throw fail(c10::str("entry ", name, " (", compressed, " bytes at ", data_at,
+                          ") runs past the file's data"));
+    }
+    uLong sum = crc32(0L, Z_NULL, 0);
+    for (uint64_t done = 0; done < compressed;) {
+      const uInt piece = static_cast<uInt>(std::min<uint64_t>(compressed - done, 1u << 30));
+      sum = crc32(sum, b + data_at + done, piece);
+      done += piece;
+    }
+    if (static_cast<uint32_t>(sum) != crc) {
+      throw fail(c10::str("entry ", name, " is damaged (its CRC-32 does not match)"));
+    }
+    const std::string pkl = "data.pkl";
+    if (name.size() >= pkl.size() && name.compare(name.size() - pkl.size(), pkl.size(), pkl) == 0) {
+      check_pickle_opcodes(b + data_at, compressed, path);
+    }
+    at += entry_size;
+  }
+}
+
+}  // namespace dcacn
