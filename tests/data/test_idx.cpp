@@ -170,6 +170,13 @@ TEST_F(IdxTest, AGzipFileDeclaringGigabytesItDoesNotHoldCostsOnlyItsData) {
               "");
 }
 
+// Found by fuzz/run (fuzz_idx, UBSan): a gzipped file declaring 0 images copied 0 bytes from
+// a null pointer. An empty declaration reads as an empty tensor.
+TEST_F(IdxTest, AFileDeclaringNoImagesReadsAsEmpty) {
+  test::write_gzip(path("none.gz"), idx_bytes(0x08, {0, 4, 3}, {}));
+  EXPECT_EQ(read_idx_ubyte(path("none.gz"), 3).sizes(), (std::vector<int64_t>{0, 4, 3}));
+}
+
 TEST_F(IdxTest, HeaderDeclaringMoreThanMemoryIsRejectedBeforeAllocating) {
   // 65536^3 bytes = 256 TiB, in a file of 16 bytes.
   test::write_bytes(path("huge"), idx_bytes(0x08, {65536, 65536, 65536}, {}));

@@ -272,6 +272,26 @@ TEST_F(ImageFolderTest, AnImageOfZeroWidthIsAnUnreadableImageNotACrash) {
   EXPECT_NE(failed[0].find("0x"), std::string::npos) << failed[0];
 }
 
+// Found by fuzz/run (fuzz_image): a 3 x 3 PNG whose IDAT chunk declares 1,090,519,054 bytes;
+// stb_image allocated the declared length before reading it. Chunks are now checked against
+// the file first.
+TEST_F(ImageFolderTest, APngChunkLongerThanItsFileIsRefusedBeforeDecoding) {
+  std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a, 0,    0,    0,   0x0d,
+                              'I',  'H', 'D', 'R', 0,    0,    0,    3,    0,    0,    0,   3,
+                              8,    0,   0,   0,   0,    0x73, 0x43, 0xea, 0x63, 0x41, 0,   0,
+                              0x0e, 'I', 'D', 'A', 'T',  0x78, 0x9c, 0x63, 0x16, 0xff, 0xff};
+  test::write_bytes(path("long-chunk.png"), png);
+  std::vector<int64_t> kept;
+  std::vector<std::string> failed;
+  ImageFolderOptions options;
+  options.image_size = 3;
+  decode_images({path("long-chunk.png")}, options, &kept, &failed);
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_NE(failed[0].find("PNG chunk 'IDAT' at byte 33 declares 1090519054 bytes"),
+            std::string::npos)
+      << failed[0];
+}
+
 TEST_F(ImageFolderTest, DecodedImagesThatCannotFitInMemoryAreRefusedBeforeDecoding) {
   // A million 4096 px RGB images: 50 TB. The files need not exist: nothing is decoded.
   std::vector<std::string> files(1000000, path("never-read.png"));

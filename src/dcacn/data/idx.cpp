@@ -128,7 +128,7 @@ torch::Tensor read_idx_ubyte(const std::string& path, int expected_dims) {
     data = pieces.size();
     if (data == count) {
       out = torch::empty(dims, torch::kUInt8);
-      std::memcpy(out.data_ptr<uint8_t>(), pieces.data(), count);
+      if (count > 0) std::memcpy(out.data_ptr<uint8_t>(), pieces.data(), count);
     }
   }
   DCACN_CHECK(data == count, path, " is truncated: its header declares ", shape_text(dims),

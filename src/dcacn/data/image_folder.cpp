@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <limits>
 #include <set>
 
 #include "dcacn/util/error.h"
@@ -91,14 +92,50 @@ std::vector<uint8_t> apply_orientation(const uint8_t* px, int* w, int* h, int c,
   return out;
 }
 
+// "" when the PNG chunks in `bytes` (a file that starts with PNG's signature) each lie inside
+// it, else what is wrong: stb_image allocates a chunk's declared length (up to 2 GB) before
+// reading it.
+std::string check_png_chunks(const std::vector<uint8_t>& bytes) {
+  size_t at = 8;
+  while (at + 12 <= bytes.size()) {
+    const uint64_t length = (uint64_t(bytes[at]) << 24) | (uint64_t(bytes[at + 1]) << 16) |
+                            (uint64_t(bytes[at + 2]) << 8) | uint64_t(bytes[at + 3]);
+    std::string type(reinterpret_cast<const char*>(bytes.data() + at + 4), 4);
+    for (char& c : type) c = std::isprint(static_cast<unsigned char>(c)) ? c : '?';
+    if (length > bytes.size() - at - 12) {
+      return c10::str("PNG chunk '", type, "' at byte ", at, " declares ", length,
+                      " bytes, but the file has ", bytes.size() - at - 12, " after it");
+    }
+    at += 12 + length;
+    if (type == "IEND") break;
+  }
+  return "";
+}
+
 // Decodes one file into `out` ([S, S, C] interleaved): upright as EXIF says, then the central
 // square resized to S (torchvision's Resize(S) + CenterCrop(S)), or the whole image squashed
 // to S x S. Returns "" or the reason it failed.
 std::string decode_one(const std::string& path, const ImageFolderOptions& o, uint8_t* out) {
   const int size = static_cast<int>(o.image_size), channels = static_cast<int>(o.channels);
   int w = 0, h = 0, source_channels = 0;
+  std::vector<uint8_t> bytes;
+  try {
+    bytes = read_file_bytes(path);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  static const uint8_t kPngSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (bytes.size() >= 8 && std::equal(kPngSignature, kPngSignature + 8, bytes.begin())) {
+    const std::string damaged = check_png_chunks(bytes);
+    if (!damaged.empty()) return damaged;
+  }
+  if (bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max())) {
+    return "larger than the 2 GB an image file may have";
+  }
+  const auto* data = bytes.data();
+  const int size_bytes = static_cast<int>(bytes.size());
   // The header first: an image that declares more pixels than allowed is not decoded.
-  if (stbi_info(path.c_str(), &w, &h, &source_channels) == 0) {
+  if (stbi_info_from_memory(data, size_bytes, &w, &h, &source_channels) == 0) {
     const char* reason = stbi_failure_reason();
     return reason ? reason : "cannot decode";
   }
@@ -108,7 +145,7 @@ std::string decode_one(const std::string& path, const ImageFolderOptions& o, uin
     return c10::str("its header declares ", w, "x", h, " pixels, more than the ", o.max_pixels,
                     " an image may have");
   }
-  uint8_t* decoded = stbi_load(path.c_str(), &w, &h, &source_channels, channels);
+  uint8_t* decoded = stbi_load_from_memory(data, size_bytes, &w, &h, &source_channels, channels);
   if (decoded == nullptr) {
     const char* reason = stbi_failure_reason();
     return reason ? reason : "cannot decode";
