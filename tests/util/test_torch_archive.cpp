@@ -78,6 +78,10 @@ TEST(TorchArchiveTest, FilesFoundByFuzzingAreRefusedWithAMessage) {
                           {"checkpoint-without-directory.pt", "no zip directory"});
   expect_error_containing([&] { read_embeddings_pt(dir + "embeddings-declaring-1.9GB.pt"); },
                           {"embeddings-declaring-1.9GB.pt", "archive/data.pkl is damaged"});
+  // LibTorch leaked its zip state when the version record was missing (here: renamed in the
+  // directory but not in the local header).
+  expect_error_containing([&] { read_embeddings_pt(dir + "embeddings-renamed-version.pt"); },
+                          {"archive/ver]ion has another name in its local header"});
 }
 
 }  // namespace

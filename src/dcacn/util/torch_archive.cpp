@@ -1,5 +1,6 @@
 #include "dcacn/util/torch_archive.h"
 
+#include <caffe2/serialize/versions.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -204,6 +205,11 @@ void check_torch_archive(const std::vector<uint8_t>& bytes, const std::string& p
   }
   uint64_t at = directory_at;
   const uint64_t directory_end = directory_at + directory_size;
+  // LibTorch's reader needs <prefix>/version (a supported format version) and
+  // <prefix>/data.pkl, <prefix> being the first entry's folder; when it throws on their
+  // absence it leaks its zip state, so they are checked here.
+  std::string prefix;
+  bool has_pickle = false, has_version = false;
   for (uint64_t i = 0; i < entries; ++i) {
     if (directory_end - at < 46 || le(b + at, 4) != kDirectoryEntry) {
       throw fail(c10::str("zip directory entry ", i, " is damaged"));
@@ -242,6 +248,12 @@ void check_torch_archive(const std::vector<uint8_t>& bytes, const std::string& p
         le(b + local_at, 4) != kLocalHeader) {
       throw fail(c10::str("entry ", name, " has no local header at byte ", local_at));
     }
+    const uint64_t local_name_length = le(b + local_at + 26, 2);
+    if (local_name_length != name_length || local_at + 30 + name_length > directory_at ||
+        std::memcmp(b + local_at + 30, name.data(), name_length) != 0) {
+      throw fail(c10::str("entry ", name, " has another name in its local header"));
+    }
+    if (i == 0) prefix = name.substr(0, name.find('/'));
     const uint64_t data_at = local_at + 30 + le(b + local_at + 26, 2) + le(b + local_at + 28, 2);
     if (data_at > directory_at || compressed > directory_at - data_at) {
       throw fail(c10::str("entry ", name, " (", compressed, " bytes at ", data_at,
@@ -256,11 +268,29 @@ void check_torch_archive(const std::vector<uint8_t>& bytes, const std::string& p
     if (static_cast<uint32_t>(sum) != crc) {
       throw fail(c10::str("entry ", name, " is damaged (its CRC-32 does not match)"));
     }
-    const std::string pkl = "data.pkl";
-    if (name.size() >= pkl.size() && name.compare(name.size() - pkl.size(), pkl.size(), pkl) == 0) {
+    if (name == prefix + "/data.pkl") {
       check_pickle_opcodes(b + data_at, compressed, path);
+      has_pickle = true;
+    } else if (name == prefix + "/version" || name == prefix + "/.data/version") {
+      const std::string text(reinterpret_cast<const char*>(b + data_at), compressed);
+      const size_t digits = text.find_first_not_of("0123456789");
+      const uint64_t version =
+          digits == 0 || text.empty() || text.size() > 19 ? 0 : std::stoull(text.substr(0, digits));
+      if (version < caffe2::serialize::kMinSupportedFileFormatVersion ||
+          version > caffe2::serialize::kMaxSupportedFileFormatVersion ||
+          text.find_first_not_of("\n", digits == std::string::npos ? text.size() : digits) !=
+              std::string::npos) {
+        throw fail(c10::str("its format version record ", name, " holds '", text.substr(0, 20),
+                            "'; this LibTorch reads versions ",
+                            caffe2::serialize::kMinSupportedFileFormatVersion, " to ",
+                            caffe2::serialize::kMaxSupportedFileFormatVersion));
+      }
+      has_version = true;
     }
     at += entry_size;
+  }
+  if (!has_pickle || !has_version) {
+    throw fail(c10::str("no ", has_pickle ? prefix + "/version" : prefix + "/data.pkl", " entry"));
   }
 }
 

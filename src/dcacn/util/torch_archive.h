@@ -15,8 +15,9 @@ namespace dcacn {
 
 /// Throws InputError "<path>: ..." unless `bytes` is a zip archive whose end record, central
 /// directory and local headers lie inside the file (zip64 records included), whose entries are
-/// stored (not compressed) with matching CRC-32s, and whose data.pkl is a sequence of pickle
-/// opcodes whose arguments all lie inside it.
+/// stored (not compressed) under the same names in both headers, with matching CRC-32s, that
+/// has a <prefix>/version record of a format version this LibTorch reads and a
+/// <prefix>/data.pkl that is a sequence of pickle opcodes whose arguments all lie inside it.
 void check_torch_archive(const std::vector<uint8_t>& bytes, const std::string& path);
 
 /// Throws InputError "<path>: data.pkl ..." unless `pickle` is a sequence of known pickle
