@@ -290,6 +290,13 @@ TEST_F(ImageFolderTest, APngChunkLongerThanItsFileIsRefusedBeforeDecoding) {
   EXPECT_NE(failed[0].find("PNG chunk 'IDAT' at byte 33 declares 1090519054 bytes"),
             std::string::npos)
       << failed[0];
+  // The same with the chunk cut inside its first 12 bytes (found next: 1.3 GB).
+  png.resize(42);
+  test::write_bytes(path("long-chunk.png"), png);
+  failed.clear();
+  decode_images({path("long-chunk.png")}, options, &kept, &failed);
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_NE(failed[0].find("PNG chunk at byte 33 is cut short"), std::string::npos) << failed[0];
 }
 
 TEST_F(ImageFolderTest, DecodedImagesThatCannotFitInMemoryAreRefusedBeforeDecoding) {

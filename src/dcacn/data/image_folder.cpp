@@ -97,7 +97,11 @@ std::vector<uint8_t> apply_orientation(const uint8_t* px, int* w, int* h, int c,
 // reading it.
 std::string check_png_chunks(const std::vector<uint8_t>& bytes) {
   size_t at = 8;
-  while (at + 12 <= bytes.size()) {
+  while (at < bytes.size()) {
+    if (bytes.size() - at < 12) {
+      return c10::str("PNG chunk at byte ", at, " is cut short: ", bytes.size() - at,
+                      " bytes, a chunk has at least 12");
+    }
     const uint64_t length = (uint64_t(bytes[at]) << 24) | (uint64_t(bytes[at + 1]) << 16) |
                             (uint64_t(bytes[at + 2]) << 8) | uint64_t(bytes[at + 3]);
     std::string type(reinterpret_cast<const char*>(bytes.data() + at + 4), 4);
