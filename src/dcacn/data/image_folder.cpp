@@ -27,11 +27,11 @@ std::string lower(std::string s) {
   return s;
 }
 
-// The EXIF orientation (1-8) of a JPEG file; 1 (as stored) when it has none.
-int exif_orientation(const std::string& path) {
+// The EXIF orientation (1-8) of a JPEG file from its bytes; 1 (as stored) when it has none.
+int exif_orientation(const std::string& path, const std::vector<uint8_t>& bytes) {
   const std::string ext = lower(fs::path(path).extension().string());
   if (ext != ".jpg" && ext != ".jpeg") return 1;
-  ExifData* data = exif_data_new_from_file(path.c_str());
+  ExifData* data = exif_data_new_from_data(bytes.data(), static_cast<unsigned>(bytes.size()));
   if (data == nullptr) return 1;
   int orientation = 1;
   ExifEntry* entry = exif_data_get_entry(data, EXIF_TAG_ORIENTATION);
@@ -160,7 +160,7 @@ std::string decode_one(const std::string& path, const ImageFolderOptions& o, uin
   }
   std::vector<uint8_t> upright;
   const uint8_t* pixels = decoded;
-  const int orientation = exif_orientation(path);
+  const int orientation = exif_orientation(path, bytes);
   if (orientation != 1) {
     upright = apply_orientation(decoded, &w, &h, channels, orientation);
     pixels = upright.data();

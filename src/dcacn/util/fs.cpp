@@ -44,24 +44,21 @@ bool is_directory(const std::string& path) {
 }
 
 std::vector<uint8_t> read_file_bytes(const std::string& path, bool gunzip) {
-  DCACN_CHECK(!is_directory(path), path, " is a directory, expected a file");
-  DCACN_CHECK(is_file(path), "file not found: ", path);
-  if (gunzip) {
-    uint8_t magic[2] = {0, 0};
-    std::ifstream probe(path, std::ios::binary);
-    probe.read(reinterpret_cast<char*>(magic), 2);
-    if (probe.gcount() == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
-      FileReader in(path, true);
-      std::vector<uint8_t> bytes;
-      std::vector<uint8_t> chunk(1 << 22);
-      while (const size_t got = in.read(chunk.data(), chunk.size())) {
-        check_fits_in_memory(bytes.size() + got, path, "its inflated data");
-        bytes.insert(bytes.end(), chunk.begin(), chunk.begin() + static_cast<int64_t>(got));
-      }
-      return bytes;
-    }
+  if (!gunzip) {
+    DCACN_CHECK(!is_directory(path), path, " is a directory, expected a file");
+    DCACN_CHECK(is_file(path), "file not found: ", path);
+    return read_plain(path);
   }
-  return read_plain(path);
+  // FileReader tells a gzip file by its magic; a plain one is read at its known size.
+  FileReader in(path, true);
+  if (!in.gzipped()) return read_plain(path);
+  std::vector<uint8_t> bytes;
+  std::vector<uint8_t> chunk(1 << 22);
+  while (const size_t got = in.read(chunk.data(), chunk.size())) {
+    check_fits_in_memory(bytes.size() + got, path, "its inflated data");
+    bytes.insert(bytes.end(), chunk.begin(), chunk.begin() + static_cast<int64_t>(got));
+  }
+  return bytes;
 }
 
 FileReader::FileReader(const std::string& path, bool gunzip) : path_(path) {
