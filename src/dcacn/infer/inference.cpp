@@ -26,7 +26,7 @@ ModelOutputs run_model(DCACNImpl& model, const torch::Tensor& images, int64_t im
   Progress progress;
   for (int64_t start = 0; start < n; start += o.batch_size) {
     const int64_t end = std::min(n, start + o.batch_size);
-    torch::Tensor x = eval_transform(images.slice(0, start, end).to(device), image_size);
+    torch::Tensor x = eval_transform(to_device(images.slice(0, start, end), device), image_size);
     if (o.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
     DCACNOutput out;
     {

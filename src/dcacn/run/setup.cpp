@@ -17,6 +17,11 @@ torch::Device pick_device(const std::string& name) {
   return torch::Device(torch::kCPU);
 }
 
+torch::Tensor to_device(const torch::Tensor& host, const torch::Device& device) {
+  if (!device.is_cuda() || !host.device().is_cpu()) return host.to(device);
+  return host.pin_memory().to(device, /*non_blocking=*/true);
+}
+
 DatasetSpec dataset_spec(const TrainConfig& c) {
   DatasetSpec spec;
   spec.name = c.dataset;

@@ -16,6 +16,10 @@ namespace dcacn {
 /// "cpu", "cuda" or "auto" (CUDA when this LibTorch has it and a GPU is visible).
 torch::Device pick_device(const std::string& name);
 
+/// A batch from host memory on `device`: on CUDA through pinned memory with an asynchronous copy
+/// (ordered on the current stream before the kernels that use it); elsewhere a plain copy.
+torch::Tensor to_device(const torch::Tensor& host, const torch::Device& device);
+
 /// The descriptor of the configuration's dataset (image folders: its size and channels).
 DatasetInfo dataset_info(const TrainConfig& config);
 

@@ -276,7 +276,7 @@ void TrainingSession::begin_selflabel_stage() {
 void TrainingSession::train_batch(const torch::Tensor& order) {
   const int64_t b = state_.batch, n = c_.batch_size;
   const torch::Tensor index = order.slice(0, b * n, (b + 1) * n);
-  const torch::Tensor images = data_.images.index_select(0, index).to(device_);
+  const torch::Tensor images = to_device(data_.images.index_select(0, index), device_);
   const LossTerms loss =
       state_.stage == 2 ? self_label_batch(images, index) : step_.losses(augment_(images));
   const StepLosses values{loss.total.item<double>(), loss.instance.item<double>(),

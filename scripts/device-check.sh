@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The GPU check, for a machine with CUDA, CMake and PyTorch 2.x but no Debian packages: builds
+# dcacn against that PyTorch's LibTorch (CUDA), runs the test suite (tests/cuda/ runs only where
+# a GPU is visible), then trains the paper-cifar10 preset for a few hundred steps on CIFAR-10-format
+# files that it writes, and records images/s and GPU memory in OUT/device_check.md.
+#   scripts/device-deps.sh            # here, on Debian: gathers the dependencies into .devdeps/
+#   scripts/device-check.sh OUT [STEPS]   # there (the device tool carries .devdeps)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${1:?usage: scripts/device-check.sh OUT [STEPS]}
+steps=${2:-200}
+mkdir -p "$out"
+root=$PWD
+report=$out/device_check.md
+exec > >(tee -a "$out/device_check.log") 2>&1
+section() { echo; echo "== $* ($(date -u +%H:%M:%S))"; }
+
+section machine
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+torch_version=$(python3 -c 'import torch; print(torch.__version__, torch.version.cuda)')
+echo "torch $torch_version; $(nproc) cores"
+torch_include=$(python3 -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "include"))')
+echo "c10d headers: $(ls "$torch_include/torch/csrc/distributed/c10d" 2>/dev/null | grep -cE 'hpp$') files;" \
+  "gloo headers: $(ls -d "$torch_include/gloo" 2>/dev/null || echo none);" \
+  "NCCL backend header: $(ls "$torch_include/torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp" 2>/dev/null || echo none)"
+
+section configure
+export CMAKE_POLICY_VERSION_MINIMUM=3.5 TORCH_CUDA_ARCH_LIST=9.0
+generator=(); command -v ninja >/dev/null && generator=(-G Ninja)
+cmake -S . -B build-cuda "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="$torch_prefix;$root/.devdeps" \
+  -DDCACN_BUILD_BENCH=OFF -DDCACN_GTEST_SOURCE_DIR="$root/.devdeps/src/googletest" \
+  >"$out/configure.log" 2>&1
+configure_rc=$?
+tail -5 "$out/configure.log"
+
+section build
+start=$(date +%s)
+cmake --build build-cuda -j"$(nproc)" -- -k 0 >"$out/build.log" 2>&1
+build_rc=$?
+build_s=$(($(date +%s) - start))
+grep -E "error|Error" "$out/build.log" | head -40
+echo "build rc $build_rc in ${build_s}s"
+
+section tests
+start=$(date +%s)
+(cd build-cuda && timeout 180 ctest -j"$(nproc)" --timeout 150 --output-on-failure >"$out/ctest.log" 2>&1)
+test_rc=$?
+test_s=$(($(date +%s) - start))
+grep -E "tests passed|FAILED|Failed|Not Run|Timeout" "$out/ctest.log" | head -40
+cuda_tests=$(cd build-cuda && ./dcacn_tests --gtest_filter='CudaTest.*' 2>&1 | tail -3)
+echo "$cuda_tests"
+
+section train paper-cifar10
+data=$root/build-cuda/cifar-data
+python3 - "$data" <<'EOF'
+import os, sys
+import numpy as np
+# CIFAR-10 binary format: per record one label byte and 3072 bytes (R, G, B planes of 32x32).
+# Each class has its own colour and stripe orientation, on noise, so the clusters are learnable.
+rng = np.random.default_rng(0)
+d = os.path.join(sys.argv[1], "cifar-10-batches-bin")
+os.makedirs(d, exist_ok=True)
+yy, xx = np.mgrid[0:32, 0:32]
+def batch(name, n):
+    labels = rng.integers(0, 10, n, dtype=np.uint8)
+    img = rng.integers(0, 80, (n, 3, 32, 32)).astype(np.int32)
+    colour = (np.stack([np.arange(10) * 17 % 120, np.arange(10) * 53 % 120,
+                        np.arange(10) * 91 % 120], 1) + 60)
+    img += colour[labels][:, :, None, None]
+    stripes = np.stack([((xx * np.cos(k * 0.31) + yy * np.sin(k * 0.31)) // 4 % 2)
+                        for k in range(10)]) * 60
+    img += stripes[labels][:, None]
+    rec = np.concatenate([labels[:, None], np.clip(img, 0, 255).astype(np.uint8).reshape(n, -1)], 1)
+    rec.tofile(os.path.join(d, name))
+for i in range(1, 6):
+    batch(f"data_batch_{i}.bin", 10000)
+batch("test_batch.bin", 10000)
+EOF
+nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 >"$out/gpu_memory.csv" &
+smi=$!
+start=$(date +%s.%N)
+./build-cuda/dcacn train --preset paper-cifar10 --data "$data" --max-steps "$steps" \
+  --out "$root/build-cuda/run-cifar" --overwrite 2>&1 | tail -25
+train_rc=${PIPESTATUS[0]}
+train_s=$(python3 -c "import time; print(round(time.time() - $start, 1))")
+kill $smi 2>/dev/null
+peak_mib=$(sort -n "$out/gpu_memory.csv" | tail -1)
+rows=$(python3 - "$root/build-cuda/run-cifar/metrics.csv" <<'EOF'
+import csv, sys
+try:
+    rows = list(csv.DictReader(open(sys.argv[1])))
+except OSError:
+    rows = []
+print("; ".join(f"epoch {r['epoch']} (step {r['step']}): {r['images_per_second']} images/s, "
+                f"ACC {r['acc']}" for r in rows) or "no metrics.csv")
+EOF
+)
+cp "$root/build-cuda/run-cifar/metrics.csv" "$out/metrics.csv" 2>/dev/null
+cp "$root/build-cuda/run-cifar/config.json" "$out/config.json" 2>/dev/null
+
+{
+  echo "# GPU check: $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo
+  echo "Command: \`scripts/device-check.sh OUT $steps\` at $(git rev-parse --short HEAD 2>/dev/null)"
+  echo "Machine: $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader), $(nproc) cores;"
+  echo "torch (LibTorch) $torch_version."
+  echo
+  echo "| step | result |"
+  echo "|---|---|"
+  echo "| configure | rc $configure_rc |"
+  echo "| build | rc $build_rc, ${build_s} s |"
+  echo "| test suite | rc $test_rc, ${test_s} s: $(grep -E 'tests passed' "$out/ctest.log") |"
+  echo "| CUDA tests | $(echo "$cuda_tests" | grep -E 'PASSED|FAILED' | tr '\n' ' ') |"
+  echo "| paper-cifar10, $steps steps | rc $train_rc, ${train_s} s wall (start, data loading and evaluation included) |"
+  echo "| metrics.csv rows (images/s: training images through the network per second) | $rows |"
+  echo "| GPU memory, peak of nvidia-smi every 200 ms | ${peak_mib} MiB |"
+} >"$report"
+echo
+cat "$report"

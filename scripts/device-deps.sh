@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Gathers, from this Debian machine, what a build on a machine with only CUDA, CMake and PyTorch
+# lacks: the header-only libraries (CLI11, nlohmann-json), stb and libexif (headers and shared
+# libraries), zlib's headers and library, and GoogleTest's sources, into one prefix folder
+# (default .devdeps/, ignored by git). scripts/device-check.sh builds against it:
+#   scripts/device-deps.sh [DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=${1:-.devdeps}
+rm -rf "$dir"
+mkdir -p "$dir/include" "$dir/lib" "$dir/share/cmake" "$dir/src"
+cp -a /usr/include/CLI /usr/include/nlohmann /usr/include/stb /usr/include/libexif \
+  /usr/include/zlib.h /usr/include/zconf.h "$dir/include/"
+cp -a /usr/share/cmake/CLI11 /usr/share/cmake/nlohmann_json "$dir/share/cmake/"
+multiarch=/usr/lib/x86_64-linux-gnu
+cp -a "$multiarch"/libstb.so* "$multiarch"/libexif.so* "$dir/lib/"
+cp -a /lib/x86_64-linux-gnu/libz.so.1* "$dir/lib/"
+ln -sf libz.so.1 "$dir/lib/libz.so"
+cp -a /usr/src/googletest "$dir/src/googletest"
+du -sh "$dir"
