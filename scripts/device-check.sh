@@ -25,6 +25,9 @@ echo "c10d headers: $(ls "$torch_include/torch/csrc/distributed/c10d" 2>/dev/nul
   "gloo headers: $(ls -d "$torch_include/gloo" 2>/dev/null || echo none);" \
   "NCCL backend header: $(ls "$torch_include/torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp" 2>/dev/null || echo none)"
 
+echo "libstdc++ symbols exported by libtorch_cpu.so: $(nm -D --defined-only \
+  "$torch_prefix/../../lib/libtorch_cpu.so" 2>/dev/null | grep -c ' [TW] _ZNSt10filesystem')"
+
 section configure
 export CMAKE_POLICY_VERSION_MINIMUM=3.5 TORCH_CUDA_ARCH_LIST=9.0
 generator=(); command -v ninja >/dev/null && generator=(-G Ninja)
@@ -42,13 +45,19 @@ build_rc=$?
 build_s=$(($(date +%s) - start))
 grep -E "error|Error" "$out/build.log" | head -40
 echo "build rc $build_rc in ${build_s}s"
+readelf -d build-cuda/dcacn_tests | grep NEEDED | head -4
 
 section tests
 start=$(date +%s)
 (cd build-cuda && timeout 180 ctest -j"$(nproc)" --timeout 150 --output-on-failure >"$out/ctest.log" 2>&1)
 test_rc=$?
 test_s=$(($(date +%s) - start))
-grep -E "tests passed|FAILED|Failed|Not Run|Timeout" "$out/ctest.log" | head -40
+grep -E "tests passed|\*\*\*|Not Run|Timeout" "$out/ctest.log" | head -40
+if grep -q SegFault "$out/ctest.log"; then  # a backtrace of the first crash
+  first=$(grep -m1 -oE 'Test +#[0-9]+: [A-Za-z0-9_.]+ .*SegFault' "$out/ctest.log" | awk '{print $3}')
+  cuda-gdb -batch -ex run -ex bt --args build-cuda/dcacn_tests --gtest_filter="$first" 2>&1 |
+    grep -E '^#' | head -20
+fi
 cuda_tests=$(cd build-cuda && ./dcacn_tests --gtest_filter='CudaTest.*' 2>&1 | tail -3)
 echo "$cuda_tests"
 
@@ -65,12 +74,12 @@ os.makedirs(d, exist_ok=True)
 yy, xx = np.mgrid[0:32, 0:32]
 def batch(name, n):
     labels = rng.integers(0, 10, n, dtype=np.uint8)
-    img = rng.integers(0, 80, (n, 3, 32, 32)).astype(np.int32)
+    img = rng.integers(0, 80, (n, 3, 32, 32)).astype(np.int64)
     colour = (np.stack([np.arange(10) * 17 % 120, np.arange(10) * 53 % 120,
                         np.arange(10) * 91 % 120], 1) + 60)
     img += colour[labels][:, :, None, None]
-    stripes = np.stack([((xx * np.cos(k * 0.31) + yy * np.sin(k * 0.31)) // 4 % 2)
-                        for k in range(10)]) * 60
+    stripes = (np.stack([((xx * np.cos(k * 0.31) + yy * np.sin(k * 0.31)) // 4 % 2)
+                         for k in range(10)]) * 60).astype(np.int64)
     img += stripes[labels][:, None]
     rec = np.concatenate([labels[:, None], np.clip(img, 0, 255).astype(np.uint8).reshape(n, -1)], 1)
     rec.tofile(os.path.join(d, name))

@@ -45,7 +45,7 @@ std::string tiny_train_args(const std::string& data) {
   return "train --dataset mnist --data " + data +
          " --split train --arch resnet18 --width 4 "
          "--clusters 2 --batch-size 32 --views 2x12@0.5-1,2x6@0.2-0.5 --epochs 2 --lr 1e-3 "
-         "--eval-batch-size 40 --quiet";
+         "--eval-batch-size 40 --device cpu --quiet";
 }
 
 class CliModelTest : public ::testing::Test {

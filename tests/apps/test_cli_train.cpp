@@ -33,7 +33,7 @@ class CliTrainTest : public test::TempDirTest {
     return "train --dataset mnist --data " + path("data") +
            " --split train --arch resnet18 --width 4 --clusters 2 --batch-size 32 "
            "--views 2x12@0.5-1,2x6@0.2-0.5 --lr 1e-3 --eval-batch-size 64 --bf16 "
-           "--channels-last --quiet --epochs " +
+           "--channels-last --device cpu --quiet --epochs " +
            std::to_string(epochs);
   }
 };
@@ -98,7 +98,7 @@ TEST_F(CliTrainTest, AGrayscaleFolderTrainsWithTheChannelsAskedFor) {
   }
   const std::string args = "train --dataset folder --data " + path("gray") +
                            " --image-size 12 --arch resnet18 --width 2 --clusters 2 "
-                           "--batch-size 8 --views 2x12 --max-steps 1 --quiet --out ";
+                           "--batch-size 8 --views 2x12 --max-steps 1 --device cpu --quiet --out ";
   ASSERT_EQ(run_cli(args + path("one") + " --channels 1").status, 0);
   EXPECT_EQ(load_checkpoint(path("one/checkpoints/last.pt")).network.in_channels(), 1);
   ASSERT_EQ(run_cli(args + path("three")).status, 0);  // folders default to RGB

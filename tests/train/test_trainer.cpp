@@ -62,6 +62,7 @@ class TrainerTest : public test::TempDirTest {
     c.epochs = 2;
     c.lr = 1e-3;
     c.eval_batch_size = 64;
+    c.device = "cpu";  // the bit-identity these tests check is the CPU's (tests/cuda for CUDA)
     return c;
   }
 
