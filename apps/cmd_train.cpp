@@ -1,11 +1,16 @@
 // dcacn train: DCACN training (see src/dcacn/train/trainer.h for what a run directory holds).
 
+#include <ATen/Parallel.h>
+
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <set>
 
 #include "commands.h"
 #include "common.h"
+#include "dcacn/dist/launcher.h"
 #include "dcacn/train/trainer.h"
 #include "dcacn/util/error.h"
 #include "dcacn/util/log.h"
@@ -34,7 +39,26 @@ struct TrainParams {
   std::string keep_epoch_checkpoints = "none";
   RuntimeOptions runtime;
   std::vector<ConfigOption> options;
+  // Data-parallel training (not part of the run: a resume may use another world size).
+  int nproc = 1;
+  double dist_timeout = 300;
+  std::string dist_backend = "auto";
 };
+
+// This command line without --nproc, for the ranks the launcher starts.
+std::vector<std::string> rank_command_line() {
+  std::vector<std::string> args = program_arguments();
+  std::vector<std::string> out = {"/proc/self/exe"};
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--nproc") {
+      ++i;
+      continue;
+    }
+    if (args[i].rfind("--nproc=", 0) == 0) continue;
+    out.push_back(args[i]);
+  }
+  return out;
+}
 
 // "--epochs, ..., --quiet": the options that may change on resume, as --help lists them.
 std::string resumable_names(const TrainParams& p) {
@@ -93,7 +117,8 @@ void remove_previous_run(const std::string& out) {
   log_info("removed the previous run in " + out);
 }
 
-int report(const TrainResult& r, const std::string& dir) {
+int report(const TrainResult& r, const std::string& dir, int rank) {
+  if (rank > 0) return r.status == TrainResult::Status::kInterrupted ? 130 : 0;
   switch (r.status) {
     case TrainResult::Status::kInterrupted:
       std::cout << "interrupted after " << r.step << " steps (" << format_duration(r.train_seconds)
@@ -111,7 +136,32 @@ int report(const TrainResult& r, const std::string& dir) {
 }
 
 int run_train(TrainParams& p) {
+  const DistEnv dist = dist_env_from_environment();
+  if (p.nproc > 1 && !dist.distributed()) {
+    LaunchOptions launch;
+    launch.nproc = p.nproc;
+    if (const char* port = std::getenv("MASTER_PORT"); port != nullptr) {
+      launch.master_port = std::atoi(port);
+    }
+    set_log_level(p.runtime.quiet ? LogLevel::kWarning : LogLevel::kInfo);
+    return launch_local_ranks(rank_command_line(), launch);
+  }
+  DCACN_CHECK(p.nproc == 1 || p.nproc == dist.world_size, "--nproc ", p.nproc,
+              " inside a distributed run of ", dist.world_size, " ranks");
   apply_runtime_options(p.runtime);
+  if (dist.distributed()) {
+    // The ranks of one machine share its cores, unless --threads says otherwise.
+    const char* local = std::getenv("LOCAL_WORLD_SIZE");
+    const int per_machine = local != nullptr ? std::max(1, std::atoi(local)) : 1;
+    if (p.runtime.threads == 0) {
+      at::set_num_threads(std::max(1, at::get_num_threads() / per_machine));
+    }
+    if (dist.rank > 0) set_log_level(LogLevel::kWarning);  // rank 0 speaks for the run
+  }
+  CommunicatorOptions comm;
+  DCACN_CHECK(p.dist_timeout > 0, "--dist-timeout must be positive, got ", p.dist_timeout);
+  comm.timeout = std::chrono::milliseconds(static_cast<int64_t>(p.dist_timeout * 1000));
+  comm.backend = p.dist_backend;
   const bool resume = !p.resume.empty();
   DCACN_CHECK(resume || !p.out.empty(), "give --out RUN_DIR for a new run or --resume RUN_DIR");
   DCACN_CHECK(!(resume && !p.out.empty()), "give either --out or --resume, not both");
@@ -119,15 +169,17 @@ int run_train(TrainParams& p) {
   if (resume) {
     refuse_fixed_options(p);
     Trainer trainer(p.resume, resume_overrides(p));
-    return report(trainer.run(), p.resume);
+    trainer.set_distributed(dist, comm);
+    return report(trainer.run(), p.resume, dist.rank);
   }
   TrainConfig config = p.preset.empty() ? TrainConfig() : preset(p.preset);
   for (const auto& opt : p.options) {
     if (opt.option->count() > 0) opt.apply(config, p.parsed);
   }
-  if (p.overwrite) remove_previous_run(p.out);
+  if (p.overwrite && dist.rank == 0) remove_previous_run(p.out);
   Trainer trainer(config, p.out);
-  return report(trainer.run(), p.out);
+  trainer.set_distributed(dist, comm);
+  return report(trainer.run(), p.out, dist.rank);
 }
 
 // Options of the configuration's fields, defaults shown from `shown` (a preset's values once
@@ -257,6 +309,17 @@ CommandRunner register_train(CLI::App& app) {
                       resumable_names(*p) + " may change");
   show_defaults(p.get(), TrainConfig());
   add_runtime_options(cmd, &p->runtime);
+  cmd->add_option("--nproc", p->nproc,
+                  "train data-parallel on this many local processes (ranks), each with its "
+                  "share of --threads and of the batch; several machines: start each with "
+                  "torchrun's variables (README)")
+      ->check(CLI::Range(1, 4096));
+  cmd->add_option("--dist-timeout", p->dist_timeout,
+                  "seconds a rank waits for the others before giving up (distributed runs)")
+      ->capture_default_str();
+  cmd->add_option("--dist-backend", p->dist_backend,
+                  "auto (NCCL on CUDA when built with it, else Gloo) | gloo | nccl")
+      ->capture_default_str();
   return [p] { return run_train(*p); };
 }
 

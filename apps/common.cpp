@@ -64,4 +64,15 @@ int run_guarded(const std::function<int()>& body) {
   }
 }
 
+namespace {
+std::vector<std::string>& arguments() {
+  static std::vector<std::string> args;
+  return args;
+}
+}  // namespace
+
+void set_program_arguments(int argc, char** argv) { arguments().assign(argv, argv + argc); }
+
+const std::vector<std::string>& program_arguments() { return arguments(); }
+
 }  // namespace dcacn::cli

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "dcacn/data/registry.h"
 
@@ -19,6 +20,10 @@ struct RuntimeOptions {
 };
 void add_runtime_options(CLI::App* command, RuntimeOptions* options);
 void apply_runtime_options(const RuntimeOptions& options);
+
+/// The command line as main() received it (for relaunching this program as several ranks).
+void set_program_arguments(int argc, char** argv);
+const std::vector<std::string>& program_arguments();
 
 /// Runs `body`, turning the errors a user can cause into one "error: ..." line on stderr and
 /// exit status 1 (2 for internal errors).

@@ -7,6 +7,7 @@
 #include "common.h"
 
 int main(int argc, char** argv) {
+  dcacn::cli::set_program_arguments(argc, argv);
   CLI::App app{"dcacn: deep clustering of unlabelled images (DCACN) and baselines"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "dcacn 0.1.0");

@@ -10,6 +10,7 @@ set -euo pipefail
 packages=(
   cmake g++ make pkg-config
   libtorch-dev            # LibTorch 1.13 (CPU, oneDNN, Gloo)
+  libgloo-dev             # Gloo's headers, for LibTorch's c10d (distributed training)
   libopenblas0-openmp     # fast BLAS for LibTorch's matrix products (OpenMP, like LibTorch)
   libcli11-dev            # command-line parsing
   nlohmann-json3-dev      # JSON output and config files

@@ -40,16 +40,23 @@ EvalResult evaluate(DCACNImpl& model, const Dataset& data, int64_t image_size, i
   o.features = keep_features;
   o.embeddings = false;
   const ModelOutputs out = run_model(model, data.images, image_size, o);
+  return evaluate_predictions(out.probabilities.argmax(1),
+                              keep_features ? out.features : torch::Tensor(),
+                              model.options.clusters(), data.labels);
+}
+
+EvalResult evaluate_predictions(const torch::Tensor& predictions, const torch::Tensor& features,
+                                int64_t clusters, const torch::Tensor& labels) {
   EvalResult r;
-  r.predictions = out.probabilities.argmax(1);
-  if (keep_features) r.features = out.features;
+  r.predictions = predictions;
+  r.features = features;
   // The same sizes, entropy and scores `dcacn evaluate` reports.
-  const ClusterAnalysis a = analyze_clusters(r.predictions, model.options.clusters(), data.labels);
+  const ClusterAnalysis a = analyze_clusters(r.predictions, clusters, labels);
   r.cluster_sizes = a.sizes;
   r.empty_clusters = a.empty_clusters;
   r.largest_cluster_fraction =
       static_cast<double>(*std::max_element(a.sizes.begin(), a.sizes.end())) /
-      std::max<int64_t>(1, data.size());
+      std::max<int64_t>(1, predictions.size(0));
   r.size_entropy = a.size_entropy;
   r.has_labels = a.has_labels;
   if (a.has_labels) r.scores = a.scores;

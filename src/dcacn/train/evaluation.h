@@ -33,6 +33,12 @@ struct EvalResult {
 EvalResult evaluate(DCACNImpl& model, const Dataset& data, int64_t image_size, int64_t batch_size,
                     bool bf16, bool channels_last, bool keep_features);
 
+/// The evaluation of given predictions [N] (and features [N, D], may be undefined) of a
+/// `clusters`-way head against `labels` (may be undefined): what evaluate() does after the
+/// network, for predictions gathered from the shards of a distributed evaluation.
+EvalResult evaluate_predictions(const torch::Tensor& predictions, const torch::Tensor& features,
+                                int64_t clusters, const torch::Tensor& labels);
+
 /// What final.json records besides the evaluation.
 struct FinalReportInfo {
   int64_t step = 0;

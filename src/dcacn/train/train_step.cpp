@@ -36,15 +36,28 @@ TrainStep::ViewOutputs TrainStep::forward_views(const std::vector<torch::Tensor>
   return {std::move(h), std::move(p)};
 }
 
+void TrainStep::gather(ViewOutputs& out) {
+  if (options_.comm == nullptr) return;
+  for (auto* list : {&out.embeddings, &out.probabilities}) {
+    for (auto& t : *list) {
+      // bf16 outputs of autocast travel as float32, like the losses compute them.
+      if (t.scalar_type() != torch::kFloat64) t = t.to(torch::kFloat32);
+      t = all_gather_with_grad(t, *options_.comm);
+    }
+  }
+}
+
 LossTerms TrainStep::losses(const std::vector<torch::Tensor>& v) {
-  const ViewOutputs out = forward_views(v);
+  ViewOutputs out = forward_views(v);
+  gather(out);
   return multicrop_loss(out.embeddings, out.probabilities, options_.global_views, options_.losses);
 }
 
 LossTerms TrainStep::self_label_losses(const std::vector<torch::Tensor>& v,
                                        const torch::Tensor& labels,
                                        const SelfLabelOptions& options) {
-  const ViewOutputs out = forward_views(v);
+  ViewOutputs out = forward_views(v);
+  gather(out);
   return self_label_loss(out.embeddings, out.probabilities, options_.global_views, labels,
                          options_.losses, options);
 }
@@ -63,10 +76,23 @@ torch::Tensor TrainStep::predict(const torch::Tensor& images) {
   return p;
 }
 
-void TrainStep::apply(const LossTerms& losses, double lr) {
-  set_learning_rate(optimizer_, lr);
+void TrainStep::backward(const LossTerms& losses) {
   optimizer_.zero_grad();
   losses.total.backward();
+  if (options_.comm == nullptr) return;
+  std::vector<torch::Tensor> grads;
+  for (auto& p : model_->parameters()) {
+    if (!p.requires_grad()) continue;
+    // Every rank must send the same buckets: a parameter without a gradient sends zeros.
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    grads.push_back(p.grad());
+  }
+  options_.comm->all_reduce_mean(grads);
+}
+
+void TrainStep::apply(const LossTerms& losses, double lr) {
+  set_learning_rate(optimizer_, lr);
+  backward(losses);
   optimizer_.step();
 }
 

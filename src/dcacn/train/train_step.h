@@ -7,6 +7,7 @@
 
 #include <vector>
 
+#include "dcacn/dist/communicator.h"
 #include "dcacn/model/dcacn_model.h"
 #include "dcacn/train/losses.h"
 #include "dcacn/train/self_labelling.h"
@@ -19,6 +20,10 @@ struct TrainStepOptions {
   LossOptions losses;
   bool bf16 = false;
   bool channels_last = false;
+  /// Data-parallel: this rank's batch_size images are one shard of the global batch. The
+  /// embeddings and probabilities of every view are gathered (with their gradient) so that the
+  /// losses see the global batch, and gradients are averaged over the ranks.
+  Communicator* comm = nullptr;
 };
 
 class TrainStep {
@@ -27,13 +32,17 @@ class TrainStep {
 
   /// The losses of one batch's views ([B, C, s, s] each, globals first), with the graph.
   LossTerms losses(const std::vector<torch::Tensor>& views);
-  /// The self-labelling stage's losses of the same views against pseudo-labels [B].
+  /// The self-labelling stage's losses of the same views against pseudo-labels [B] (the global
+  /// batch's, when data-parallel).
   LossTerms self_label_losses(const std::vector<torch::Tensor>& views, const torch::Tensor& labels,
                               const SelfLabelOptions& options);
   /// Cluster probabilities [B, K] of un-augmented images [B, C, s, s] for pseudo-labelling:
   /// the network in evaluation mode (as evaluate() sees it), without a graph.
   torch::Tensor predict(const torch::Tensor& images);
-  /// Backward through `losses.total` and one optimizer step at learning rate `lr`.
+  /// Backward through `losses.total`, leaving the gradients (averaged over the ranks when
+  /// data-parallel) in the parameters.
+  void backward(const LossTerms& losses);
+  /// backward() and one optimizer step at learning rate `lr`.
   void apply(const LossTerms& losses, double lr);
 
  private:
@@ -41,6 +50,8 @@ class TrainStep {
     std::vector<torch::Tensor> embeddings, probabilities;
   };
   ViewOutputs forward_views(const std::vector<torch::Tensor>& views);
+  /// Data-parallel: every view's outputs over the global batch.
+  void gather(ViewOutputs& outputs);
 
   DCACN model_;
   torch::optim::Optimizer& optimizer_;

@@ -11,6 +11,7 @@
 #include "dcacn/augment/multicrop.h"
 #include "dcacn/augment/transforms.h"
 #include "dcacn/data/registry.h"
+#include "dcacn/infer/inference.h"
 #include "dcacn/model/state_dict.h"
 #include "dcacn/run/setup.h"
 #include "dcacn/train/checkpoint_writer.h"
@@ -90,6 +91,18 @@ DCACNOptions network_options(const TrainConfig& c, const Dataset& data, int64_t 
   return restored->network;
 }
 
+// The device of a rank: CUDA devices are taken one per rank of a machine (LOCAL_RANK).
+torch::Device rank_device(torch::Device device, const DistEnv& dist) {
+  if (!device.is_cuda() || !dist.distributed()) return device;
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(dist.local_rank));
+}
+
+int64_t shard_batch(const TrainConfig& c, const DistEnv& dist) {
+  DCACN_CHECK(c.batch_size % dist.world_size == 0, "--batch-size ", c.batch_size,
+              " is the global batch and must divide among the ", dist.world_size, " ranks");
+  return c.batch_size / dist.world_size;
+}
+
 DCACN build_network(const DCACNOptions& options, const TrainConfig& c, torch::Device device) {
   torch::manual_seed(c.seed);
   DCACN model(options);
@@ -102,13 +115,19 @@ DCACN build_network(const DCACNOptions& options, const TrainConfig& c, torch::De
 class TrainingSession {
  public:
   TrainingSession(const TrainConfig& c, const std::string& run_dir, const Checkpoint* restored,
-                  StopPolicy& stop);
+                  StopPolicy& stop, const DistEnv& dist, const CommunicatorOptions& comm_options);
   TrainResult run();
 
  private:
   void restore(const Checkpoint& ck, const std::string& source);
   Checkpoint snapshot(int64_t at_epoch, int64_t at_batch);
   double elapsed() const;
+  // Data-parallel agreement: every rank takes rank 0's stop decision and clock.
+  StopPolicy::Reason agreed_check();
+  bool agreed(bool rank0_value);
+  void synchronise_model();
+  EvalResult evaluate_model();
+  bool leader() const { return comm_ == nullptr || comm_->rank() == 0; }
   void train_batch(const torch::Tensor& order);
   LossTerms self_label_batch(const torch::Tensor& images, const torch::Tensor& index);
   void begin_selflabel_stage();
@@ -124,6 +143,9 @@ class TrainingSession {
   bool resumed_;
   StopPolicy& stop_;
   torch::Device device_;
+  std::unique_ptr<Communicator> comm_;  // data-parallel runs only
+  int64_t local_batch_;                 // this rank's share of a batch
+  double shared_elapsed_ = 0;           // rank 0's clock at the latest agreed check
   Dataset data_;
   MultiCropSpec views_;
   int64_t image_size_;
@@ -144,12 +166,16 @@ class TrainingSession {
 };
 
 TrainingSession::TrainingSession(const TrainConfig& c, const std::string& run_dir,
-                                 const Checkpoint* restored, StopPolicy& stop)
+                                 const Checkpoint* restored, StopPolicy& stop, const DistEnv& dist,
+                                 const CommunicatorOptions& comm_options)
     : c_(c),
       run_dir_(run_dir),
       resumed_(restored != nullptr),
       stop_(stop),
-      device_(pick_device(c.device)),
+      device_(rank_device(pick_device(c.device), dist)),
+      comm_(dist.distributed() ? std::make_unique<Communicator>(dist, device_, comm_options)
+                               : nullptr),
+      local_batch_(shard_batch(c, dist)),
       data_(load_training_data(c)),
       views_(view_spec(c)),
       image_size_(views_.global.front().size),
@@ -157,8 +183,8 @@ TrainingSession::TrainingSession(const TrainConfig& c, const std::string& run_di
       adam_(model_->parameters(), torch::optim::AdamOptions(c.lr).weight_decay(c.weight_decay)),
       augment_(views_, c.seed),
       step_(model_, adam_,
-            {c.batch_size, static_cast<int64_t>(views_.global.size()), loss_options(c), c.bf16,
-             c.channels_last}),
+            {local_batch_, static_cast<int64_t>(views_.global.size()), loss_options(c), c.bf16,
+             c.channels_last, comm_.get()}),
       writer_(run_dir, c.keep_epoch_checkpoints),
       pseudo_(c.clusters, data_.has_labels() ? data_.num_classes() : 0),
       batches_(data_.size() / c.batch_size) {
@@ -171,7 +197,20 @@ TrainingSession::TrainingSession(const TrainConfig& c, const std::string& run_di
   }
   state_.lr = c.lr;
   if (restored != nullptr) restore(*restored, writer_.path("last"));
-  metrics_ = std::make_unique<MetricsLog>(run_dir + "/metrics.csv", resumed_, state_.step);
+  if (comm_ != nullptr) {
+    log_info(c10::str("rank ", comm_->rank(), " of ", comm_->size(), " (", comm_->backend(), "), ",
+                      local_batch_, " images of each batch of ", c.batch_size));
+    comm_->check_same("configuration", c.to_json().dump(1) + c10::str("\nstep ", state_.step));
+    synchronise_model();
+    // Each rank draws its own views; rank 0 continues the run's stream.
+    if (comm_->rank() > 0) {
+      augment_.generator().set_current_seed(c.seed * 1000003ULL + 7919ULL * comm_->rank() +
+                                            static_cast<uint64_t>(state_.step));
+    }
+  }
+  if (leader()) {
+    metrics_ = std::make_unique<MetricsLog>(run_dir + "/metrics.csv", resumed_, state_.step);
+  }
   start_ = Clock::now();
   meter_.restart();
 }
@@ -200,6 +239,55 @@ void TrainingSession::restore(const Checkpoint& ck, const std::string& source) {
 
 double TrainingSession::elapsed() const {
   return state_.seconds_before + std::chrono::duration<double>(Clock::now() - start_).count();
+}
+
+StopPolicy::Reason TrainingSession::agreed_check() {
+  const StopPolicy::Reason own = stop_.check(state_.step, elapsed());
+  shared_elapsed_ = elapsed();
+  if (comm_ == nullptr) return own;
+  torch::Tensor t = torch::tensor({static_cast<double>(own), shared_elapsed_}, torch::kFloat64);
+  comm_->broadcast({t}, 0);
+  shared_elapsed_ = t[1].item<double>();
+  return static_cast<StopPolicy::Reason>(static_cast<int>(t[0].item<double>()));
+}
+
+bool TrainingSession::agreed(bool rank0_value) {
+  if (comm_ == nullptr) return rank0_value;
+  torch::Tensor t = torch::tensor({rank0_value ? 1 : 0}, torch::kInt64);
+  comm_->broadcast({t}, 0);
+  return t.item<int64_t>() != 0;
+}
+
+// Rank 0's parameters and buffers (BatchNorm statistics) on every rank.
+void TrainingSession::synchronise_model() {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> tensors;
+  for (auto& p : model_->parameters()) tensors.push_back(p);
+  for (auto& b : model_->buffers()) tensors.push_back(b);
+  comm_->broadcast(tensors, 0);
+}
+
+// The cluster head over all images; data-parallel, each rank scores a contiguous shard of rank
+// 0's model and the predictions and features are gathered.
+EvalResult TrainingSession::evaluate_model() {
+  if (comm_ == nullptr) {
+    return evaluate(*model_, data_, image_size_, c_.eval_batch_size, c_.bf16, c_.channels_last,
+                    /*keep_features=*/true);
+  }
+  synchronise_model();
+  const int64_t n = data_.size(), w = comm_->size(), r = comm_->rank();
+  InferenceOptions o;
+  o.batch_size = c_.eval_batch_size;
+  o.bf16 = c_.bf16;
+  o.channels_last = c_.channels_last;
+  o.features = true;
+  o.embeddings = false;
+  const ModelOutputs out =
+      run_model(*model_, data_.images.slice(0, n * r / w, n * (r + 1) / w), image_size_, o);
+  model_->train();
+  const torch::Tensor predictions = comm_->all_gather_rows(out.probabilities.argmax(1));
+  const torch::Tensor features = comm_->all_gather_rows(out.features.to(torch::kFloat32));
+  return evaluate_predictions(predictions, features, c_.clusters, data_.labels);
 }
 
 Checkpoint TrainingSession::snapshot(int64_t at_epoch, int64_t at_batch) {
@@ -234,10 +322,10 @@ TrainResult TrainingSession::run() {
     }
     const torch::Tensor order = epoch_order(c_.seed, state_.epoch, data_.size());
     for (; state_.batch < batches_; ++state_.batch) {
-      StopPolicy::Reason reason = stop_.check(state_.step, elapsed());
+      StopPolicy::Reason reason = agreed_check();
       if (state_.stage == 1 && stop_.has_selflabel_stage() && stage_budget_reached(reason)) {
         begin_selflabel_stage();
-        reason = stop_.check(state_.step, elapsed());
+        reason = agreed_check();
       }
       if (reason != StopPolicy::Reason::kNone) return finish(reason);
       train_batch(order);
@@ -259,7 +347,7 @@ bool TrainingSession::stage_budget_reached(StopPolicy::Reason reason) const {
 // metrics row already did) and the self-labelling stage's budgets start now.
 void TrainingSession::begin_selflabel_stage() {
   progress_.finish();
-  if (metrics_->last_step() != state_.step) {
+  if (agreed(leader() && metrics_->last_step() != state_.step)) {
     evaluate_and_save(state_.epoch, state_.batch, /*final=*/false);
   }
   state_.stage = 2;
@@ -275,8 +363,10 @@ void TrainingSession::begin_selflabel_stage() {
 
 void TrainingSession::train_batch(const torch::Tensor& order) {
   const int64_t b = state_.batch, n = c_.batch_size;
-  const torch::Tensor index = order.slice(0, b * n, (b + 1) * n);
-  const torch::Tensor images = to_device(data_.images.index_select(0, index), device_);
+  const torch::Tensor index = order.slice(0, b * n, (b + 1) * n);  // the global batch
+  const int64_t rank = comm_ == nullptr ? 0 : comm_->rank();
+  const torch::Tensor shard = rank_shard(index, rank, comm_ == nullptr ? 1 : comm_->size());
+  const torch::Tensor images = to_device(data_.images.index_select(0, shard), device_);
   const LossTerms loss =
       state_.stage == 2 ? self_label_batch(images, index) : step_.losses(augment_(images));
   const StepLosses values{loss.total.item<double>(), loss.instance.item<double>(),
@@ -292,7 +382,7 @@ void TrainingSession::train_batch(const torch::Tensor& order) {
   }
   state_.lr = state_.stage == 2
                   ? c_.selflabel_lr
-                  : scheduled_lr(c_, budget_fraction(c_, state_.step, batches_, elapsed()));
+                  : scheduled_lr(c_, budget_fraction(c_, state_.step, batches_, shared_elapsed_));
   step_.apply(loss, state_.lr);
   ++state_.step;
   state_.losses.add(values);
@@ -300,11 +390,13 @@ void TrainingSession::train_batch(const torch::Tensor& order) {
   show_progress(values);
 }
 
-// Pseudo-labels from the un-augmented images, then the stage's loss on their views.
+// Pseudo-labels from the un-augmented images (of the global batch, `index`), then the stage's
+// loss on their views.
 LossTerms TrainingSession::self_label_batch(const torch::Tensor& images,
                                             const torch::Tensor& index) {
   const std::vector<torch::Tensor> views = augment_(images);
-  const torch::Tensor probabilities = step_.predict(eval_transform(images, image_size_));
+  torch::Tensor probabilities = step_.predict(eval_transform(images, image_size_));
+  if (comm_ != nullptr) probabilities = comm_->all_gather(probabilities);
   const torch::Tensor labels =
       select_pseudo_labels(probabilities, c_.selflabel_threshold, c_.selflabel_quota);
   pseudo_.add(labels, data_.has_labels() ? data_.labels.index_select(0, index) : torch::Tensor());
@@ -312,6 +404,7 @@ LossTerms TrainingSession::self_label_batch(const torch::Tensor& images,
 }
 
 void TrainingSession::show_progress(const StepLosses& l) {
+  if (!leader()) return;
   const double rate = meter_.segment_rate();
   const int64_t steps_left = (c_.epochs - state_.epoch) * batches_ - state_.batch - 1;
   const double eta =
@@ -328,24 +421,25 @@ void TrainingSession::evaluate_and_save(int64_t at_epoch, int64_t at_batch, bool
   const double train_rate = meter_.close_segment();
   // Features are kept so that, when the budget ends right after this evaluation, the final
   // report (k-means on them) does not evaluate the same model again.
-  EvalResult ev = evaluate(*model_, data_, image_size_, c_.eval_batch_size, c_.bf16,
-                           c_.channels_last, /*keep_features=*/true);
+  EvalResult ev = evaluate_model();
   last_eval_step_ = state_.step;
   const bool improved = ev.has_labels && ev.scores.acc > state_.best_acc;
   if (improved) state_.best_acc = ev.scores.acc;
   const double position = at_epoch + static_cast<double>(at_batch) / batches_;
   // The row first, then the checkpoint: a resume from an older checkpoint drops the rows
   // written after it, so no row is ever missing or repeated.
-  metrics_->append(position, state_.step, elapsed(), state_.losses, train_rate, ev, state_.lr,
-                   state_.stage, state_.stage == 2 ? &pseudo_ : nullptr);
+  if (leader()) {
+    metrics_->append(position, state_.step, elapsed(), state_.losses, train_rate, ev, state_.lr,
+                     state_.stage, state_.stage == 2 ? &pseudo_ : nullptr);
+  }
   const double mean_loss = state_.losses.means().total;
   state_.losses = {};
   const std::string pseudo = state_.stage == 2 ? "; " + pseudo_.summary() : "";
   pseudo_.reset();
-  writer_.save(snapshot(at_epoch, at_batch), improved || !ev.has_labels);
+  if (leader()) writer_.save(snapshot(at_epoch, at_batch), improved || !ev.has_labels);
   log_info(c10::str("epoch ", fixed(position, 2), " step ", state_.step, ": loss ",
                     fixed(mean_loss), ", ", ev.summary(), pseudo));
-  if (ev.collapsing(c_.clusters)) {
+  if (leader() && ev.collapsing(c_.clusters)) {
     log_warning(c10::str("the clusters are collapsing: ", ev.summary(),
                          " (try a larger --entropy-weight or --lr lower)"));
   }
@@ -355,6 +449,7 @@ void TrainingSession::evaluate_and_save(int64_t at_epoch, int64_t at_batch, bool
 }
 
 void TrainingSession::write_final(const EvalResult& ev) {
+  if (!leader()) return;
   FinalReportInfo info;
   info.step = state_.step;
   info.train_seconds = elapsed();
@@ -367,7 +462,7 @@ void TrainingSession::write_final(const EvalResult& ev) {
 TrainResult TrainingSession::finish(StopPolicy::Reason reason) {
   progress_.finish();
   if (reason == StopPolicy::Reason::kInterrupted) {
-    writer_.save_last(snapshot(state_.epoch, state_.batch));
+    if (leader()) writer_.save_last(snapshot(state_.epoch, state_.batch));
     log_info(c10::str("stopped at epoch ", state_.epoch + 1, ", batch ", state_.batch,
                       "; continue with: dcacn train --resume ", run_dir_));
     return result(TrainResult::Status::kInterrupted);
@@ -394,16 +489,18 @@ TrainResult TrainingSession::result(TrainResult::Status status) const {
 }  // namespace
 
 Trainer::Trainer(const TrainConfig& config, const std::string& run_dir)
-    : config_(config), run_dir_(run_dir) {
+    : config_(config), run_dir_(run_dir), dist_(dist_env_from_environment()) {
   DCACN_CHECK(!run_dir.empty(), "training needs an output folder (--out RUN_DIR)");
-  DCACN_CHECK(!is_file(checkpoint_path("last")), run_dir,
+  // Rank 0 owns the run directory (and may be replacing an earlier run in it right now).
+  DCACN_CHECK(dist_.rank != 0 || !is_file(checkpoint_path("last")), run_dir,
               " already holds a run (checkpoints/last.pt); continue it with --resume ", run_dir,
               " or choose another --out");
   config_.validate();
   stop_ = std::make_unique<StopPolicy>(config_);
 }
 
-Trainer::Trainer(const std::string& run_dir, const ResumeOverrides& overrides) : run_dir_(run_dir) {
+Trainer::Trainer(const std::string& run_dir, const ResumeOverrides& overrides)
+    : run_dir_(run_dir), dist_(dist_env_from_environment()) {
   const std::string last = checkpoint_path("last");
   DCACN_CHECK(is_file(last), "cannot resume ", run_dir, ": ", last, " not found");
   restored_ = std::make_unique<Checkpoint>(load_checkpoint(last));
@@ -435,10 +532,17 @@ std::string Trainer::checkpoint_path(const std::string& name) const {
   return run_dir_ + "/checkpoints/" + name + ".pt";
 }
 
+void Trainer::set_distributed(const DistEnv& env, const CommunicatorOptions& options) {
+  dist_ = env;
+  comm_options_ = options;
+}
+
 TrainResult Trainer::run() {
-  fs::create_directories(run_dir_ + "/checkpoints");
-  write_file_atomic(run_dir_ + "/config.json", config_.to_json().dump(2) + "\n");
-  TrainingSession session(config_, run_dir_, restored_.get(), *stop_);
+  if (dist_.rank == 0) {
+    fs::create_directories(run_dir_ + "/checkpoints");
+    write_file_atomic(run_dir_ + "/config.json", config_.to_json().dump(2) + "\n");
+  }
+  TrainingSession session(config_, run_dir_, restored_.get(), *stop_, dist_, comm_options_);
   restored_.reset();  // the session holds what it needs; the weights need not stay twice
   return session.run();
 }

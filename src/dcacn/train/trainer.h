@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "dcacn/dist/communicator.h"
 #include "dcacn/run/checkpoint.h"
 #include "dcacn/run/config.h"
 #include "dcacn/train/evaluation.h"
@@ -45,6 +46,11 @@ class Trainer {
   void request_stop() { stop_->request_stop(); }
   /// Stops, as if interrupted, once this many optimisation steps have been taken in total.
   void set_step_limit(int64_t steps) { stop_->set_step_limit(steps); }
+  /// Trains as one rank of a data-parallel run. The default is the environment's (torchrun's
+  /// variables, see dist_env_from_environment): one process when none are set. Each rank
+  /// trains on its shard of every global batch (--batch-size is the global batch); rank 0
+  /// writes the run directory, and every rank must be able to read it to resume.
+  void set_distributed(const DistEnv& env, const CommunicatorOptions& options = {});
 
   const TrainConfig& config() const { return config_; }
   std::string checkpoint_path(const std::string& name) const;
@@ -54,6 +60,8 @@ class Trainer {
   std::string run_dir_;
   std::unique_ptr<Checkpoint> restored_;  ///< resuming: the checkpoint to continue from
   std::unique_ptr<StopPolicy> stop_;
+  DistEnv dist_;
+  CommunicatorOptions comm_options_;
 };
 
 }  // namespace dcacn
