@@ -31,8 +31,13 @@ echo "libstdc++ symbols exported by libtorch_cpu.so: $(nm -D --defined-only \
 section configure
 export CMAKE_POLICY_VERSION_MINIMUM=3.5 TORCH_CUDA_ARCH_LIST=9.0
 generator=(); command -v ninja >/dev/null && generator=(-G Ninja)
+# NCCL's header and library come with PyTorch's nvidia-nccl package.
+nccl_root=$(python3 -c 'import nvidia.nccl as m; print(list(m.__path__)[0])' 2>/dev/null)
+echo "NCCL: ${nccl_root:-none}"
+nccl=OFF; [[ -n "$nccl_root" && -f "$nccl_root/include/nccl.h" ]] && nccl=ON
 cmake -S . -B build-cuda "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="$torch_prefix;$root/.devdeps" \
+  -DCMAKE_PREFIX_PATH="$torch_prefix;$root/.devdeps" -DDCACN_NCCL=$nccl \
+  -DDCACN_NCCL_ROOT="$nccl_root" \
   -DDCACN_BUILD_BENCH=OFF -DDCACN_GTEST_SOURCE_DIR="$root/.devdeps/src/googletest" \
   >"$out/configure.log" 2>&1
 configure_rc=$?
@@ -42,6 +47,14 @@ section build
 start=$(date +%s)
 cmake --build build-cuda -j"$(nproc)" -- -k 0 >"$out/build.log" 2>&1
 build_rc=$?
+if [[ $build_rc -ne 0 && $nccl == ON ]]; then  # keep the rest of the check: build without NCCL
+  grep -E "error" "$out/build.log" | head -20
+  echo "the build with NCCL failed; building without it"
+  nccl=FAILED
+  cmake -S . -B build-cuda -DDCACN_NCCL=OFF >>"$out/configure.log" 2>&1
+  cmake --build build-cuda -j"$(nproc)" >"$out/build-no-nccl.log" 2>&1
+  build_rc=$?
+fi
 build_s=$(($(date +%s) - start))
 grep -E "error|Error" "$out/build.log" | head -40
 echo "build rc $build_rc in ${build_s}s"
@@ -119,7 +132,7 @@ cp "$root/build-cuda/run-cifar/config.json" "$out/config.json" 2>/dev/null
   echo "| step | result |"
   echo "|---|---|"
   echo "| configure | rc $configure_rc |"
-  echo "| build | rc $build_rc, ${build_s} s |"
+  echo "| build | rc $build_rc, ${build_s} s; NCCL: $nccl |"
   echo "| test suite | rc $test_rc, ${test_s} s: $(grep -E 'tests passed' "$out/ctest.log") |"
   echo "| CUDA tests | $(echo "$cuda_tests" | grep -E 'PASSED|FAILED' | tr '\n' ' ') |"
   echo "| paper-cifar10, $steps steps | rc $train_rc, ${train_s} s wall (start, data loading and evaluation included) |"

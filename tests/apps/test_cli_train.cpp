@@ -11,6 +11,7 @@
 
 #include "../test_util.h"
 #include "cli_util.h"
+#include "dcacn/dist/communicator.h"
 #include "dcacn/io/image_grid.h"
 #include "dcacn/run/checkpoint.h"
 
@@ -148,6 +149,51 @@ TEST_F(CliTrainTest, CtrlCStopsAChildProcessAndResumeFinishesItBitIdentically) {
   }
   EXPECT_EQ(rows_without_timings(path("straight/metrics.csv")),
             rows_without_timings(path("stopped/metrics.csv")));
+}
+
+// dcacn train --nproc 2, and rank 1 killed once the run has a checkpoint: the launcher names
+// the rank and stops the other, well within the timeout; the last checkpoint loads.
+TEST_F(CliTrainTest, AKilledRankStopsTheOtherRanksAndTheLastCheckpointLoads) {
+  if (!have_gloo()) GTEST_SKIP() << "this build has no Gloo";
+  std::string args = tiny_args(200);
+  args.replace(args.find(" --quiet"), 8, "");
+  const std::string log = path("dist.log");
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::string command = std::string("exec ") + DCACN_CLI_PATH + " " + args +
+                                " --nproc 2 --dist-timeout 60 --out " + path("dist") + " > " + log +
+                                " 2>&1";
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const std::string last = path("dist/checkpoints/last.pt");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(last) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(fs::exists(last)) << read_text(log);
+  // "2 ranks on 127.0.0.1:PORT (pids A, B)": B is rank 1.
+  const std::string text = read_text(log);
+  const size_t at = text.find("(pids ");
+  ASSERT_NE(at, std::string::npos) << text;
+  const pid_t rank1 = static_cast<pid_t>(std::stol(text.substr(text.find(", ", at) + 2)));
+  const auto killed_at = std::chrono::steady_clock::now();
+  ASSERT_EQ(kill(rank1, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
+  EXPECT_LT(seconds, 30) << read_text(log);
+  ASSERT_TRUE(WIFEXITED(status)) << read_text(log);
+  EXPECT_NE(WEXITSTATUS(status), 0);
+  EXPECT_NE(
+      read_text(log).find("rank 1 (pid " + std::to_string(rank1) + ") was killed by signal 9"),
+      std::string::npos)
+      << read_text(log);
+  const Checkpoint ck = load_checkpoint(last);
+  EXPECT_GE(ck.step, 4);
+  EXPECT_LT(ck.step, 800);
 }
 
 }  // namespace

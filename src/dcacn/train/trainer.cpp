@@ -1,6 +1,7 @@
 #include "dcacn/train/trainer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/cuda.h>
 #include <torch/optim/adam.h>
 
 #include <algorithm>
@@ -94,6 +95,9 @@ DCACNOptions network_options(const TrainConfig& c, const Dataset& data, int64_t 
 // The device of a rank: CUDA devices are taken one per rank of a machine (LOCAL_RANK).
 torch::Device rank_device(torch::Device device, const DistEnv& dist) {
   if (!device.is_cuda() || !dist.distributed()) return device;
+  const int64_t gpus = static_cast<int64_t>(torch::cuda::device_count());
+  DCACN_CHECK(dist.local_rank < gpus, "rank ", dist.rank, " has LOCAL_RANK ", dist.local_rank,
+              ", but this machine shows ", gpus, " GPU(s): start at most one rank per GPU");
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(dist.local_rank));
 }
 
@@ -128,6 +132,7 @@ class TrainingSession {
   void synchronise_model();
   EvalResult evaluate_model();
   bool leader() const { return comm_ == nullptr || comm_->rank() == 0; }
+  int64_t session_steps() const { return state_.step - first_step_; }
   void train_batch(const torch::Tensor& order);
   LossTerms self_label_batch(const torch::Tensor& images, const torch::Tensor& index);
   void begin_selflabel_stage();
@@ -146,6 +151,7 @@ class TrainingSession {
   std::unique_ptr<Communicator> comm_;  // data-parallel runs only
   int64_t local_batch_;                 // this rank's share of a batch
   double shared_elapsed_ = 0;           // rank 0's clock at the latest agreed check
+  int64_t first_step_ = 0;              // the step this session started at
   Dataset data_;
   MultiCropSpec views_;
   int64_t image_size_;
@@ -211,6 +217,7 @@ TrainingSession::TrainingSession(const TrainConfig& c, const std::string& run_di
   if (leader()) {
     metrics_ = std::make_unique<MetricsLog>(run_dir + "/metrics.csv", resumed_, state_.step);
   }
+  first_step_ = state_.step;
   start_ = Clock::now();
   meter_.restart();
 }
@@ -477,6 +484,15 @@ TrainResult TrainingSession::finish(StopPolicy::Reason reason) {
 }
 
 TrainResult TrainingSession::result(TrainResult::Status status) const {
+  if (comm_ != nullptr && session_steps() > 0) {
+    const CommStats& s = comm_->stats();
+    const double steps = static_cast<double>(session_steps());
+    log_info(c10::str("communication per step (this session, evaluations included, ",
+                      comm_->backend(), "): ", fixed(s.bytes_all_reduced / steps / 1e6, 2),
+                      " MB all-reduced, ", fixed(s.bytes_all_gathered / steps / 1e6, 3),
+                      " MB all-gathered, ", fixed(s.calls / steps, 1), " collectives, ",
+                      fixed(s.seconds / steps * 1e3, 1), " ms in collectives"));
+  }
   TrainResult r;
   r.status = status;
   r.epoch = state_.epoch;
