@@ -4,10 +4,12 @@
 #include <torch/version.h>
 
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#ifdef USE_C10D_GLOO
+// DCACN_WITH_GLOO / DCACN_WITH_NCCL: set by CMake where the backend's headers were found (a
+// pip LibTorch defines USE_C10D_GLOO for its users but ships no Gloo headers).
+#ifdef DCACN_WITH_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
-#ifdef USE_C10D_NCCL
+#ifdef DCACN_WITH_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -70,7 +72,7 @@ DistEnv dist_env_from_environment() {
 }
 
 bool have_gloo() {
-#ifdef USE_C10D_GLOO
+#ifdef DCACN_WITH_GLOO
   return true;
 #else
   return false;
@@ -78,7 +80,7 @@ bool have_gloo() {
 }
 
 bool have_nccl() {
-#ifdef USE_C10D_NCCL
+#ifdef DCACN_WITH_NCCL
   return true;
 #else
   return false;
@@ -157,7 +159,7 @@ Communicator::Communicator(const DistEnv& env, torch::Device device, Communicato
                           options.timeout.count() / 1000, " s (", first_line(message), ")")));
   }
   m.run("joining the process group", [&] {
-#ifdef USE_C10D_NCCL
+#ifdef DCACN_WITH_NCCL
     if (backend == "nccl") {
       auto opts = c10d::ProcessGroupNCCL::Options::create();
       opts->timeout = options.timeout;
@@ -166,7 +168,7 @@ Communicator::Communicator(const DistEnv& env, torch::Device device, Communicato
       return;
     }
 #endif
-#ifdef USE_C10D_GLOO
+#ifdef DCACN_WITH_GLOO
     auto opts = c10d::ProcessGroupGloo::Options::create(options.timeout);
     if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname != nullptr) {
       opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
