@@ -196,5 +196,46 @@ TEST_F(CliTrainTest, AKilledRankStopsTheOtherRanksAndTheLastCheckpointLoads) {
   EXPECT_LT(ck.step, 800);
 }
 
+// A rank that hangs (stopped with SIGSTOP): the other gives up after --dist-timeout with one
+// line saying so, and the launcher stops the hung rank.
+TEST_F(CliTrainTest, AHungRankMakesTheOthersStopAfterTheTimeout) {
+  if (!have_gloo()) GTEST_SKIP() << "this build has no Gloo";
+  std::string args = tiny_args(200);
+  args.replace(args.find(" --quiet"), 8, "");
+  const std::string log = path("hung.log");
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::string command = std::string("exec ") + DCACN_CLI_PATH + " " + args +
+                                " --nproc 2 --dist-timeout 3 --out " + path("hung") + " > " + log +
+                                " 2>&1";
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const std::string last = path("hung/checkpoints/last.pt");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(last) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(fs::exists(last)) << read_text(log);
+  const std::string text = read_text(log);
+  const size_t at = text.find("(pids ");
+  ASSERT_NE(at, std::string::npos) << text;
+  const pid_t rank1 = static_cast<pid_t>(std::stol(text.substr(text.find(", ", at) + 2)));
+  const auto stopped_at = std::chrono::steady_clock::now();
+  ASSERT_EQ(kill(rank1, SIGSTOP), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at).count();
+  // The timeout (3 s), then the launcher's grace period (10 s) before SIGKILL.
+  EXPECT_LT(seconds, 30) << read_text(log);
+  ASSERT_TRUE(WIFEXITED(status)) << read_text(log);
+  EXPECT_NE(WEXITSTATUS(status), 0);
+  EXPECT_NE(read_text(log).find("rank 0 of 2:"), std::string::npos) << read_text(log);
+  EXPECT_NE(read_text(log).find("within the timeout of 3 s"), std::string::npos) << read_text(log);
+  EXPECT_NO_THROW(load_checkpoint(last));
+}
+
 }  // namespace
 }  // namespace dcacn
