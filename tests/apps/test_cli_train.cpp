@@ -151,90 +151,88 @@ TEST_F(CliTrainTest, CtrlCStopsAChildProcessAndResumeFinishesItBitIdentically) {
             rows_without_timings(path("stopped/metrics.csv")));
 }
 
-// dcacn train --nproc 2, and rank 1 killed once the run has a checkpoint: the launcher names
-// the rank and stops the other, well within the timeout; the last checkpoint loads.
-TEST_F(CliTrainTest, AKilledRankStopsTheOtherRanksAndTheLastCheckpointLoads) {
-  if (!have_gloo()) GTEST_SKIP() << "this build has no Gloo";
-  std::string args = tiny_args(200);
-  args.replace(args.find(" --quiet"), 8, "");
-  const std::string log = path("dist.log");
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    const std::string command = std::string("exec ") + DCACN_CLI_PATH + " " + args +
-                                " --nproc 2 --dist-timeout 60 --out " + path("dist") + " > " + log +
-                                " 2>&1";
-    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
+// `dcacn train --nproc 2` of a long tiny run in the background, in RUN_DIR with its log.
+struct TwoRanks {
+  pid_t launcher = -1;
+  pid_t rank1 = -1;  // from the launcher's "2 ranks on HOST:PORT (pids A, B)"
+  std::string log, last;
+};
+
+class DistributedCliTest : public CliTrainTest {
+ protected:
+  void SetUp() override {
+    if (!have_gloo()) GTEST_SKIP() << "this build has no Gloo";
+    CliTrainTest::SetUp();
   }
-  const std::string last = path("dist/checkpoints/last.pt");
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!fs::exists(last) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+
+  // Starts the ranks and waits for the run's first checkpoint.
+  TwoRanks start(const std::string& name, int timeout_seconds) {
+    TwoRanks r;
+    std::string args = tiny_args(200);
+    args.replace(args.find(" --quiet"), 8, "");
+    r.log = path(name + ".log");
+    r.last = path(name + "/checkpoints/last.pt");
+    r.launcher = fork();
+    if (r.launcher == 0) {
+      const std::string command = std::string("exec ") + DCACN_CLI_PATH + " " + args +
+                                  " --nproc 2 --dist-timeout " + std::to_string(timeout_seconds) +
+                                  " --out " + path(name) + " > " + r.log + " 2>&1";
+      execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (!fs::exists(r.last) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    const std::string text = read_text(r.log);
+    const size_t at = text.find("(pids ");
+    if (fs::exists(r.last) && at != std::string::npos) {
+      r.rank1 = static_cast<pid_t>(std::stol(text.substr(text.find(", ", at) + 2)));
+    }
+    return r;
   }
-  ASSERT_TRUE(fs::exists(last)) << read_text(log);
-  // "2 ranks on 127.0.0.1:PORT (pids A, B)": B is rank 1.
-  const std::string text = read_text(log);
-  const size_t at = text.find("(pids ");
-  ASSERT_NE(at, std::string::npos) << text;
-  const pid_t rank1 = static_cast<pid_t>(std::stol(text.substr(text.find(", ", at) + 2)));
-  const auto killed_at = std::chrono::steady_clock::now();
-  ASSERT_EQ(kill(rank1, SIGKILL), 0);
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
-  EXPECT_LT(seconds, 30) << read_text(log);
-  ASSERT_TRUE(WIFEXITED(status)) << read_text(log);
+
+  // Sends `sig` to rank 1; returns the seconds until the launcher exited and its status.
+  std::pair<double, int> hit_rank1(const TwoRanks& r, int sig) {
+    const auto at = std::chrono::steady_clock::now();
+    EXPECT_EQ(kill(r.rank1, sig), 0);
+    int status = 0;
+    EXPECT_EQ(waitpid(r.launcher, &status, 0), r.launcher);
+    return {std::chrono::duration<double>(std::chrono::steady_clock::now() - at).count(), status};
+  }
+};
+
+// Rank 1 killed once the run has a checkpoint: the launcher names it and stops the other, well
+// within the timeout; the last checkpoint loads.
+TEST_F(DistributedCliTest, AKilledRankStopsTheOtherRanksAndTheLastCheckpointLoads) {
+  const TwoRanks r = start("dist", 60);
+  ASSERT_GT(r.rank1, 0) << read_text(r.log);
+  const auto [seconds, status] = hit_rank1(r, SIGKILL);
+  EXPECT_LT(seconds, 30) << read_text(r.log);
+  ASSERT_TRUE(WIFEXITED(status)) << read_text(r.log);
   EXPECT_NE(WEXITSTATUS(status), 0);
   EXPECT_NE(
-      read_text(log).find("rank 1 (pid " + std::to_string(rank1) + ") was killed by signal 9"),
+      read_text(r.log).find("rank 1 (pid " + std::to_string(r.rank1) + ") was killed by signal 9"),
       std::string::npos)
-      << read_text(log);
-  const Checkpoint ck = load_checkpoint(last);
+      << read_text(r.log);
+  const Checkpoint ck = load_checkpoint(r.last);
   EXPECT_GE(ck.step, 4);
   EXPECT_LT(ck.step, 800);
 }
 
-// A rank that hangs (stopped with SIGSTOP): the other gives up after --dist-timeout with one
-// line saying so, and the launcher stops the hung rank.
-TEST_F(CliTrainTest, AHungRankMakesTheOthersStopAfterTheTimeout) {
-  if (!have_gloo()) GTEST_SKIP() << "this build has no Gloo";
-  std::string args = tiny_args(200);
-  args.replace(args.find(" --quiet"), 8, "");
-  const std::string log = path("hung.log");
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    const std::string command = std::string("exec ") + DCACN_CLI_PATH + " " + args +
-                                " --nproc 2 --dist-timeout 3 --out " + path("hung") + " > " + log +
-                                " 2>&1";
-    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  const std::string last = path("hung/checkpoints/last.pt");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!fs::exists(last) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  ASSERT_TRUE(fs::exists(last)) << read_text(log);
-  const std::string text = read_text(log);
-  const size_t at = text.find("(pids ");
-  ASSERT_NE(at, std::string::npos) << text;
-  const pid_t rank1 = static_cast<pid_t>(std::stol(text.substr(text.find(", ", at) + 2)));
-  const auto stopped_at = std::chrono::steady_clock::now();
-  ASSERT_EQ(kill(rank1, SIGSTOP), 0);
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at).count();
-  // The timeout (3 s), then the launcher's grace period (10 s) before SIGKILL.
-  EXPECT_LT(seconds, 30) << read_text(log);
-  ASSERT_TRUE(WIFEXITED(status)) << read_text(log);
+// Rank 1 hangs (SIGSTOP): the other gives up after --dist-timeout with one line saying so, and
+// the launcher stops the hung rank.
+TEST_F(DistributedCliTest, AHungRankMakesTheOthersStopAfterTheTimeout) {
+  const TwoRanks r = start("hung", 3);
+  ASSERT_GT(r.rank1, 0) << read_text(r.log);
+  const auto [seconds, status] = hit_rank1(r, SIGSTOP);
+  EXPECT_LT(seconds, 30) << read_text(r.log);  // the timeout (3 s), then 10 s of grace
+  ASSERT_TRUE(WIFEXITED(status)) << read_text(r.log);
   EXPECT_NE(WEXITSTATUS(status), 0);
-  EXPECT_NE(read_text(log).find("rank 0 of 2:"), std::string::npos) << read_text(log);
-  EXPECT_NE(read_text(log).find("within the timeout of 3 s"), std::string::npos) << read_text(log);
-  EXPECT_NO_THROW(load_checkpoint(last));
+  EXPECT_NE(read_text(r.log).find("rank 0 of 2:"), std::string::npos) << read_text(r.log);
+  EXPECT_NE(read_text(r.log).find("within the timeout of 3 s"), std::string::npos)
+      << read_text(r.log);
+  EXPECT_NO_THROW(load_checkpoint(r.last));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "../test_util.h"
+#include "../train/train_util.h"
 #include "dcacn/augment/multicrop.h"
 #include "dcacn/cluster/kmeans.h"
 #include "dcacn/infer/inference.h"
@@ -108,18 +109,8 @@ TEST_F(CudaTest, KMeansFindsTheSameClustersAsOnTheCpu) {
 // and resumes.
 TEST_F(CudaTest, ARunTrainsInBf16AndItsCheckpointLoadsOnTheCpu) {
   test::write_two_square_idx(path("data"), 128);
-  TrainConfig c;
-  c.dataset = "mnist";
-  c.data_path = path("data");
-  c.split = "train";
-  c.depth = 18;
+  TrainConfig c = test::tiny_train_config(path("data"));
   c.width = 8;
-  c.clusters = 2;
-  c.batch_size = 32;
-  c.views = "2x12@0.5-1,2x6@0.2-0.5";
-  c.epochs = 2;
-  c.lr = 1e-3;
-  c.eval_batch_size = 64;
   c.device = "cuda";
   c.bf16 = true;
   const TrainResult result = Trainer(c, path("run")).run();

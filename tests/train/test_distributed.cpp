@@ -7,6 +7,7 @@
 #include "dcacn/infer/inference.h"
 #include "dcacn/train/train_step.h"
 #include "dcacn/train/trainer.h"
+#include "train_util.h"
 
 namespace dcacn {
 namespace {
@@ -97,19 +98,8 @@ TEST_F(DistributedTest, TwoRanksComputeTheLossesAndGradientsOfOneProcess) {
 // A run of 2 ranks writes one run directory; it resumes on 1 rank with the global batch kept.
 TEST_F(DistributedTest, ARunOfTwoRanksResumesInOne) {
   test::write_two_square_idx(path("data"), 128);
-  TrainConfig c;
-  c.dataset = "mnist";
-  c.data_path = path("data");
-  c.split = "train";
-  c.depth = 18;
-  c.width = 4;
-  c.clusters = 2;
-  c.batch_size = 32;
-  c.views = "2x12@0.5-1,2x6@0.2-0.5";
-  c.epochs = 2;
-  c.lr = 1e-3;
+  TrainConfig c = test::tiny_train_config(path("data"));
   c.eval_batch_size = 50;  // uneven shards of the 128 images
-  c.device = "cpu";
   std::vector<TrainResult> results(2);
   test::run_rank_threads(2, [&](const DistEnv& env) {
     Trainer trainer(c, path("run"));

@@ -14,6 +14,7 @@
 #include "dcacn/train/metrics_log.h"
 #include "dcacn/train/trainer.h"
 #include "dcacn/util/error.h"
+#include "train_util.h"
 
 namespace dcacn {
 namespace {
@@ -49,22 +50,7 @@ class TrainerTest : public test::TempDirTest {
     test::write_two_square_idx(path("data"), 128);
   }
 
-  TrainConfig tiny() const {
-    TrainConfig c;
-    c.dataset = "mnist";
-    c.data_path = path("data");
-    c.split = "train";
-    c.depth = 18;
-    c.width = 4;
-    c.clusters = 2;
-    c.batch_size = 32;
-    c.views = "2x12@0.5-1,2x6@0.2-0.5";
-    c.epochs = 2;
-    c.lr = 1e-3;
-    c.eval_batch_size = 64;
-    c.device = "cpu";  // the bit-identity these tests check is the CPU's (tests/cuda for CUDA)
-    return c;
-  }
+  TrainConfig tiny() const { return test::tiny_train_config(path("data")); }
 
   // The mode the CPU preset trains in: bf16 autocast, channels-last, fused CBAM kernels.
   TrainConfig tiny_real_mode() const {

@@ -426,6 +426,9 @@ void TrainingSession::show_progress(const StepLosses& l) {
 
 void TrainingSession::evaluate_and_save(int64_t at_epoch, int64_t at_batch, bool final) {
   const double train_rate = meter_.close_segment();
+  if (leader()) {
+    log_info(c10::str("step ", state_.step, ": evaluating on ", data_.size(), " images"));
+  }
   // Features are kept so that, when the budget ends right after this evaluation, the final
   // report (k-means on them) does not evaluate the same model again.
   EvalResult ev = evaluate_model();
