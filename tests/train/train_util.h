@@ -22,7 +22,8 @@ inline TrainConfig tiny_train_config(const std::string& data_dir) {
   c.epochs = 2;
   c.lr = 1e-3;
   c.eval_batch_size = 64;
-  c.device = "cpu";  // the bit-identity the trainer's tests check is the CPU's (tests/cuda for CUDA)
+  c.device =
+      "cpu";  // the bit-identity the trainer's tests check is the CPU's (tests/cuda for CUDA)
   return c;
 }
 
