@@ -261,6 +261,17 @@ void add_config_options(CLI::App* cmd, TrainParams* p) {
                   "self-labelling stage: weight of the instance loss")
   DCACN_RESUMABLE("--selflabel-entropy-weight", selflabel_entropy_weight,
                   "self-labelling stage: weight of log K - H(mean assignment)")
+  DCACN_RESUMABLE("--neighbours", neighbour_space,
+                  "neighbour stage at the end (SCAN's clustering step on the frozen features): "
+                  "off | pixels | features, where each image's nearest neighbours are mined")
+  DCACN_RESUMABLE("--neighbour-k", neighbour_k, "neighbour stage: neighbours per image")
+  DCACN_RESUMABLE("--neighbour-heads", neighbour_heads,
+                  "neighbour stage: cluster heads trained; the lowest-loss one is kept")
+  DCACN_RESUMABLE("--neighbour-epochs", neighbour_epochs,
+                  "neighbour stage: passes over all images")
+  DCACN_RESUMABLE("--neighbour-lr", neighbour_lr, "neighbour stage: Adam learning rate")
+  DCACN_RESUMABLE("--neighbour-entropy-weight", neighbour_entropy_weight,
+                  "neighbour stage: weight of the entropy of the mean assignment")
   DCACN_SWITCH("--bf16,!--no-bf16", bf16, "bf16 autocast")
   DCACN_SWITCH("--channels-last,!--no-channels-last", channels_last, "NHWC layout")
   DCACN_RESUMABLE("--eval-every", eval_every, "epochs between evaluations and checkpoints")

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "../test_util.h"
+#include "dcacn/infer/inference.h"
 #include "dcacn/model/cbam_ops.h"
 #include "dcacn/model/state_dict.h"
 #include "dcacn/run/checkpoint.h"
@@ -331,6 +332,78 @@ TEST_F(TrainerTest, ResumeAcrossAndInsideTheSelfLabellingStageIsBitIdentical) {
   later.selflabel_lr = 3e-4;
   expect_error_containing([&] { Trainer(path("d"), later); },
                           {"--selflabel-lr 0.0003", "began at step 8", "fixed"});
+}
+
+TrainConfig with_neighbours(TrainConfig c) {
+  c.neighbour_space = "pixels";
+  c.neighbour_k = 5;
+  c.neighbour_heads = 2;
+  c.neighbour_epochs = 3;
+  return c;
+}
+
+TEST_F(TrainerTest, TheNeighbourStageEndsTheRunAndReplacesOnlyTheClusterHead) {
+  ASSERT_EQ(run_new(tiny(), "plain").status, TrainResult::Status::kFinished);
+  const TrainResult r = run_new(with_neighbours(tiny()), "run");
+  EXPECT_EQ(r.status, TrainResult::Status::kFinished);
+  EXPECT_EQ(r.step, 8);
+  const auto rows = read_metrics(path("run/metrics.csv"));
+  ASSERT_EQ(rows.size(), 3u);  // epochs 1 and 2, then the stage's row at the same step
+  EXPECT_EQ(rows[1].at("stage"), "1");
+  EXPECT_EQ(rows[2].at("stage"), "3");
+  EXPECT_EQ(rows[2].at("step"), "8");
+  EXPECT_GT(std::stod(rows[2].at("cluster_loss")), 0.0);  // the chosen head's consistency
+  EXPECT_FALSE(rows[2].at("acc").empty());
+  const Checkpoint last = load_checkpoint(path("run/checkpoints/last.pt"));
+  EXPECT_EQ(last.stage, 3);
+  const auto plain = load_checkpoint(path("plain/checkpoints/last.pt")).model;
+  ASSERT_EQ(plain.size(), last.model.size());
+  int64_t head_tensors = 0;
+  for (size_t i = 0; i < plain.size(); ++i) {
+    const bool head = plain[i].first.rfind("cluster_head.", 0) == 0;
+    head_tensors += head;
+    EXPECT_EQ(plain[i].second.equal(last.model[i].second), !head) << plain[i].first;
+  }
+  EXPECT_EQ(head_tensors, 4);
+  std::ifstream final_in(path("run/final.json"));
+  const auto final_json = nlohmann::json::parse(final_in);
+  EXPECT_EQ(final_json["step"], 8);
+  EXPECT_NEAR(final_json["cluster_head"]["acc"].get<double>(), std::stod(rows[2].at("acc")),
+              1e-4);
+  // The scores are those of the saved model, predicting through its new head.
+  TrainedModel trained = load_trained_model(path("run"), "cpu");
+  const EvalResult alone =
+      evaluate(*trained.model, load_dataset_for(trained), 12, 64, false, false, false);
+  EXPECT_TRUE(torch::equal(alone.predictions, r.last_eval.predictions));
+  expect_error_containing([&] { Trainer(path("run"), ResumeOverrides()); },
+                          {"has finished", "neighbour stage", "step 8"});
+}
+
+TEST_F(TrainerTest, TheNeighbourStageAfterABudgetAndOnResumeTrainsTheSame) {
+  // A step budget inside epoch 2: the end of training is scored, then the stage.
+  TrainConfig c = with_neighbours(tiny());
+  c.max_steps = 6;
+  const TrainResult r = run_new(c, "a");
+  EXPECT_EQ(r.status, TrainResult::Status::kBudgetReached);
+  auto rows = read_metrics(path("a/metrics.csv"));
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[1].at("step"), "6");
+  EXPECT_EQ(rows[1].at("stage"), "1");
+  EXPECT_EQ(rows[2].at("step"), "6");
+  EXPECT_EQ(rows[2].at("stage"), "3");
+  // A finished run given the stage on resume (the checkpoint from before the stage, as a run
+  // stopped during it leaves) trains the same head and writes the same rows.
+  TrainConfig plain = tiny();
+  plain.max_steps = 6;
+  run_new(plain, "b");
+  ResumeOverrides stage;
+  stage.neighbour_space = "pixels";
+  stage.neighbour_k = 5;
+  stage.neighbour_heads = 2;
+  stage.neighbour_epochs = 3;
+  EXPECT_EQ(Trainer(path("b"), stage).run().status, TrainResult::Status::kBudgetReached);
+  expect_same_weights(path("a/checkpoints/last.pt"), path("b/checkpoints/last.pt"));
+  expect_same_metrics(path("a/metrics.csv"), path("b/metrics.csv"));
 }
 
 TEST_F(TrainerTest, AStepBudgetEndsTheRunWithAFinalEvaluation) {

@@ -177,8 +177,8 @@ Checkpoint load_checkpoint(const std::string& path) {
     }
     if (c.format_version >= 3) {
       c.stage = get("stage").toInt();
-      DCACN_CHECK(c.stage == 1 || c.stage == 2, "checkpoint ", path, " is in stage ", c.stage,
-                  ", expected 1 or 2");
+      DCACN_CHECK(c.stage >= 1 && c.stage <= 3, "checkpoint ", path, " is in stage ", c.stage,
+                  ", expected 1, 2 or 3");
       c.stage_start_step = get("stage_start_step").toInt();
       c.stage_start_seconds = get("stage_start_seconds").toDouble();
       const torch::Tensor counts = get("pseudo_counts").toTensor();

@@ -12,7 +12,7 @@
 //   "optimizer": LibTorch's serialized Adam state (bytes as a uint8 tensor),
 //   "augment_rng": the augmentation generator's state (uint8 tensor),
 //   "loss_sums": float64 [4], "loss_steps": the losses since the last metrics row,
-//   "stage": 1 (contrastive) or 2 (self-labelling), "stage_start_step" and
+//   "stage": 1 (contrastive), 2 (self-labelling) or 3 (neighbour stage done), "stage_start_step" and
 //   "stage_start_seconds": where the stage in progress began, "pseudo_counts": the
 //   self-labelling stage's pseudo-label counts since the last row (int64, empty in stage 1).
 // Version 2 files (no stages) load as stage 1.
@@ -52,7 +52,7 @@ struct Checkpoint {
   /// the last metrics row (zeros in version 1 files).
   std::vector<double> loss_sums = std::vector<double>(4, 0.0);
   int64_t loss_steps = 0;
-  int64_t stage = 1;               ///< 1: contrastive, 2: self-labelling
+  int64_t stage = 1;               ///< 1: contrastive, 2: self-labelling, 3: neighbours done
   int64_t stage_start_step = 0;    ///< step at which the stage in progress began
   double stage_start_seconds = 0;  ///< run time at which it began
   torch::Tensor pseudo_counts;     ///< PseudoLabelStats::to_tensor(); undefined in stage 1

@@ -15,7 +15,9 @@ namespace dcacn {
   X(time_budget_minutes) X(max_steps) X(seed) X(bf16) X(channels_last) X(eval_every)           \
   X(eval_batch_size) X(keep_epoch_checkpoints) X(device) X(preset) X(selflabel_minutes)        \
   X(selflabel_steps) X(selflabel_lr) X(selflabel_threshold) X(selflabel_quota)                 \
-  X(selflabel_ce_weight) X(selflabel_instance_weight) X(selflabel_entropy_weight)
+  X(selflabel_ce_weight) X(selflabel_instance_weight) X(selflabel_entropy_weight)             \
+  X(neighbour_space) X(neighbour_k) X(neighbour_heads) X(neighbour_epochs) X(neighbour_lr)     \
+  X(neighbour_entropy_weight)
 // clang-format on
 
 nlohmann::json TrainConfig::to_json() const {
@@ -92,6 +94,16 @@ void TrainConfig::validate() const {
               selflabel_ce_weight, " and ", selflabel_instance_weight);
   DCACN_CHECK(selflabel_entropy_weight >= 0,
               "--selflabel-entropy-weight must be non-negative, got ", selflabel_entropy_weight);
+  DCACN_CHECK(neighbour_space == "off" || neighbour_space == "pixels" ||
+                  neighbour_space == "features",
+              "--neighbours must be off, pixels or features, got ", neighbour_space);
+  DCACN_CHECK(neighbour_k >= 1, "--neighbour-k must be positive, got ", neighbour_k);
+  DCACN_CHECK(neighbour_heads >= 1, "--neighbour-heads must be positive, got ", neighbour_heads);
+  DCACN_CHECK(neighbour_epochs >= 1, "--neighbour-epochs must be positive, got ",
+              neighbour_epochs);
+  DCACN_CHECK(neighbour_lr > 0, "--neighbour-lr must be positive, got ", neighbour_lr);
+  DCACN_CHECK(neighbour_entropy_weight >= 0,
+              "--neighbour-entropy-weight must be non-negative, got ", neighbour_entropy_weight);
   DCACN_CHECK(device == "auto" || device == "cpu" || device == "cuda",
               "--device must be auto, cpu or cuda, got ", device);
 }
@@ -112,6 +124,12 @@ void ResumeOverrides::apply(TrainConfig& c) const {
   if (selflabel_ce_weight) c.selflabel_ce_weight = *selflabel_ce_weight;
   if (selflabel_instance_weight) c.selflabel_instance_weight = *selflabel_instance_weight;
   if (selflabel_entropy_weight) c.selflabel_entropy_weight = *selflabel_entropy_weight;
+  if (neighbour_space) c.neighbour_space = *neighbour_space;
+  if (neighbour_k) c.neighbour_k = *neighbour_k;
+  if (neighbour_heads) c.neighbour_heads = *neighbour_heads;
+  if (neighbour_epochs) c.neighbour_epochs = *neighbour_epochs;
+  if (neighbour_lr) c.neighbour_lr = *neighbour_lr;
+  if (neighbour_entropy_weight) c.neighbour_entropy_weight = *neighbour_entropy_weight;
 }
 
 std::string ResumeOverrides::changed_selflabel_setting(const TrainConfig& c) const {

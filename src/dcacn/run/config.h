@@ -56,6 +56,15 @@ struct TrainConfig {
   double selflabel_instance_weight = 1.0;
   /// Weight of the entropy regulariser in the stage (the contrastive stage uses entropy_weight).
   double selflabel_entropy_weight = 1.0;
+  // Neighbour stage (train/neighbour_head.h), last: SCAN's clustering step on the frozen
+  // features. The cluster head is replaced by the best of neighbour_heads heads trained to give
+  // each image and its neighbours the same cluster.
+  std::string neighbour_space = "off";  ///< off | pixels | features: where neighbours are mined
+  int64_t neighbour_k = 20;
+  int64_t neighbour_heads = 8;
+  int64_t neighbour_epochs = 20;
+  double neighbour_lr = 1e-3;
+  double neighbour_entropy_weight = 5.0;
   bool bf16 = false;           ///< CPU bf16 autocast / CUDA bf16 autocast
   bool channels_last = false;  ///< NHWC weights and inputs (faster convolutions on CPU)
   // Evaluation and checkpoints.
@@ -68,6 +77,7 @@ struct TrainConfig {
   std::string preset;           ///< the preset this configuration started from, if any
 
   bool has_selflabel_stage() const { return selflabel_minutes > 0 || selflabel_steps > 0; }
+  bool has_neighbour_stage() const { return neighbour_space != "off"; }
 
   nlohmann::json to_json() const;
   /// Reads a configuration; unknown keys are an error (they would be silently ignored).
@@ -96,6 +106,14 @@ struct ResumeOverrides {
   std::optional<double> selflabel_ce_weight;
   std::optional<double> selflabel_instance_weight;
   std::optional<double> selflabel_entropy_weight;
+  // The neighbour stage's settings: they may be given until the stage has run (a finished run
+  // can get the stage later).
+  std::optional<std::string> neighbour_space;
+  std::optional<int64_t> neighbour_k;
+  std::optional<int64_t> neighbour_heads;
+  std::optional<int64_t> neighbour_epochs;
+  std::optional<double> neighbour_lr;
+  std::optional<double> neighbour_entropy_weight;
 
   void apply(TrainConfig& config) const;
   /// "--selflabel-lr 0.0003" for the first stage setting given that differs from `config`'s;

@@ -1,6 +1,7 @@
 #include "dcacn/train/metrics_log.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -20,13 +21,25 @@ int64_t row_step(const std::string& line) {
   return step;
 }
 
+// Field `index` (0-based) of a row; "" when it has fewer.
+std::string row_field(const std::string& line, int64_t index) {
+  std::istringstream in(line);
+  std::string field;
+  for (int64_t i = 0; i <= index; ++i) {
+    if (!std::getline(in, field, ',')) return "";
+  }
+  return field;
+}
+
 int64_t count_fields(const std::string& line) {
   return static_cast<int64_t>(std::count(line.begin(), line.end(), ',')) + 1;
 }
 
-// Keeps the rows whose step is at most `last_step` under the current header; the rows of an
-// earlier version's file (a prefix of today's columns) get empty fields for the new columns.
-std::string rows_up_to(const std::string& path, int64_t last_step, int64_t* kept_last_step) {
+// Keeps the rows whose step is at most `last_step` under the current header, and of the stages
+// up to `last_stage`; the rows of an earlier version's file (a prefix of today's columns) get
+// empty fields for the new columns.
+std::string rows_up_to(const std::string& path, int64_t last_step, int64_t last_stage,
+                       int64_t* kept_last_step) {
   std::ifstream in(path);
   std::string header = MetricsLog::header();
   header.pop_back();  // its newline
@@ -42,6 +55,9 @@ std::string rows_up_to(const std::string& path, int64_t last_step, int64_t* kept
     }
     const int64_t step = row_step(line);
     if (step < 0 || step > last_step) continue;  // torn, or after the checkpoint
+    // The neighbour stage's row has the step of the training's end: a checkpoint from before
+    // the stage does not keep it.
+    if (std::atoll(row_field(line, 15).c_str()) > last_stage) continue;
     kept += line + std::string(static_cast<size_t>(pad), ',') + '\n';
     *kept_last_step = std::max(*kept_last_step, step);
   }
@@ -75,12 +91,12 @@ const char* MetricsLog::header() {
          "cluster_size_entropy,lr,stage,pseudo_labelled,pseudo_balance,pseudo_acc\n";
 }
 
-MetricsLog::MetricsLog(std::string path, bool resume, int64_t resume_step)
+MetricsLog::MetricsLog(std::string path, bool resume, int64_t resume_step, int64_t resume_stage)
     : path_(std::move(path)) {
   if (!resume || !is_file(path_)) {
     write_file_atomic(path_, header());
   } else {
-    write_file_atomic(path_, rows_up_to(path_, resume_step, &last_step_));
+    write_file_atomic(path_, rows_up_to(path_, resume_step, resume_stage, &last_step_));
   }
 }
 

@@ -35,7 +35,8 @@ class MetricsLog {
   /// Starts the file with its header unless it exists and the run is resumed. On resume, rows
   /// past `resume_step` (written after the checkpoint the run resumes from) are dropped, and
   /// a file from an earlier version with fewer columns gets the new ones (empty).
-  MetricsLog(std::string path, bool resume, int64_t resume_step);
+  /// Rows of later stages than `resume_stage` are dropped too.
+  MetricsLog(std::string path, bool resume, int64_t resume_step, int64_t resume_stage = 3);
 
   static const char* header();
 

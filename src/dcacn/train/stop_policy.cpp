@@ -39,6 +39,8 @@ StopPolicy::Reason StopPolicy::budget_reached(int64_t step, double elapsed) cons
   return Reason::kNone;
 }
 
+bool StopPolicy::interrupted() const { return requested_ || StopSignals::raised(); }
+
 StopPolicy::Reason StopPolicy::check(int64_t step, double elapsed) const {
   const Reason budget = budget_reached(step, elapsed);
   if (budget != Reason::kNone) return budget;

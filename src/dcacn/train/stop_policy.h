@@ -34,6 +34,8 @@ class StopPolicy {
 
   /// Stops after the current step, saving a checkpoint (what Ctrl-C and SIGTERM do).
   void request_stop() { requested_ = true; }
+  /// Whether a stop was requested (request_stop, Ctrl-C or SIGTERM); budgets aside.
+  bool interrupted() const;
   /// Stops, as if interrupted, once this many optimisation steps have been taken in total.
   void set_step_limit(int64_t steps) { step_limit_ = steps; }
 

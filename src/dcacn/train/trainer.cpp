@@ -11,12 +11,14 @@
 
 #include "dcacn/augment/multicrop.h"
 #include "dcacn/augment/transforms.h"
+#include "dcacn/cluster/neighbours.h"
 #include "dcacn/data/registry.h"
 #include "dcacn/infer/inference.h"
 #include "dcacn/model/state_dict.h"
 #include "dcacn/run/setup.h"
 #include "dcacn/train/checkpoint_writer.h"
 #include "dcacn/train/metrics_log.h"
+#include "dcacn/train/neighbour_head.h"
 #include "dcacn/train/schedule.h"
 #include "dcacn/train/self_labelling.h"
 #include "dcacn/train/train_step.h"
@@ -51,6 +53,9 @@ LossOptions loss_options(const TrainConfig& c) {
   return o;
 }
 
+// Thrown when a stop is requested during the neighbour stage.
+struct NeighbourStageInterrupted {};
+
 // Where a run stands; everything of it a checkpoint keeps, besides the weights and states.
 struct TrainState {
   int64_t epoch = 0;          // the epoch in progress
@@ -60,7 +65,7 @@ struct TrainState {
   double best_acc = -1;
   double lr = 0;      // of the latest step
   LossSums losses;    // since the latest metrics row
-  int64_t stage = 1;  // 1: contrastive, 2: self-labelling
+  int64_t stage = 1;  // 1: contrastive, 2: self-labelling, 3: neighbour stage done
   int64_t stage_start_step = 0;
   double stage_start_seconds = 0;
 };
@@ -136,9 +141,16 @@ class TrainingSession {
   void train_batch(const torch::Tensor& order);
   LossTerms self_label_batch(const torch::Tensor& images, const torch::Tensor& index);
   void begin_selflabel_stage();
+  bool neighbour_stage_pending() const {
+    return c_.has_neighbour_stage() && state_.stage != 3;
+  }
+  EvalResult run_neighbour_stage(const EvalResult& before);
+  /// False when the stage was interrupted (the checkpoint from before it stays the last).
+  bool end_with_neighbour_stage(int64_t at_epoch, int64_t at_batch);
   bool stage_budget_reached(StopPolicy::Reason reason) const;
   void show_progress(const StepLosses& losses);
-  void evaluate_and_save(int64_t at_epoch, int64_t at_batch, bool final);
+  void evaluate_and_save(int64_t at_epoch, int64_t at_batch, bool final,
+                         EvalResult* ready = nullptr);
   void write_final(const EvalResult& ev);
   TrainResult finish(StopPolicy::Reason reason);
   TrainResult result(TrainResult::Status status) const;
@@ -215,7 +227,8 @@ TrainingSession::TrainingSession(const TrainConfig& c, const std::string& run_di
     }
   }
   if (leader()) {
-    metrics_ = std::make_unique<MetricsLog>(run_dir + "/metrics.csv", resumed_, state_.step);
+    metrics_ = std::make_unique<MetricsLog>(run_dir + "/metrics.csv", resumed_, state_.step,
+                                            state_.stage);
   }
   first_step_ = state_.step;
   start_ = Clock::now();
@@ -324,7 +337,12 @@ TrainResult TrainingSession::run() {
   model_->train();
   for (;; ++state_.epoch, state_.batch = 0) {
     if (state_.stage == 1 && state_.epoch >= c_.epochs) {
-      if (!stop_.has_selflabel_stage()) return result(TrainResult::Status::kFinished);
+      if (!stop_.has_selflabel_stage()) {
+        if (neighbour_stage_pending() && !end_with_neighbour_stage(state_.epoch, 0)) {
+          return result(TrainResult::Status::kInterrupted);
+        }
+        return result(TrainResult::Status::kFinished);
+      }
       begin_selflabel_stage();
     }
     const torch::Tensor order = epoch_order(c_.seed, state_.epoch, data_.size());
@@ -341,7 +359,8 @@ TrainResult TrainingSession::run() {
     const int64_t done = state_.epoch + 1;
     const bool last_epoch = state_.stage == 1 && done == c_.epochs;
     if (done % c_.eval_every == 0 || last_epoch) {
-      evaluate_and_save(done, 0, /*final=*/last_epoch && !stop_.has_selflabel_stage());
+      evaluate_and_save(done, 0, /*final=*/last_epoch && !stop_.has_selflabel_stage() &&
+                                     !neighbour_stage_pending());
     }
   }
 }
@@ -424,14 +443,15 @@ void TrainingSession::show_progress(const StepLosses& l) {
                             " img/s, ETA ", format_duration(eta)));
 }
 
-void TrainingSession::evaluate_and_save(int64_t at_epoch, int64_t at_batch, bool final) {
+void TrainingSession::evaluate_and_save(int64_t at_epoch, int64_t at_batch, bool final,
+                                        EvalResult* ready) {
   const double train_rate = meter_.close_segment();
-  if (leader()) {
+  if (leader() && ready == nullptr) {
     log_info(c10::str("step ", state_.step, ": evaluating on ", data_.size(), " images"));
   }
   // Features are kept so that, when the budget ends right after this evaluation, the final
   // report (k-means on them) does not evaluate the same model again.
-  EvalResult ev = evaluate_model();
+  EvalResult ev = ready != nullptr ? std::move(*ready) : evaluate_model();
   last_eval_step_ = state_.step;
   const bool improved = ev.has_labels && ev.scores.acc > state_.best_acc;
   if (improved) state_.best_acc = ev.scores.acc;
@@ -469,6 +489,98 @@ void TrainingSession::write_final(const EvalResult& ev) {
   write_final_report(run_dir_ + "/final.json", ev, data_.labels, info);
 }
 
+// The run's last stage, after its training budgets: the trained network's features of all
+// images (from the latest evaluation when it scored this model), the neighbour stage, and the
+// final evaluation of its head. The model that ends training is checkpointed first, so that a
+// run stopped during the stage resumes into the stage alone.
+bool TrainingSession::end_with_neighbour_stage(int64_t at_epoch, int64_t at_batch) {
+  progress_.finish();
+  if (last_eval_step_ != state_.step) {
+    if (agreed(leader() && metrics_->last_step() != state_.step)) {
+      evaluate_and_save(at_epoch, at_batch, /*final=*/false);
+    } else {  // resumed from the checkpoint of this step, which has its metrics row
+      last_eval_ = evaluate_model();
+      last_eval_step_ = state_.step;
+    }
+  }
+  EvalResult ev;
+  try {
+    ev = run_neighbour_stage(last_eval_);
+  } catch (const NeighbourStageInterrupted&) {
+    progress_.finish();
+    log_info(c10::str("stopped during the neighbour stage; the checkpoint of step ", state_.step,
+                      " is kept. Continue with: dcacn train --resume ", run_dir_));
+    return false;
+  }
+  evaluate_and_save(at_epoch, at_batch, /*final=*/true, &ev);
+  return true;
+}
+
+EvalResult TrainingSession::run_neighbour_stage(const EvalResult& before) {
+  const auto start = Clock::now();
+  TORCH_CHECK(before.features.defined(), "the neighbour stage needs the evaluation's features");
+  const torch::Tensor features = before.features.to(device_, torch::kFloat32);
+  const bool pixels = c_.neighbour_space == "pixels";
+  log_info(c10::str("neighbour stage: mining the ", c_.neighbour_k, " nearest neighbours of ",
+                    data_.size(), " images in ", pixels ? "pixel" : "feature", " space"));
+  NeighbourOptions mine;
+  mine.k = std::min<int64_t>(c_.neighbour_k, data_.size() - 1);
+  mine.centre = pixels;
+  const torch::Tensor space =
+      pixels ? to_device(data_.images, device_).flatten(1).to(torch::kFloat32) : features;
+  auto show = [this](const std::string& what, int64_t done, int64_t all) {
+    if (leader()) progress_.update(c10::str(what, " ", done, "/", all));
+  };
+  const torch::Tensor neighbours = nearest_neighbours(
+      space, mine, [&](int64_t done, int64_t all) { show("neighbours: images", done, all); });
+  progress_.finish();
+  if (leader() && data_.has_labels()) {
+    log_info(c10::str("neighbour stage: ", fixed(neighbour_purity(neighbours.cpu(), data_.labels), 4),
+                      " of the neighbours share their image's class (labels used for this log "
+                      "line only)"));
+  }
+  NeighbourHeadOptions o;
+  o.heads = c_.neighbour_heads;
+  o.epochs = c_.neighbour_epochs;
+  o.lr = c_.neighbour_lr;
+  o.entropy_weight = c_.neighbour_entropy_weight;
+  o.seed = c_.seed;
+  NeighbourHeadResult trained = train_neighbour_heads(
+      features, neighbours, model_->cluster_head->options, o, [&](int64_t done, int64_t all) {
+        show(c10::str("neighbour stage: ", o.heads, " heads, epoch"), done, all);
+        if (agreed(leader() && stop_.interrupted())) throw NeighbourStageInterrupted();
+      });
+  progress_.finish();
+  std::string losses;
+  for (size_t h = 0; h < trained.total.size(); ++h) {
+    losses += c10::str(h == 0 ? "" : ", ", fixed(trained.consistency[h], 4));
+  }
+  {
+    torch::NoGradGuard no_grad;
+    auto target = model_->cluster_head->parameters();
+    auto source = trained.head->parameters();
+    for (size_t i = 0; i < target.size(); ++i) target[i].copy_(source[i]);
+  }
+  state_.stage = 3;
+  state_.stage_start_step = state_.step;
+  state_.stage_start_seconds = elapsed();
+  state_.losses = {};
+  const int64_t chosen = trained.chosen;
+  state_.losses.add({trained.total[chosen], 0, trained.consistency[chosen], trained.entropy[chosen]});
+  torch::Tensor predictions;
+  {
+    torch::NoGradGuard no_grad;
+    model_->eval();
+    predictions = model_->cluster_head->forward(features).argmax(1).cpu();
+    model_->train();
+  }
+  EvalResult after = evaluate_predictions(predictions, before.features, c_.clusters, data_.labels);
+  log_info(c10::str("neighbour stage: kept head ", chosen, " of ", o.heads,
+                    " (consistency per head: ", losses, "); ",
+                    fixed(std::chrono::duration<double>(Clock::now() - start).count(), 0), " s"));
+  return after;
+}
+
 TrainResult TrainingSession::finish(StopPolicy::Reason reason) {
   progress_.finish();
   if (reason == StopPolicy::Reason::kInterrupted) {
@@ -477,7 +589,11 @@ TrainResult TrainingSession::finish(StopPolicy::Reason reason) {
                       "; continue with: dcacn train --resume ", run_dir_));
     return result(TrainResult::Status::kInterrupted);
   }
-  if (last_eval_step_ == state_.step) {
+  if (neighbour_stage_pending()) {
+    if (!end_with_neighbour_stage(state_.epoch, state_.batch)) {
+      return result(TrainResult::Status::kInterrupted);
+    }
+  } else if (last_eval_step_ == state_.step) {
     write_final(last_eval_);  // an epoch's evaluation has just scored and saved this model
   } else {
     evaluate_and_save(state_.epoch, state_.batch, /*final=*/true);
@@ -524,6 +640,9 @@ Trainer::Trainer(const std::string& run_dir, const ResumeOverrides& overrides)
   DCACN_CHECK(is_file(last), "cannot resume ", run_dir, ": ", last, " not found");
   restored_ = std::make_unique<Checkpoint>(load_checkpoint(last));
   config_ = restored_->config;
+  DCACN_CHECK(restored_->stage != 3, "the run in ", run_dir,
+              " has finished: its neighbour stage replaced the cluster head at step ",
+              restored_->step, "; start a new run to train further");
   const std::string changed = overrides.changed_selflabel_setting(config_);
   DCACN_CHECK(restored_->stage == 1 || changed.empty(), "cannot resume ", run_dir, " with ",
               changed, ": its self-labelling stage began at step ", restored_->stage_start_step,
@@ -535,7 +654,8 @@ Trainer::Trainer(const std::string& run_dir, const ResumeOverrides& overrides)
   if (ck.stage == 2) stop_->begin_selflabel_stage(ck.stage_start_step, ck.stage_start_seconds);
   const StopPolicy::Reason reason = stop_->budget_reached(ck.step, ck.train_seconds);
   const bool epochs_done = ck.stage == 1 && ck.epoch >= config_.epochs;
-  const bool stage_left = ck.stage == 1 && stop_->has_selflabel_stage();
+  const bool stage_left =
+      (ck.stage == 1 && stop_->has_selflabel_stage()) || config_.has_neighbour_stage();
   DCACN_CHECK(stage_left || (!epochs_done && reason == StopPolicy::Reason::kNone), "the run in ",
               run_dir, " has already ",
               epochs_done ? c10::str("trained its ", config_.epochs, " epochs")

@@ -1,0 +1,35 @@
+#pragma once
+// Nearest neighbours by cosine similarity, as SCAN mines them for its clustering step: for each
+// row of a matrix, the k other rows most similar to it.
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <functional>
+
+namespace dcacn {
+
+struct NeighbourOptions {
+  /// Neighbours per row (the row itself excluded).
+  int64_t k = 20;
+  /// Rows whose similarities to all others are computed at once ([chunk, N] floats).
+  int64_t chunk = 2048;
+  /// Subtract the column means first (cosine similarity of centred rows, the usual choice for
+  /// raw pixels, whose shared background would otherwise dominate every similarity).
+  bool centre = false;
+};
+
+/// Called after each chunk with (rows done, rows in all); for progress output.
+using NeighbourProgress = std::function<void(int64_t, int64_t)>;
+
+/// [N, k] int64: the indices of each row's k most cosine-similar other rows of `x` ([N, D],
+/// any floating dtype, any device), most similar first. Rows of zero norm are similar to
+/// nothing (similarity 0). Needs N > k.
+torch::Tensor nearest_neighbours(const torch::Tensor& x, const NeighbourOptions& options,
+                                 const NeighbourProgress& progress = nullptr);
+
+/// Share of each row's neighbours that carry the row's own label, over all rows ([N, k] and
+/// [N]): the neighbours' purity, for logs and benchmarks when the data has labels.
+double neighbour_purity(const torch::Tensor& neighbours, const torch::Tensor& labels);
+
+}  // namespace dcacn

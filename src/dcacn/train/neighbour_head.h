@@ -1,0 +1,72 @@
+#pragma once
+// The neighbour stage: SCAN's clustering step on the trained network's frozen features. Each
+// image and its mined nearest neighbours (cluster/neighbours.h; in pixel space or in feature
+// space) should fall in the same cluster: cluster heads are trained from scratch on the frozen
+// features with
+//
+//   loss = -mean_i log <p_i, p_j>  +  w * sum_k m_k log m_k,   m = mean_i p_i,
+//
+// for a random neighbour j of each anchor i (the second term, minus the entropy of the mean
+// assignment, keeps every cluster in use). Several heads start from different draws and the
+// one with the lowest loss over all images and all their neighbours is kept (SCAN's choice; a
+// head that settles in a poor optimum agrees less with the neighbours). No label is used.
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "dcacn/model/heads.h"
+
+namespace dcacn {
+
+struct NeighbourHeadOptions {
+  /// Heads trained from different initialisations; the lowest-loss one is kept.
+  int64_t heads = 8;
+  /// Passes over all anchors.
+  int64_t epochs = 20;
+  int64_t batch_size = 512;
+  /// Adam's learning rate.
+  double lr = 1e-3;
+  /// w above.
+  double entropy_weight = 5.0;
+  /// Seed of the heads' initialisation, the anchors' order and the neighbours drawn.
+  uint64_t seed = 0;
+};
+
+struct NeighbourLoss {
+  torch::Tensor total;
+  /// -mean log <p_i, p_j>.
+  torch::Tensor consistency;
+  /// Entropy of the mean assignment (the term enters the total as -w * entropy).
+  torch::Tensor entropy;
+};
+
+/// The loss above for anchors' and neighbours' probabilities ([B, K] each, row i of one paired
+/// with row i of the other).
+NeighbourLoss neighbour_loss(const torch::Tensor& anchors, const torch::Tensor& neighbours,
+                             double entropy_weight);
+
+struct NeighbourHeadResult {
+  /// The kept head (on the features' device, in eval mode).
+  ClusterHead head{nullptr};
+  int64_t chosen = 0;
+  /// Per head, over all images and all their neighbours: the consistency term, the entropy of
+  /// the mean assignment, and the total loss that chose the head.
+  std::vector<double> consistency, entropy, total;
+};
+
+/// Called after each epoch (of all heads together) with (epochs done, epochs in all).
+using NeighbourHeadProgress = std::function<void(int64_t, int64_t)>;
+
+/// Trains options.heads cluster heads of shape `head` on `features` ([N, D], frozen) so that
+/// each row agrees with its `neighbours` ([N, k] int64 row indices), and returns the one with the
+/// lowest loss.
+NeighbourHeadResult train_neighbour_heads(const torch::Tensor& features,
+                                          const torch::Tensor& neighbours,
+                                          const ClusterHeadOptions& head,
+                                          const NeighbourHeadOptions& options,
+                                          const NeighbourHeadProgress& progress = nullptr);
+
+}  // namespace dcacn

@@ -1,0 +1,80 @@
+#include <algorithm>
+#include <numeric>
+#include <set>
+
+#include "../test_util.h"
+#include "dcacn/cluster/neighbours.h"
+
+namespace dcacn {
+namespace {
+
+// Brute force in float64: for each row, the k other rows of largest cosine similarity.
+std::vector<std::set<int64_t>> brute_force(const torch::Tensor& x_in, int64_t k, bool centre) {
+  torch::Tensor x = x_in.to(torch::kFloat64);
+  if (centre) x = x - x.mean(0, true);
+  const int64_t n = x.size(0);
+  std::vector<std::set<int64_t>> out(n);
+  for (int64_t i = 0; i < n; ++i) {
+    std::vector<std::pair<double, int64_t>> sims;
+    for (int64_t j = 0; j < n; ++j) {
+      if (j == i) continue;
+      const double s = (x[i] * x[j]).sum().item<double>() /
+                       std::max(1e-300, (x[i].norm() * x[j].norm()).item<double>());
+      sims.emplace_back(-s, j);
+    }
+    std::sort(sims.begin(), sims.end());
+    for (int64_t a = 0; a < k; ++a) out[i].insert(sims[a].second);
+  }
+  return out;
+}
+
+TEST(Neighbours, MatchBruteForceAcrossChunksWithAndWithoutCentring) {
+  torch::manual_seed(3);
+  const torch::Tensor x = torch::rand({57, 9}) + 0.5;  // all positive: centring matters
+  for (bool centre : {false, true}) {
+    NeighbourOptions o;
+    o.k = 5;
+    o.chunk = 8;  // several chunks, the last one short
+    o.centre = centre;
+    const torch::Tensor nb = nearest_neighbours(x, o);
+    ASSERT_EQ(nb.sizes(), (std::vector<int64_t>{57, 5}));
+    const auto expected = brute_force(x, 5, centre);
+    int64_t differing = 0;
+    for (int64_t i = 0; i < 57; ++i) {
+      std::set<int64_t> got;
+      for (int64_t a = 0; a < 5; ++a) got.insert(nb[i][a].item<int64_t>());
+      EXPECT_EQ(got.count(i), 0u) << "row " << i << " is its own neighbour";
+      differing += got != expected[i];
+    }
+    EXPECT_EQ(differing, 0) << "centre " << centre;
+  }
+}
+
+TEST(Neighbours, MostSimilarFirstAndScaleFree) {
+  // Row 0 is closest in angle to row 2, then row 1; scaling a row changes nothing.
+  const torch::Tensor x = torch::tensor({{1.0f, 0.0f}, {1.0f, 1.0f}, {10.0f, 1.0f}, {0.0f, 1.0f}});
+  NeighbourOptions o;
+  o.k = 3;
+  const torch::Tensor nb = nearest_neighbours(x, o);
+  EXPECT_EQ(nb[0][0].item<int64_t>(), 2);
+  EXPECT_EQ(nb[0][1].item<int64_t>(), 1);
+  EXPECT_EQ(nb[0][2].item<int64_t>(), 3);
+}
+
+TEST(Neighbours, PurityCountsNeighboursOfTheSameLabel) {
+  const torch::Tensor nb = torch::tensor({{1, 2}, {0, 3}, {0, 1}, {2, 1}}, torch::kInt64);
+  const torch::Tensor labels = torch::tensor({0, 0, 1, 1}, torch::kInt64);
+  // Row 0: 1 of 2; row 1: 1 of 2; row 2: 0 of 2; row 3: 1 of 2.
+  EXPECT_DOUBLE_EQ(neighbour_purity(nb, labels), 3.0 / 8.0);
+}
+
+TEST(Neighbours, RefusesKOutsideRange) {
+  NeighbourOptions o;
+  o.k = 4;
+  EXPECT_THROW(nearest_neighbours(torch::rand({4, 3}), o), c10::Error);
+  o.k = 0;
+  EXPECT_THROW(nearest_neighbours(torch::rand({4, 3}), o), c10::Error);
+}
+
+}  // namespace
+}  // namespace dcacn

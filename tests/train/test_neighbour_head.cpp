@@ -1,0 +1,112 @@
+#include <cmath>
+
+#include "../test_util.h"
+#include "dcacn/cluster/neighbours.h"
+#include "dcacn/metrics/metrics.h"
+#include "dcacn/train/neighbour_head.h"
+
+namespace dcacn {
+namespace {
+
+TEST(NeighbourHead, LossFollowsItsDefinition) {
+  const torch::Tensor a = torch::tensor({{0.7, 0.2, 0.1}, {0.1, 0.1, 0.8}}, torch::kFloat64);
+  const torch::Tensor b = torch::tensor({{0.6, 0.3, 0.1}, {0.3, 0.3, 0.4}}, torch::kFloat64);
+  const NeighbourLoss l = neighbour_loss(a, b, 2.0);
+  const double d0 = 0.7 * 0.6 + 0.2 * 0.3 + 0.1 * 0.1, d1 = 0.1 * 0.3 + 0.1 * 0.3 + 0.8 * 0.4;
+  const double consistency = -(std::log(d0) + std::log(d1)) / 2;
+  const double m[3] = {0.4, 0.15, 0.45};
+  double entropy = 0;
+  for (double v : m) entropy -= v * std::log(v);
+  EXPECT_NEAR(l.consistency.item<double>(), consistency, 1e-12);
+  EXPECT_NEAR(l.entropy.item<double>(), entropy, 1e-12);
+  EXPECT_NEAR(l.total.item<double>(), consistency - 2.0 * entropy, 1e-12);
+}
+
+// Three groups of points whose features hold the grouping only in three weak dimensions, while
+// five strong ones carry another, unrelated grouping (what k-means on the features would find),
+// with neighbours that follow the first grouping: the heads must learn it from the neighbours.
+struct Blobs {
+  torch::Tensor features, neighbours, labels;
+};
+Blobs blobs() {
+  torch::manual_seed(11);
+  const int64_t n = 180, groups = 3;
+  const torch::Tensor labels = torch::arange(groups).repeat_interleave(n / groups);
+  const torch::Tensor weak =
+      torch::eye(groups).index_select(0, labels) + torch::randn({n, groups}) * 0.1;
+  const torch::Tensor distractor = torch::randint(groups, {n}, torch::kInt64);
+  const torch::Tensor strong = (torch::randn({groups, 5}) * 3).index_select(0, distractor) +
+                               torch::randn({n, 5});
+  // Neighbours from a clean view of the same images (their group plus a little noise).
+  const torch::Tensor clean =
+      torch::eye(groups).index_select(0, labels) * 10 + torch::randn({n, groups}) * 0.1;
+  NeighbourOptions o;
+  o.k = 10;
+  return {torch::cat({weak, strong}, 1), nearest_neighbours(clean, o), labels};
+}
+
+TEST(NeighbourHead, LearnsTheGroupingThatTheNeighboursCarry) {
+  const Blobs b = blobs();
+  NeighbourHeadOptions o;
+  o.heads = 3;
+  o.epochs = 100;
+  o.batch_size = 60;
+  o.lr = 1e-2;
+  o.seed = 5;
+  int64_t calls = 0;
+  NeighbourHeadResult r =
+      train_neighbour_heads(b.features, b.neighbours, ClusterHeadOptions(8, 3), o,
+                            [&](int64_t done, int64_t all) {
+                              EXPECT_EQ(all, 100);
+                              EXPECT_EQ(done, ++calls);
+                            });
+  EXPECT_EQ(calls, 100);
+  ASSERT_EQ(r.total.size(), 3u);
+  for (size_t h = 0; h < 3; ++h) {
+    EXPECT_LE(r.total[r.chosen], r.total[h]);
+    EXPECT_NEAR(r.total[h], r.consistency[h] - 5.0 * r.entropy[h], 1e-9);
+  }
+  torch::NoGradGuard no_grad;
+  const torch::Tensor predicted = r.head->forward(b.features).argmax(1);
+  const ClusteringScores s = score_clustering(b.labels, predicted);
+  EXPECT_GT(s.acc, 0.95);
+  EXPECT_GT(r.entropy[r.chosen], std::log(3.0) - 0.05);  // all three clusters in use
+
+  // The same heads with neighbours drawn at random learn no such grouping: it came from the
+  // neighbours, not from the features.
+  const torch::Tensor random_neighbours = torch::randint(180, {180, 10}, torch::kInt64);
+  NeighbourHeadResult blind =
+      train_neighbour_heads(b.features, random_neighbours, ClusterHeadOptions(8, 3), o);
+  const ClusteringScores s_blind =
+      score_clustering(b.labels, blind.head->forward(b.features).argmax(1));
+  EXPECT_LT(s_blind.acc, 0.8);
+}
+
+TEST(NeighbourHead, SameSeedSameHeadsOtherSeedOtherHeads) {
+  const Blobs b = blobs();
+  NeighbourHeadOptions o;
+  o.heads = 2;
+  o.epochs = 3;
+  o.batch_size = 32;
+  auto run = [&](uint64_t seed) {
+    o.seed = seed;
+    return train_neighbour_heads(b.features, b.neighbours, ClusterHeadOptions(8, 3), o);
+  };
+  const NeighbourHeadResult a = run(1), again = run(1), other = run(2);
+  EXPECT_EQ(a.total, again.total);
+  EXPECT_TRUE(torch::equal(a.head->parameters()[0], again.head->parameters()[0]));
+  EXPECT_NE(a.total, other.total);
+}
+
+TEST(NeighbourHead, RefusesMismatchedShapes) {
+  NeighbourHeadOptions o;
+  EXPECT_THROW(train_neighbour_heads(torch::rand({10, 4}), torch::zeros({9, 2}, torch::kInt64),
+                                     ClusterHeadOptions(4, 2), o),
+               c10::Error);
+  EXPECT_THROW(train_neighbour_heads(torch::rand({10, 5}), torch::zeros({10, 2}, torch::kInt64),
+                                     ClusterHeadOptions(4, 2), o),
+               c10::Error);
+}
+
+}  // namespace
+}  // namespace dcacn
