@@ -267,8 +267,7 @@ void add_config_options(CLI::App* cmd, TrainParams* p) {
   DCACN_RESUMABLE("--neighbour-k", neighbour_k, "neighbour stage: neighbours per image")
   DCACN_RESUMABLE("--neighbour-heads", neighbour_heads,
                   "neighbour stage: cluster heads trained; the lowest-loss one is kept")
-  DCACN_RESUMABLE("--neighbour-epochs", neighbour_epochs,
-                  "neighbour stage: passes over all images")
+  DCACN_RESUMABLE("--neighbour-epochs", neighbour_epochs, "neighbour stage: passes over all images")
   DCACN_RESUMABLE("--neighbour-lr", neighbour_lr, "neighbour stage: Adam learning rate")
   DCACN_RESUMABLE("--neighbour-entropy-weight", neighbour_entropy_weight,
                   "neighbour stage: weight of the entropy of the mean assignment")

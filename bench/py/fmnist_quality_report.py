@@ -10,7 +10,10 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RESULTS = os.path.join(ROOT, "bench", "results", "fmnist_quality.md")
 LABELS = {
-    "dcacn": "dcacn fmnist-cpu (decoupled, CBAM, multi-crop 2x28 + 4x14, columns)",
+    "dcacn": "dcacn fmnist-cpu: contrastive stage + neighbour stage (pixel-space neighbours)",
+    "no-neighbours": "ablation: fmnist-cpu without the neighbour stage (contrastive for the "
+                     "whole budget: the preset before the stage)",
+    "feature-neighbours": "ablation: neighbour stage on neighbours mined in the features",
     "dcacn-composite": "dcacn fmnist-cpu before the fused CBAM kernels (composite ATen ops, "
                        "as `DCACN_CBAM_FUSED=0` runs today)",
     "infonce": "ablation: InfoNCE instead of decoupled (both levels)",
@@ -48,6 +51,10 @@ def settings(run):
         views = c["views"] or "the garment views (then Fashion-MNIST's default)"
         stage = (f", self-labelling {c['selflabel_minutes']:g} min"
                  if c.get("selflabel_minutes") else "")
+        space = c.get("neighbour_space", "off")
+        if space != "off":
+            stage += (f", neighbour stage in {space} space (k {c['neighbour_k']}, "
+                      f"{c['neighbour_heads']} heads, {c['neighbour_epochs']} epochs)")
         return f"{views}, {c['lr']:g} {c.get('lr_schedule', 'constant')}{stage}"
     s = json.load(open(os.path.join(run, "final.json"))).get("settings")
     if s is None:
@@ -99,6 +106,30 @@ def earlier_sections(present):
     return rows, curves
 
 
+def seeds_table(work, found):
+    """Mean and spread over seeds of every variant run with more than one seed."""
+    by_variant = {}
+    for name, variant, seed in found:
+        final = json.load(open(os.path.join(work, name, "final.json")))
+        head = final.get("cluster_head", final)
+        by_variant.setdefault(variant, []).append((seed, head))
+    lines = []
+    for variant, runs in by_variant.items():
+        if len(runs) < 2:
+            continue
+        if not lines:
+            lines = ["", "## Over seeds", "",
+                     "| run | seeds | ACC mean (min-max) | NMI mean (min-max) | ARI mean (min-max) |",
+                     "|---|---|---|---|---|"]
+        cells = []
+        for key in ("acc", "nmi", "ari"):
+            v = [h[key] for _, h in runs]
+            cells.append(f"{sum(v) / len(v):.4f} ({min(v):.4f}-{max(v):.4f})")
+        seeds = ", ".join(str(s) for s, _ in sorted(runs, key=lambda r: r[0]))
+        lines.append(f"| {LABELS[variant]} | {seeds} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def probe_table(work, found):
     lines = []
     for name, variant, seed in found:
@@ -136,6 +167,8 @@ def main():
             budget = open(os.path.join(run, "budget")).read().strip()
         else:  # runs from before step budgets existed
             budget = open(os.path.join(run, "budget_minutes")).read().strip() + " min"
+        if "train_seconds" in final and not budget.endswith("steps"):
+            budget += f"; {final['train_seconds'] / 60:.1f} min in all"
         background = os.path.exists(os.path.join(run, "background"))
         head = final.get("cluster_head", final)
         km = final.get("kmeans_on_features", {})
@@ -169,6 +202,9 @@ def main():
         "10 in the self-labelling one (30 min of training in all), and its curve shows both "
         "(stage 2 rows: share of images pseudo-labelled since the previous row and their ACC, "
         "computed for the log only). Each run's model is then probed (table below)",
+        "- neighbour stage rows (the preset since it): 27 of the 30 min in the contrastive stage, "
+        "then the neighbour stage (stage 3 in the curves: mining, heads, the final scores); "
+        "'min in all' is the run's whole training time from its final.json, stage included",
         f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine of the runs found at this rebuild: {cpu}, {os.cpu_count()} cores (rows "
         "finished before 2026-11-30 10:00 ran on an AMD EPYC, 2 cores, about 1.7x faster)",
@@ -189,8 +225,9 @@ def main():
                      f"{head['nmi']:.4f} | {head['ari']:.4f} | {kmtext} | {steps} | {ratetext} | "
                      f"{finished} |")
     lines += kept_rows
+    lines += seeds_table(work, found)
     lines += probe_table(work, found)
-    curved = ("dcacn", "python-reference", "earlier-preset", "tune-4local", "long-lr-1e-3-seed1",
+    curved = ("dcacn", "no-neighbours", "feature-neighbours", "python-reference", "earlier-preset", "tune-4local", "long-lr-1e-3-seed1",
               "garment-views", "selflabel", "garment-selflabel")
     for name, variant, seed in found:
         curve = os.path.join(work, name, "metrics.csv")

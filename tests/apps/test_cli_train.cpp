@@ -63,7 +63,8 @@ TEST_F(CliTrainTest, HelpWithAPresetShowsThePresetsValues) {
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("--width INT=16"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("--views TEXT=2x28@0.2-1,4x14@0.05-0.5"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("--time-budget FLOAT=30"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--time-budget FLOAT=27"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--neighbours TEXT=pixels"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("--bf16,--no-bf16{false}=on"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("--keep-epoch-checkpoints TEXT=none"), std::string::npos);
   // The options that may change on resume are listed.

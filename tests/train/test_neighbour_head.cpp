@@ -35,8 +35,8 @@ Blobs blobs() {
   const torch::Tensor weak =
       torch::eye(groups).index_select(0, labels) + torch::randn({n, groups}) * 0.1;
   const torch::Tensor distractor = torch::randint(groups, {n}, torch::kInt64);
-  const torch::Tensor strong = (torch::randn({groups, 5}) * 3).index_select(0, distractor) +
-                               torch::randn({n, 5});
+  const torch::Tensor strong =
+      (torch::randn({groups, 5}) * 3).index_select(0, distractor) + torch::randn({n, 5});
   // Neighbours from a clean view of the same images (their group plus a little noise).
   const torch::Tensor clean =
       torch::eye(groups).index_select(0, labels) * 10 + torch::randn({n, groups}) * 0.1;
@@ -54,12 +54,11 @@ TEST(NeighbourHead, LearnsTheGroupingThatTheNeighboursCarry) {
   o.lr = 1e-2;
   o.seed = 5;
   int64_t calls = 0;
-  NeighbourHeadResult r =
-      train_neighbour_heads(b.features, b.neighbours, ClusterHeadOptions(8, 3), o,
-                            [&](int64_t done, int64_t all) {
-                              EXPECT_EQ(all, 100);
-                              EXPECT_EQ(done, ++calls);
-                            });
+  NeighbourHeadResult r = train_neighbour_heads(b.features, b.neighbours, ClusterHeadOptions(8, 3),
+                                                o, [&](int64_t done, int64_t all) {
+                                                  EXPECT_EQ(all, 100);
+                                                  EXPECT_EQ(done, ++calls);
+                                                });
   EXPECT_EQ(calls, 100);
   ASSERT_EQ(r.total.size(), 3u);
   for (size_t h = 0; h < 3; ++h) {

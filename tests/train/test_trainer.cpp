@@ -368,8 +368,7 @@ TEST_F(TrainerTest, TheNeighbourStageEndsTheRunAndReplacesOnlyTheClusterHead) {
   std::ifstream final_in(path("run/final.json"));
   const auto final_json = nlohmann::json::parse(final_in);
   EXPECT_EQ(final_json["step"], 8);
-  EXPECT_NEAR(final_json["cluster_head"]["acc"].get<double>(), std::stod(rows[2].at("acc")),
-              1e-4);
+  EXPECT_NEAR(final_json["cluster_head"]["acc"].get<double>(), std::stod(rows[2].at("acc")), 1e-4);
   // The scores are those of the saved model, predicting through its new head.
   TrainedModel trained = load_trained_model(path("run"), "cpu");
   const EvalResult alone =

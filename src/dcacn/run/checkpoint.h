@@ -12,8 +12,8 @@
 //   "optimizer": LibTorch's serialized Adam state (bytes as a uint8 tensor),
 //   "augment_rng": the augmentation generator's state (uint8 tensor),
 //   "loss_sums": float64 [4], "loss_steps": the losses since the last metrics row,
-//   "stage": 1 (contrastive), 2 (self-labelling) or 3 (neighbour stage done), "stage_start_step" and
-//   "stage_start_seconds": where the stage in progress began, "pseudo_counts": the
+//   "stage": 1 (contrastive), 2 (self-labelling) or 3 (neighbour stage done), "stage_start_step"
+//   and "stage_start_seconds": where the stage in progress began, "pseudo_counts": the
 //   self-labelling stage's pseudo-label counts since the last row (int64, empty in stage 1).
 // Version 2 files (no stages) load as stage 1.
 // Version 1 files ("format": "dcacn-checkpoint-1", no model record) still load: their network

@@ -1,8 +1,8 @@
 #include "dcacn/train/metrics_log.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 

@@ -60,10 +60,10 @@ NeighbourHeadResult train_neighbour_heads(const torch::Tensor& features,
   TORCH_CHECK(features.dim() == 2 && features.size(1) == head_options.feature_dim(),
               "train_neighbour_heads: expected [N, ", head_options.feature_dim(),
               "] features, got ", features.sizes());
-  TORCH_CHECK(neighbours.dim() == 2 && neighbours.size(0) == features.size(0) &&
-                  neighbours.size(1) >= 1,
-              "train_neighbour_heads: expected [", features.size(0), ", k] neighbours, got ",
-              neighbours.sizes());
+  TORCH_CHECK(
+      neighbours.dim() == 2 && neighbours.size(0) == features.size(0) && neighbours.size(1) >= 1,
+      "train_neighbour_heads: expected [", features.size(0), ", k] neighbours, got ",
+      neighbours.sizes());
   TORCH_CHECK(options.heads >= 1 && options.epochs >= 0 && options.batch_size >= 1,
               "train_neighbour_heads: heads and batch size must be positive, epochs not negative");
   const torch::Device device = features.device();
@@ -92,8 +92,8 @@ NeighbourHeadResult train_neighbour_heads(const torch::Tensor& features,
       const torch::Tensor anchors = order.slice(0, start, start + b);
       const torch::Tensor partners =
           nb.index_select(0, anchors).gather(1, pick.slice(0, start, start + b).unsqueeze(1));
-      const torch::Tensor both = torch::cat({x.index_select(0, anchors),
-                                             x.index_select(0, partners.squeeze(1))});
+      const torch::Tensor both =
+          torch::cat({x.index_select(0, anchors), x.index_select(0, partners.squeeze(1))});
       torch::Tensor loss = torch::zeros({}, x.options());
       for (auto& head : heads) {
         const torch::Tensor p = head->forward(both);

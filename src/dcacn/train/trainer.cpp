@@ -141,9 +141,7 @@ class TrainingSession {
   void train_batch(const torch::Tensor& order);
   LossTerms self_label_batch(const torch::Tensor& images, const torch::Tensor& index);
   void begin_selflabel_stage();
-  bool neighbour_stage_pending() const {
-    return c_.has_neighbour_stage() && state_.stage != 3;
-  }
+  bool neighbour_stage_pending() const { return c_.has_neighbour_stage() && state_.stage != 3; }
   EvalResult run_neighbour_stage(const EvalResult& before);
   /// False when the stage was interrupted (the checkpoint from before it stays the last).
   bool end_with_neighbour_stage(int64_t at_epoch, int64_t at_batch);
@@ -227,8 +225,8 @@ TrainingSession::TrainingSession(const TrainConfig& c, const std::string& run_di
     }
   }
   if (leader()) {
-    metrics_ = std::make_unique<MetricsLog>(run_dir + "/metrics.csv", resumed_, state_.step,
-                                            state_.stage);
+    metrics_ =
+        std::make_unique<MetricsLog>(run_dir + "/metrics.csv", resumed_, state_.step, state_.stage);
   }
   first_step_ = state_.step;
   start_ = Clock::now();
@@ -535,9 +533,10 @@ EvalResult TrainingSession::run_neighbour_stage(const EvalResult& before) {
       space, mine, [&](int64_t done, int64_t all) { show("neighbours: images", done, all); });
   progress_.finish();
   if (leader() && data_.has_labels()) {
-    log_info(c10::str("neighbour stage: ", fixed(neighbour_purity(neighbours.cpu(), data_.labels), 4),
-                      " of the neighbours share their image's class (labels used for this log "
-                      "line only)"));
+    log_info(
+        c10::str("neighbour stage: ", fixed(neighbour_purity(neighbours.cpu(), data_.labels), 4),
+                 " of the neighbours share their image's class (labels used for this log "
+                 "line only)"));
   }
   NeighbourHeadOptions o;
   o.heads = c_.neighbour_heads;
@@ -566,7 +565,8 @@ EvalResult TrainingSession::run_neighbour_stage(const EvalResult& before) {
   state_.stage_start_seconds = elapsed();
   state_.losses = {};
   const int64_t chosen = trained.chosen;
-  state_.losses.add({trained.total[chosen], 0, trained.consistency[chosen], trained.entropy[chosen]});
+  state_.losses.add(
+      {trained.total[chosen], 0, trained.consistency[chosen], trained.entropy[chosen]});
   torch::Tensor predictions;
   {
     torch::NoGradGuard no_grad;
