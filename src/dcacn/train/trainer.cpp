@@ -53,6 +53,23 @@ LossOptions loss_options(const TrainConfig& c) {
   return o;
 }
 
+// The images as rows of floats for mining neighbours in pixel space: [N, C*H*W], area-averaged
+// down to at most 32 x 32 pixels first (larger images would make the rows, and the similarity
+// products, costly without making the neighbours better).
+torch::Tensor pixel_space(const torch::Tensor& images, torch::Device device) {
+  constexpr int64_t kSide = 32;
+  std::vector<torch::Tensor> rows;
+  for (int64_t start = 0; start < images.size(0); start += 4096) {
+    torch::Tensor x =
+        to_device(images.slice(0, start, start + 4096), device).to(torch::kFloat32) / 255.0;
+    if (x.size(2) > kSide || x.size(3) > kSide) {
+      x = torch::adaptive_avg_pool2d(x, {std::min(kSide, x.size(2)), std::min(kSide, x.size(3))});
+    }
+    rows.push_back(x.flatten(1));
+  }
+  return torch::cat(rows);
+}
+
 // Thrown when a stop is requested during the neighbour stage.
 struct NeighbourStageInterrupted {};
 
@@ -302,7 +319,6 @@ EvalResult TrainingSession::evaluate_model() {
   o.embeddings = false;
   const ModelOutputs out =
       run_model(*model_, data_.images.slice(0, n * r / w, n * (r + 1) / w), image_size_, o);
-  model_->train();
   const torch::Tensor predictions = comm_->all_gather_rows(out.probabilities.argmax(1));
   const torch::Tensor features = comm_->all_gather_rows(out.features.to(torch::kFloat32));
   return evaluate_predictions(predictions, features, c_.clusters, data_.labels);
@@ -524,8 +540,7 @@ EvalResult TrainingSession::run_neighbour_stage(const EvalResult& before) {
   NeighbourOptions mine;
   mine.k = std::min<int64_t>(c_.neighbour_k, data_.size() - 1);
   mine.centre = pixels;
-  const torch::Tensor space =
-      pixels ? to_device(data_.images, device_).flatten(1).to(torch::kFloat32) : features;
+  const torch::Tensor space = pixels ? pixel_space(data_.images, device_) : features;
   auto show = [this](const std::string& what, int64_t done, int64_t all) {
     if (leader()) progress_.update(c10::str(what, " ", done, "/", all));
   };
@@ -569,10 +584,8 @@ EvalResult TrainingSession::run_neighbour_stage(const EvalResult& before) {
       {trained.total[chosen], 0, trained.consistency[chosen], trained.entropy[chosen]});
   torch::Tensor predictions;
   {
-    torch::NoGradGuard no_grad;
-    model_->eval();
+    torch::NoGradGuard no_grad;  // the head has no layer that trains differently
     predictions = model_->cluster_head->forward(features).argmax(1).cpu();
-    model_->train();
   }
   EvalResult after = evaluate_predictions(predictions, before.features, c_.clusters, data_.labels);
   log_info(c10::str("neighbour stage: kept head ", chosen, " of ", o.heads,
