@@ -97,6 +97,16 @@ SelfLabelOptions self_label_options(const TrainConfig& c) {
   return o;
 }
 
+NeighbourHeadOptions neighbour_head_options(const TrainConfig& c) {
+  NeighbourHeadOptions o;
+  o.heads = c.neighbour_heads;
+  o.epochs = c.neighbour_epochs;
+  o.lr = c.neighbour_lr;
+  o.entropy_weight = c.neighbour_entropy_weight;
+  o.seed = c.seed;
+  return o;
+}
+
 Dataset load_training_data(const TrainConfig& c) {
   Dataset data = load_dataset(dataset_spec(c));
   DCACN_CHECK(data.size() >= c.batch_size, "--batch-size ", c.batch_size, " is larger than the ",
@@ -553,12 +563,7 @@ EvalResult TrainingSession::run_neighbour_stage(const EvalResult& before) {
                  " of the neighbours share their image's class (labels used for this log "
                  "line only)"));
   }
-  NeighbourHeadOptions o;
-  o.heads = c_.neighbour_heads;
-  o.epochs = c_.neighbour_epochs;
-  o.lr = c_.neighbour_lr;
-  o.entropy_weight = c_.neighbour_entropy_weight;
-  o.seed = c_.seed;
+  const NeighbourHeadOptions o = neighbour_head_options(c_);
   NeighbourHeadResult trained = train_neighbour_heads(
       features, neighbours, model_->cluster_head->options, o, [&](int64_t done, int64_t all) {
         show(c10::str("neighbour stage: ", o.heads, " heads, epoch"), done, all);
