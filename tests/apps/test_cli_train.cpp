@@ -81,7 +81,9 @@ TEST_F(CliTrainTest, ResumeRefusesFixedOptionsAndKeepsTheRunsOwnBudget) {
             "change: --epochs, --time-budget, --max-steps, --device, --selflabel-minutes, "
             "--selflabel-steps, --selflabel-lr, --selflabel-threshold, --selflabel-quota, "
             "--selflabel-ce-weight, --selflabel-instance-weight, --selflabel-entropy-weight, "
-            "--eval-every, --eval-batch-size, --keep-epoch-checkpoints, --threads, --quiet)\n");
+            "--neighbours, --neighbour-k, --neighbour-heads, --neighbour-epochs, "
+            "--neighbour-lr, --neighbour-entropy-weight, --eval-every, --eval-batch-size, "
+            "--keep-epoch-checkpoints, --threads, --quiet)\n");
   EXPECT_EQ(run_cli("train --resume " + path("run") + " --preset fmnist-cpu").status, 1);
   // Its own step budget is spent: resuming as it is trains nothing.
   const CliRun same = run_cli("train --resume " + path("run") + " --quiet");
