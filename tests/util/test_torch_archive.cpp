@@ -1,5 +1,6 @@
 #include <torch/serialize.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -51,6 +52,42 @@ TEST(TorchArchiveTest, AChangedByteInAnEntryFailsItsCrc) {
                           {"flip.pt", "archive/data/0", "CRC-32"});
 }
 
+// Replaces every occurrence of `from` by `to` (same length): in both zip headers of an entry.
+void rename_everywhere(std::vector<uint8_t>& bytes, const std::string& from,
+                       const std::string& to) {
+  ASSERT_EQ(from.size(), to.size());
+  for (auto at = bytes.begin();
+       (at = std::search(at, bytes.end(), from.begin(), from.end())) != bytes.end();) {
+    at = std::copy(to.begin(), to.end(), at);
+  }
+}
+
+TEST(TorchArchiveTest, WhatLibTorchsZipReaderRefusesIsRefusedFirst) {
+  // A first entry outside a folder gives LibTorch no prefix for its records.
+  std::vector<uint8_t> flat = saved(example());
+  const uint8_t entry[4] = {'P', 'K', 1, 2};
+  auto first = std::search(flat.begin(), flat.end(), entry, entry + 4);
+  ASSERT_NE(first, flat.end());
+  const std::string name(first + 46, first + 46 + (first[28] | first[29] << 8));
+  std::string renamed = name;
+  std::replace(renamed.begin(), renamed.end(), '/', '_');
+  rename_everywhere(flat, name, renamed);
+  expect_error_containing([&] { check_torch_archive(flat, "flat.pt"); },
+                          {"its first entry, " + renamed + ", is not in a folder"});
+  // An entry flagged as encrypted in the directory.
+  std::vector<uint8_t> locked = saved(example());
+  auto at = std::search(locked.begin(), locked.end(), entry, entry + 4);
+  ASSERT_NE(at, locked.end());
+  at[8] |= 1;  // general purpose flags, bit 0
+  expect_error_containing([&] { check_torch_archive(locked, "locked.pt"); },
+                          {"is encrypted or patched (flags 0x", "PyTorch writes plain entries"});
+  // LibTorch finds records ignoring case: a version record in other case is one (and checked
+  // as one).
+  std::vector<uint8_t> upper = saved(example());
+  rename_everywhere(upper, "archive/version", "archive/VERSION");
+  EXPECT_NO_THROW(check_torch_archive(upper, "upper.pt"));
+}
+
 TEST(TorchArchiveTest, PickleOpcodesMustStayInsideTheirRecord) {
   const std::vector<uint8_t> good = {0x80, 2, '}', 'q', 0, 'X', 2, 0, 0, 0, 'h', 'i', '.'};
   EXPECT_NO_THROW(check_pickle_opcodes(good.data(), good.size(), "p"));
@@ -82,6 +119,10 @@ TEST(TorchArchiveTest, FilesFoundByFuzzingAreRefusedWithAMessage) {
   // directory but not in the local header).
   expect_error_containing([&] { read_embeddings_pt(dir + "embeddings-renamed-version.pt"); },
                           {"archive/ver]ion has another name in its local header"});
+  // The same leak when the version record is flagged as patched data (miniz refuses to
+  // extract it).
+  expect_error_containing([&] { read_embeddings_pt(dir + "embeddings-patched-version.pt"); },
+                          {"archive/version is encrypted or patched (flags 0x0ab8)"});
 }
 
 }  // namespace

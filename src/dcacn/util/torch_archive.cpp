@@ -4,12 +4,20 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdio>
 #include <cstring>
 
 #include "dcacn/util/error.h"
 
 namespace dcacn {
 namespace {
+
+std::string lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
 
 uint64_t le(const uint8_t* p, int bytes) {
   uint64_t v = 0;
@@ -214,6 +222,7 @@ void check_torch_archive(const std::vector<uint8_t>& bytes, const std::string& p
     if (directory_end - at < 46 || le(b + at, 4) != kDirectoryEntry) {
       throw fail(c10::str("zip directory entry ", i, " is damaged"));
     }
+    const uint64_t flags = le(b + at + 8, 2);
     const uint64_t method = le(b + at + 10, 2);
     const uint32_t crc = static_cast<uint32_t>(le(b + at + 16, 4));
     uint64_t compressed = le(b + at + 20, 4), uncompressed = le(b + at + 24, 4);
@@ -240,6 +249,15 @@ void check_torch_archive(const std::vector<uint8_t>& bytes, const std::string& p
       }
       x += 4 + length;
     }
+    // Encrypted (bits 0 and 6, and 13 for the directory) or patched (bit 5) entries: LibTorch's
+    // zip reader refuses to extract them, and leaks its state when that happens in the
+    // version record.
+    if ((flags & (0x1 | 0x20 | 0x40 | 0x2000)) != 0) {
+      char hex[8];
+      std::snprintf(hex, sizeof(hex), "%04x", static_cast<unsigned>(flags));
+      throw fail(c10::str("entry ", name, " is encrypted or patched (flags 0x", hex,
+                          "); PyTorch writes plain entries"));
+    }
     if (method != 0 || compressed != uncompressed) {
       throw fail(c10::str("entry ", name, " is compressed (method ", method,
                           "); PyTorch stores its entries uncompressed"));
@@ -253,7 +271,13 @@ void check_torch_archive(const std::vector<uint8_t>& bytes, const std::string& p
         std::memcmp(b + local_at + 30, name.data(), name_length) != 0) {
       throw fail(c10::str("entry ", name, " has another name in its local header"));
     }
-    if (i == 0) prefix = name.substr(0, name.find('/'));
+    if (i == 0) {
+      // LibTorch takes the first entry's folder as the prefix of every record.
+      if (name.find('/') == std::string::npos) {
+        throw fail(c10::str("its first entry, ", name, ", is not in a folder"));
+      }
+      prefix = name.substr(0, name.find('/'));
+    }
     const uint64_t data_at = local_at + 30 + le(b + local_at + 26, 2) + le(b + local_at + 28, 2);
     if (data_at > directory_at || compressed > directory_at - data_at) {
       throw fail(c10::str("entry ", name, " (", compressed, " bytes at ", data_at,
@@ -268,10 +292,13 @@ void check_torch_archive(const std::vector<uint8_t>& bytes, const std::string& p
     if (static_cast<uint32_t>(sum) != crc) {
       throw fail(c10::str("entry ", name, " is damaged (its CRC-32 does not match)"));
     }
-    if (name == prefix + "/data.pkl") {
+    // LibTorch looks records up ignoring case: an entry that matches one of its records but for
+    // case may be the one it reads, so it is checked as that record.
+    const std::string record = lower(name);
+    if (record == lower(prefix + "/data.pkl")) {
       check_pickle_opcodes(b + data_at, compressed, path);
       has_pickle = true;
-    } else if (name == prefix + "/version" || name == prefix + "/.data/version") {
+    } else if (record == lower(prefix + "/version") || record == lower(prefix + "/.data/version")) {
       const std::string text(reinterpret_cast<const char*>(b + data_at), compressed);
       const size_t digits = text.find_first_not_of("0123456789");
       const uint64_t version =
