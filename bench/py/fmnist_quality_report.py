@@ -53,7 +53,7 @@ def settings(run):
                  if c.get("selflabel_minutes") else "")
         space = c.get("neighbour_space", "off")
         if space != "off":
-            stage += (f", neighbour stage in {space} space (k {c['neighbour_k']}, "
+            stage += (f", neighbour stage in {space.rstrip('s')} space (k {c['neighbour_k']}, "
                       f"{c['neighbour_heads']} heads, {c['neighbour_epochs']} epochs)")
         return f"{views}, {c['lr']:g} {c.get('lr_schedule', 'constant')}{stage}"
     s = json.load(open(os.path.join(run, "final.json"))).get("settings")
@@ -204,7 +204,9 @@ def main():
         "computed for the log only). Each run's model is then probed (table below)",
         "- neighbour stage rows (the preset since it): 27 of the 30 min in the contrastive stage, "
         "then the neighbour stage (stage 3 in the curves: mining, heads, the final scores); "
-        "'min in all' is the run's whole training time from its final.json, stage included",
+        "'min in all' is the run's whole training time from its final.json, stage included. The "
+        "seed-0 run had compiles beside it (at nice 19) from 21:10 to 21:35 UTC: marked *, its "
+        "step count and stage time (202 s, against 67 s for seed 1 alone) are not clean",
         f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine of the runs found at this rebuild: {cpu}, {os.cpu_count()} cores (rows "
         "finished before 2026-11-30 10:00 ran on an AMD EPYC, 2 cores, about 1.7x faster)",
