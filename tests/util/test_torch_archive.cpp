@@ -123,6 +123,10 @@ TEST(TorchArchiveTest, FilesFoundByFuzzingAreRefusedWithAMessage) {
   // extract it).
   expect_error_containing([&] { read_embeddings_pt(dir + "embeddings-patched-version.pt"); },
                           {"archive/version is encrypted or patched (flags 0x0ab8)"});
+  // And when its external attributes mark the version record as a folder (miniz then
+  // extracts nothing from it).
+  expect_error_containing([&] { read_embeddings_pt(dir + "embeddings-version-as-folder.pt"); },
+                          {"archive/version is marked as a folder"});
 }
 
 }  // namespace

@@ -258,6 +258,11 @@ void check_torch_archive(const std::vector<uint8_t>& bytes, const std::string& p
       throw fail(c10::str("entry ", name, " is encrypted or patched (flags 0x", hex,
                           "); PyTorch writes plain entries"));
     }
+    // An entry marked as a folder (MS-DOS attribute bit 4, or a name ending in '/'): LibTorch's
+    // zip reader extracts nothing from it, and leaks its state when that is the version record.
+    if ((le(b + at + 38, 4) & 0x10) != 0 || (!name.empty() && name.back() == '/')) {
+      throw fail(c10::str("entry ", name, " is marked as a folder; PyTorch writes files only"));
+    }
     if (method != 0 || compressed != uncompressed) {
       throw fail(c10::str("entry ", name, " is compressed (method ", method,
                           "); PyTorch stores its entries uncompressed"));
