@@ -24,21 +24,6 @@ void initialise(ClusterHead& head, at::Generator& gen) {
   }
 }
 
-// The loss of a head over all rows and all their neighbours.
-NeighbourLoss full_loss(ClusterHead& head, const torch::Tensor& features,
-                        const torch::Tensor& neighbours, double entropy_weight) {
-  torch::NoGradGuard no_grad;
-  const torch::Tensor p = head->forward(features).to(torch::kFloat64);
-  const int64_t k = neighbours.size(1);
-  // <p_i, p_j> for every anchor i and each of its neighbours j: [N, k].
-  const torch::Tensor agree =
-      (p.unsqueeze(1) * p.index_select(0, neighbours.reshape(-1)).view({p.size(0), k, -1})).sum(2);
-  const torch::Tensor consistency = -agree.clamp_min(1e-7).log().mean();
-  const torch::Tensor m = p.mean(0);
-  const torch::Tensor entropy = -(m * m.clamp_min(1e-8).log()).sum();
-  return {consistency - entropy_weight * entropy, consistency, entropy};
-}
-
 }  // namespace
 
 NeighbourLoss neighbour_loss(const torch::Tensor& anchors, const torch::Tensor& neighbours,
@@ -51,6 +36,21 @@ NeighbourLoss neighbour_loss(const torch::Tensor& anchors, const torch::Tensor& 
   const torch::Tensor entropy = -(m * m.clamp_min(1e-8).log()).sum();
   return {consistency - entropy_weight * entropy, consistency, entropy};
 }
+
+namespace {
+
+// The loss of a head over all rows and all their neighbours: neighbour_loss over every (row,
+// neighbour) pair, each row repeated once per neighbour (which leaves the mean assignment as it
+// is).
+NeighbourLoss full_loss(ClusterHead& head, const torch::Tensor& features,
+                        const torch::Tensor& neighbours, double entropy_weight) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor p = head->forward(features).to(torch::kFloat64);
+  return neighbour_loss(p.repeat_interleave(neighbours.size(1), 0),
+                        p.index_select(0, neighbours.reshape(-1)), entropy_weight);
+}
+
+}  // namespace
 
 NeighbourHeadResult train_neighbour_heads(const torch::Tensor& features,
                                           const torch::Tensor& neighbours,
