@@ -263,7 +263,9 @@ def main():
         "then the neighbour stage (stage 3 in the curves: mining, heads, the final scores); "
         "'min in all' is the run's whole training time from its final.json, stage included. The "
         "seed-0 run had compiles beside it (at nice 19) from 21:10 to 21:35 UTC: marked *, its "
-        "step count and stage time (202 s, against 67 s for seed 1 alone) are not clean",
+        "step count and stage time (202 s, against 67 s for seed 1 alone) are not clean. The 60-min "
+        "run (`bench/fmnist_quality --minutes 60 dcacn-60min`) gives the contrastive stage 57 min; "
+        "garment-neighbours is the garment views' run with the same stage (27 + stage)",
         f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine of the runs found at this rebuild: {cpu}, {os.cpu_count()} cores (rows "
         "finished before 2026-11-30 10:00 ran on an AMD EPYC, 2 cores, about 1.7x faster)",
