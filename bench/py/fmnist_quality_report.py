@@ -151,8 +151,9 @@ def ablation_table(work, found):
     for name, variant, seed in found:
         curve = os.path.join(work, name, "metrics.csv")
         if os.path.exists(curve):
-            contrastive = [r for r in csv.DictReader(open(curve)) if (r.get("stage") or "1") == "1"]
-            if contrastive and len(contrastive) < sum(1 for _ in open(curve)) - 1:
+            rows = list(csv.DictReader(open(curve)))
+            contrastive = [r for r in rows if (r.get("stage") or "1") == "1"]
+            if contrastive and len(contrastive) < len(rows):  # a second stage followed
                 starts.setdefault(variant, []).append(
                     {k: float(contrastive[-1][k]) for k in ("acc", "nmi", "ari")})
         if not os.path.exists(os.path.join(work, name, "budget")):
@@ -169,6 +170,7 @@ def ablation_table(work, found):
              "neighbour stage): the same runs without that stage, 3 minutes short.", "",
              "| views | " + " | ".join(c for c, _ in ABLATION[0][1]) + " |",
              "|---|" + "---|" * len(ABLATION[0][1])]
+
     def cell(runs, mark=""):
         mean = [sum(h[k] for h in runs) / len(runs) for k in ("acc", "nmi", "ari")]
         return " / ".join(f"{m:.4f}" for m in mean) + f" ({len(runs)}{mark})"
