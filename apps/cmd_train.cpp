@@ -11,10 +11,12 @@
 #include "commands.h"
 #include "common.h"
 #include "dcacn/dist/launcher.h"
+#include "dcacn/train/pipeline.h"
 #include "dcacn/train/trainer.h"
 #include "dcacn/util/error.h"
 #include "dcacn/util/log.h"
 #include "dcacn/util/progress.h"
+#include "stop_signals.h"
 
 namespace dcacn::cli {
 namespace {
@@ -135,6 +137,22 @@ int report(const TrainResult& r, const std::string& dir, int rank) {
   return 0;
 }
 
+// --stages gives every stage's budget: the budgets of the flags that describe a pipeline
+// (a preset's among them) go, unless given on this command line too (then validate() says
+// they cannot go together).
+void clear_unset_stage_budgets(const TrainParams& p, TrainConfig& c) {
+  auto given = [&](const std::string& name) {
+    for (const auto& opt : p.options) {
+      if (opt.option->get_name() == name) return opt.option->count() > 0;
+    }
+    return false;
+  };
+  if (!given("--time-budget")) c.time_budget_minutes = 0;
+  if (!given("--max-steps")) c.max_steps = 0;
+  if (!given("--selflabel-minutes")) c.selflabel_minutes = 0;
+  if (!given("--selflabel-steps")) c.selflabel_steps = 0;
+}
+
 int run_train(TrainParams& p) {
   const DistEnv dist = dist_env_from_environment();
   if (p.nproc > 1 && !dist.distributed()) {
@@ -168,17 +186,20 @@ int run_train(TrainParams& p) {
   DCACN_CHECK(!(resume && p.overwrite), "--overwrite replaces a run; it cannot go with --resume");
   if (resume) {
     refuse_fixed_options(p);
-    Trainer trainer(p.resume, resume_overrides(p));
+    Trainer trainer(p.resume, resume_overrides(p), dist);
     trainer.set_distributed(dist, comm);
+    StopSignals signals(trainer.stop_flag());
     return report(trainer.run(), p.resume, dist.rank);
   }
   TrainConfig config = p.preset.empty() ? TrainConfig() : preset(p.preset);
   for (const auto& opt : p.options) {
     if (opt.option->count() > 0) opt.apply(config, p.parsed);
   }
+  if (!config.stages.empty()) clear_unset_stage_budgets(p, config);
   if (p.overwrite && dist.rank == 0) remove_previous_run(p.out);
-  Trainer trainer(config, p.out);
+  Trainer trainer(config, p.out, dist);
   trainer.set_distributed(dist, comm);
+  StopSignals signals(trainer.stop_flag());
   return report(trainer.run(), p.out, dist.rank);
 }
 
@@ -271,6 +292,14 @@ void add_config_options(CLI::App* cmd, TrainParams* p) {
   DCACN_RESUMABLE("--neighbour-lr", neighbour_lr, "neighbour stage: Adam learning rate")
   DCACN_RESUMABLE("--neighbour-entropy-weight", neighbour_entropy_weight,
                   "neighbour stage: weight of the entropy of the mean assignment")
+  DCACN_RESUMABLE("--stages", stages,
+                  "the run's stages in order, e.g. contrastive:27m,neighbours,selflabel:5m; "
+                  "each KIND[:key=value...], budgets minutes=/Nm, steps=, epochs= (README); "
+                  "without it: contrastive (--epochs, --time-budget, --max-steps), then "
+                  "self-labelling and the neighbour stage when their flags are set")
+  p->options.back().show = [](const TrainConfig& s) {
+    return s.stages.empty() ? legacy_pipeline_text(s) : s.stages;
+  };
   DCACN_SWITCH("--bf16,!--no-bf16", bf16, "bf16 autocast")
   DCACN_SWITCH("--channels-last,!--no-channels-last", channels_last, "NHWC layout")
   DCACN_RESUMABLE("--eval-every", eval_every, "epochs between evaluations and checkpoints")

@@ -48,11 +48,11 @@ Blobs blobs() {
 TEST(NeighbourHead, LearnsTheGroupingThatTheNeighboursCarry) {
   const Blobs b = blobs();
   NeighbourHeadOptions o;
-  o.heads = 3;
-  o.epochs = 100;
-  o.batch_size = 60;
-  o.lr = 1e-2;
-  o.seed = 5;
+  o.heads(3);
+  o.epochs(100);
+  o.batch_size(60);
+  o.lr(1e-2);
+  o.seed(5);
   int64_t calls = 0;
   NeighbourHeadResult r = train_neighbour_heads(b.features, b.neighbours, ClusterHeadOptions(8, 3),
                                                 o, [&](int64_t done, int64_t all) {
@@ -84,11 +84,11 @@ TEST(NeighbourHead, LearnsTheGroupingThatTheNeighboursCarry) {
 TEST(NeighbourHead, SameSeedSameHeadsOtherSeedOtherHeads) {
   const Blobs b = blobs();
   NeighbourHeadOptions o;
-  o.heads = 2;
-  o.epochs = 3;
-  o.batch_size = 32;
+  o.heads(2);
+  o.epochs(3);
+  o.batch_size(32);
   auto run = [&](uint64_t seed) {
-    o.seed = seed;
+    o.seed(seed);
     return train_neighbour_heads(b.features, b.neighbours, ClusterHeadOptions(8, 3), o);
   };
   const NeighbourHeadResult a = run(1), again = run(1), other = run(2);

@@ -129,9 +129,9 @@ TEST_F(SelfLabellingTest, StageLossIsInstancePlusWeightedCrossEntropy) {
   LossOptions losses;
   losses.entropy_weight = 5.0;  // the contrastive stage's weight: not used here
   SelfLabelOptions o;
-  o.entropy_weight = 3.0;
-  o.ce_weight = 2.0;
-  o.instance_weight = 0.5;
+  o.entropy_weight(3.0);
+  o.ce_weight(2.0);
+  o.instance_weight(0.5);
   const LossTerms got = self_label_loss(h, p, 2, labels, losses, o);
   const torch::Tensor exclude = same_label_pairs(labels);
   // Pairs (0, 1), (0, 2), (1, 2): globals 0 and 1, local 2.

@@ -114,7 +114,6 @@ void save_checkpoint(const Checkpoint& c, const std::string& path) {
   dict.insert("batch_in_epoch", c.batch_in_epoch);
   dict.insert("step", c.step);
   dict.insert("train_seconds", c.train_seconds);
-  dict.insert("best_acc", c.best_acc);
   dict.insert("model", model);
   dict.insert("optimizer", c.optimizer.to(torch::kCPU));
   dict.insert("augment_rng", c.augment_rng.to(torch::kCPU));
@@ -123,8 +122,13 @@ void save_checkpoint(const Checkpoint& c, const std::string& path) {
   dict.insert("stage", c.stage);
   dict.insert("stage_start_step", c.stage_start_step);
   dict.insert("stage_start_seconds", c.stage_start_seconds);
-  dict.insert("pseudo_counts", c.pseudo_counts.defined() ? c.pseudo_counts.to(torch::kCPU)
-                                                         : torch::zeros({0}, torch::kInt64));
+  dict.insert("pipeline", c.pipeline);
+  dict.insert("stage_index", c.stage_index);
+  dict.insert("stage_started", c.stage_started);
+  dict.insert("stage_start_epoch", c.stage_start_epoch);
+  dict.insert("metrics_rows", c.metrics_rows);
+  dict.insert("pseudo_labels", c.pseudo_labels.defined() ? c.pseudo_labels.to(torch::kCPU)
+                                                         : torch::zeros({0, 2}, torch::kInt64));
   write_pickle(path, dict);
 }
 
@@ -162,7 +166,7 @@ Checkpoint load_checkpoint(const std::string& path) {
     c.batch_in_epoch = get("batch_in_epoch").toInt();
     c.step = get("step").toInt();
     c.train_seconds = get("train_seconds").toDouble();
-    c.best_acc = get("best_acc").toDouble();
+    if (c.format_version <= 3) c.best_acc = get("best_acc").toDouble();
     for (const auto& entry : get("model").toGenericDict()) {
       c.model.emplace_back(entry.key().toStringRef(), entry.value().toTensor());
     }
@@ -181,8 +185,24 @@ Checkpoint load_checkpoint(const std::string& path) {
                   ", expected 1, 2 or 3");
       c.stage_start_step = get("stage_start_step").toInt();
       c.stage_start_seconds = get("stage_start_seconds").toDouble();
+    }
+    if (c.format_version == 3) {
       const torch::Tensor counts = get("pseudo_counts").toTensor();
       if (counts.numel() > 0) c.pseudo_counts = counts;
+    }
+    if (c.format_version >= 4) {
+      c.pipeline = get("pipeline").toStringRef();
+      c.stage_index = get("stage_index").toInt();
+      c.stage_started = get("stage_started").toBool();
+      c.stage_start_epoch = get("stage_start_epoch").toInt();
+      c.metrics_rows = get("metrics_rows").toInt();
+      const torch::Tensor pairs = get("pseudo_labels").toTensor();
+      DCACN_CHECK(pairs.dim() == 2 && pairs.size(1) == 2 && pairs.scalar_type() == torch::kInt64,
+                  "checkpoint ", path, " has pseudo-labels of shape ", pairs.sizes(), " ",
+                  pairs.scalar_type(), ", expected int64 [M, 2]");
+      DCACN_CHECK(c.stage_index >= 0 && c.metrics_rows >= 0, "checkpoint ", path,
+                  " has a negative stage index or row count");
+      if (pairs.size(0) > 0) c.pseudo_labels = pairs;
     }
     c.network = c.format_version == 1
                     ? legacy_network(c, path)

@@ -3,19 +3,27 @@
 // run exactly.
 //
 // The file is a pickled dict (torch::pickle_save, readable by Python's torch.load):
-//   "format": "dcacn-checkpoint", "format_version": 2,
+//   "format": "dcacn-checkpoint", "format_version": 4,
 //   "model_record": JSON text, the resolved network (see model_record_json): inference builds
 //                   the network from it alone,
 //   "config": JSON text, the run's configuration,
-//   "epoch", "batch_in_epoch", "step", "train_seconds", "best_acc",
+//   "epoch", "batch_in_epoch", "step", "train_seconds",
 //   "model": {name: tensor} (a plain PyTorch state dict),
 //   "optimizer": LibTorch's serialized Adam state (bytes as a uint8 tensor),
 //   "augment_rng": the augmentation generator's state (uint8 tensor),
 //   "loss_sums": float64 [4], "loss_steps": the losses since the last metrics row,
-//   "stage": 1 (contrastive), 2 (self-labelling) or 3 (neighbour stage done), "stage_start_step"
-//   and "stage_start_seconds": where the stage in progress began, "pseudo_counts": the
-//   self-labelling stage's pseudo-label counts since the last row (int64, empty in stage 1).
-// Version 2 files (no stages) load as stage 1.
+//   "pipeline": the run's stages as --stages writes them in full (train/pipeline.h),
+//   "stage_index": the stage in progress (or next: the pipeline's length once all are done),
+//   "stage_started": whether it has begun, "stage_start_step", "stage_start_seconds" and
+//   "stage_start_epoch": where it began (its budgets count from there),
+//   "stage": the kind of the stage that trained the weights (1 contrastive, 2 self-labelling,
+//   3 neighbours; metrics.csv's column), "metrics_rows": the rows of metrics.csv this state
+//   has written, "pseudo_labels": int64 [M, 2], (image, pseudo-label) of the self-labelling
+//   steps since the last row (their statistics are computed when the row is written).
+// Nothing in a checkpoint depends on the data's labels.
+// Version 3 files (stages as 1, 2, 3 of a fixed order; "best_acc" and "pseudo_counts", the
+// pseudo-label counts by true class) load with an empty pipeline: the trainer derives it from
+// the configuration. Version 2 files (no stages) load as stage 1.
 // Version 1 files ("format": "dcacn-checkpoint-1", no model record) still load: their network
 // is derived from the configuration and the weights, as version 1 did.
 // Files are written to a temporary name, fsynced and renamed, so that a crash or a power cut
@@ -34,7 +42,7 @@
 
 namespace dcacn {
 
-constexpr int64_t kCheckpointFormatVersion = 3;
+constexpr int64_t kCheckpointFormatVersion = 4;
 
 struct Checkpoint {
   int64_t format_version = kCheckpointFormatVersion;  ///< of the file it was read from
@@ -44,7 +52,7 @@ struct Checkpoint {
   int64_t batch_in_epoch = 0;  ///< batches of that epoch already trained on
   int64_t step = 0;            ///< optimisation steps so far
   double train_seconds = 0;    ///< wall time of the run so far
-  double best_acc = -1;        ///< best evaluation ACC so far (-1: none)
+  double best_acc = -1;        ///< versions 1-3: best evaluation ACC so far (-1: none)
   std::vector<std::pair<std::string, torch::Tensor>> model;
   torch::Tensor optimizer;    ///< uint8 bytes of the serialized optimizer
   torch::Tensor augment_rng;  ///< uint8 generator state
@@ -52,10 +60,18 @@ struct Checkpoint {
   /// the last metrics row (zeros in version 1 files).
   std::vector<double> loss_sums = std::vector<double>(4, 0.0);
   int64_t loss_steps = 0;
-  int64_t stage = 1;               ///< 1: contrastive, 2: self-labelling, 3: neighbours done
+  /// The kind of stage that trained the weights (versions 1-3: 1 contrastive, 2 self-labelling,
+  /// 3 neighbour stage done, in that fixed order).
+  int64_t stage = 1;
   int64_t stage_start_step = 0;    ///< step at which the stage in progress began
   double stage_start_seconds = 0;  ///< run time at which it began
-  torch::Tensor pseudo_counts;     ///< PseudoLabelStats::to_tensor(); undefined in stage 1
+  std::string pipeline;            ///< empty in versions 1-3
+  int64_t stage_index = 0;
+  bool stage_started = true;
+  int64_t stage_start_epoch = 0;
+  int64_t metrics_rows = -1;    ///< -1 in versions 1-3
+  torch::Tensor pseudo_labels;  ///< int64 [M, 2] or undefined
+  torch::Tensor pseudo_counts;  ///< version 3: PseudoLabelStats::to_tensor(); else undefined
 };
 
 /// The network's record: architecture, width, attention, stem (resolved), input channels and

@@ -17,7 +17,7 @@ namespace dcacn {
   X(selflabel_steps) X(selflabel_lr) X(selflabel_threshold) X(selflabel_quota)                 \
   X(selflabel_ce_weight) X(selflabel_instance_weight) X(selflabel_entropy_weight)             \
   X(neighbour_space) X(neighbour_k) X(neighbour_heads) X(neighbour_epochs) X(neighbour_lr)     \
-  X(neighbour_entropy_weight)
+  X(neighbour_entropy_weight) X(stages)
 // clang-format on
 
 nlohmann::json TrainConfig::to_json() const {
@@ -103,6 +103,11 @@ void TrainConfig::validate() const {
   DCACN_CHECK(neighbour_lr > 0, "--neighbour-lr must be positive, got ", neighbour_lr);
   DCACN_CHECK(neighbour_entropy_weight >= 0,
               "--neighbour-entropy-weight must be non-negative, got ", neighbour_entropy_weight);
+  DCACN_CHECK(stages.empty() || (time_budget_minutes == 0 && max_steps == 0 &&
+                                 selflabel_minutes == 0 && selflabel_steps == 0),
+              "with --stages, each stage's budget is given in it (e.g. contrastive:27m); "
+              "--time-budget, --max-steps, --selflabel-minutes and --selflabel-steps cannot go "
+              "with it");
   DCACN_CHECK(device == "auto" || device == "cpu" || device == "cuda",
               "--device must be auto, cpu or cuda, got ", device);
 }
@@ -129,22 +134,7 @@ void ResumeOverrides::apply(TrainConfig& c) const {
   if (neighbour_epochs) c.neighbour_epochs = *neighbour_epochs;
   if (neighbour_lr) c.neighbour_lr = *neighbour_lr;
   if (neighbour_entropy_weight) c.neighbour_entropy_weight = *neighbour_entropy_weight;
-}
-
-std::string ResumeOverrides::changed_selflabel_setting(const TrainConfig& c) const {
-  const std::pair<const char*, std::pair<const std::optional<double>*, double>> settings[] = {
-      {"--selflabel-lr", {&selflabel_lr, c.selflabel_lr}},
-      {"--selflabel-threshold", {&selflabel_threshold, c.selflabel_threshold}},
-      {"--selflabel-quota", {&selflabel_quota, c.selflabel_quota}},
-      {"--selflabel-ce-weight", {&selflabel_ce_weight, c.selflabel_ce_weight}},
-      {"--selflabel-instance-weight", {&selflabel_instance_weight, c.selflabel_instance_weight}},
-      {"--selflabel-entropy-weight", {&selflabel_entropy_weight, c.selflabel_entropy_weight}},
-  };
-  for (const auto& [flag, value] : settings) {
-    const std::optional<double>& given = *value.first;
-    if (given && *given != value.second) return c10::str(flag, " ", *given);
-  }
-  return "";
+  if (stages) c.stages = *stages;
 }
 
 TrainConfig read_run_config(const std::string& run_dir) {

@@ -65,6 +65,10 @@ struct TrainConfig {
   int64_t neighbour_epochs = 20;
   double neighbour_lr = 1e-3;
   double neighbour_entropy_weight = 5.0;
+  /// The run's stages (train/pipeline.h), e.g. "contrastive:27m,neighbours"; empty: the stages
+  /// the flags above describe (contrastive with --epochs, --time-budget and --max-steps as its
+  /// budget, then self-labelling, then the neighbour stage, each when set).
+  std::string stages;
   bool bf16 = false;           ///< CPU bf16 autocast / CUDA bf16 autocast
   bool channels_last = false;  ///< NHWC weights and inputs (faster convolutions on CPU)
   // Evaluation and checkpoints.
@@ -114,11 +118,11 @@ struct ResumeOverrides {
   std::optional<int64_t> neighbour_epochs;
   std::optional<double> neighbour_lr;
   std::optional<double> neighbour_entropy_weight;
+  /// A new pipeline: the stages that have begun must stay as they are; later ones may change or
+  /// be appended.
+  std::optional<std::string> stages;
 
   void apply(TrainConfig& config) const;
-  /// "--selflabel-lr 0.0003" for the first stage setting given that differs from `config`'s;
-  /// "" when none does.
-  std::string changed_selflabel_setting(const TrainConfig& config) const;
 };
 
 /// RUN_DIR/config.json; InputError naming the file when it is missing or not a configuration.

@@ -11,9 +11,8 @@ std::string CheckpointWriter::path(const std::string& name) const {
   return run_dir_ + "/checkpoints/" + name + ".pt";
 }
 
-void CheckpointWriter::save(const Checkpoint& ck, bool best) const {
+void CheckpointWriter::save(const Checkpoint& ck) const {
   save_last(ck);
-  if (best) save_checkpoint(ck, path("best"));
   if (keep_every_ > 0 && ck.batch_in_epoch == 0 && ck.epoch > 0 && ck.epoch % keep_every_ == 0) {
     char name[32];
     std::snprintf(name, sizeof(name), "epoch_%04lld", static_cast<long long>(ck.epoch));

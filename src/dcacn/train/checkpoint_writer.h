@@ -1,7 +1,7 @@
 #pragma once
-// Which checkpoints a run keeps in RUN_DIR/checkpoints/: last.pt always, best.pt (best ACC, or
-// the latest evaluation when the data has no labels) always, and epoch_NNNN.pt every
-// `keep_every` epochs when asked for.
+// Which checkpoints a run keeps in RUN_DIR/checkpoints/: last.pt always, and epoch_NNNN.pt every
+// `keep_every` epochs when asked for. There is no "best" checkpoint: choosing one by ACC would
+// let the labels pick the model (runs of earlier versions may still hold a best.pt).
 
 #include <string>
 
@@ -17,9 +17,8 @@ class CheckpointWriter {
   /// RUN_DIR/checkpoints/<name>.pt
   std::string path(const std::string& name) const;
 
-  /// last.pt; best.pt when `best`; epoch_NNNN.pt when the checkpoint ends an epoch the
-  /// retention keeps.
-  void save(const Checkpoint& checkpoint, bool best) const;
+  /// last.pt; epoch_NNNN.pt when the checkpoint ends an epoch the retention keeps.
+  void save(const Checkpoint& checkpoint) const;
   /// last.pt only (an interruption).
   void save_last(const Checkpoint& checkpoint) const;
 

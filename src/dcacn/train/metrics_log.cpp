@@ -35,11 +35,12 @@ int64_t count_fields(const std::string& line) {
   return static_cast<int64_t>(std::count(line.begin(), line.end(), ',')) + 1;
 }
 
-// Keeps the rows whose step is at most `last_step` under the current header, and of the stages
-// up to `last_stage`; the rows of an earlier version's file (a prefix of today's columns) get
-// empty fields for the new columns.
-std::string rows_up_to(const std::string& path, int64_t last_step, int64_t last_stage,
-                       int64_t* kept_last_step) {
+// Keeps the first `keep_rows` rows under the current header or, for a checkpoint of an earlier
+// version (keep_rows < 0), the rows whose step is at most `last_step` and of the stages up to
+// `last_stage`; the rows of an earlier version's file (a prefix of today's columns) get empty
+// fields for the new columns.
+std::string rows_up_to(const std::string& path, int64_t keep_rows, int64_t last_step,
+                       int64_t last_stage, int64_t* kept_last_step, int64_t* kept_rows) {
   std::ifstream in(path);
   std::string header = MetricsLog::header();
   header.pop_back();  // its newline
@@ -54,12 +55,18 @@ std::string rows_up_to(const std::string& path, int64_t last_step, int64_t last_
       continue;
     }
     const int64_t step = row_step(line);
-    if (step < 0 || step > last_step) continue;  // torn, or after the checkpoint
-    // The neighbour stage's row has the step of the training's end: a checkpoint from before
-    // the stage does not keep it.
-    if (std::atoll(row_field(line, 15).c_str()) > last_stage) continue;
+    if (step < 0) continue;  // torn
+    if (keep_rows >= 0) {
+      if (*kept_rows >= keep_rows) continue;  // written after the checkpoint
+    } else {
+      if (step > last_step) continue;  // after the checkpoint
+      // The neighbour stage's row has the step of the training's end: a checkpoint from
+      // before the stage does not keep it.
+      if (std::atoll(row_field(line, 15).c_str()) > last_stage) continue;
+    }
     kept += line + std::string(static_cast<size_t>(pad), ',') + '\n';
     *kept_last_step = std::max(*kept_last_step, step);
+    ++*kept_rows;
   }
   return kept;
 }
@@ -79,24 +86,20 @@ StepLosses LossSums::means() const {
   return {total / n, instance / n, cluster / n, entropy / n};
 }
 
-std::string fixed(double v, int digits) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "%.*f", digits, v);
-  return buffer;
-}
-
 const char* MetricsLog::header() {
   return "epoch,step,wall_seconds,loss,instance_loss,cluster_loss,entropy_term,"
          "images_per_second,acc,nmi,ari,empty_clusters,largest_cluster_fraction,"
          "cluster_size_entropy,lr,stage,pseudo_labelled,pseudo_balance,pseudo_acc\n";
 }
 
-MetricsLog::MetricsLog(std::string path, bool resume, int64_t resume_step, int64_t resume_stage)
+MetricsLog::MetricsLog(std::string path, bool resume, int64_t keep_rows, int64_t resume_step,
+                       int64_t resume_stage)
     : path_(std::move(path)) {
   if (!resume || !is_file(path_)) {
     write_file_atomic(path_, header());
   } else {
-    write_file_atomic(path_, rows_up_to(path_, resume_step, resume_stage, &last_step_));
+    write_file_atomic(path_, rows_up_to(path_, keep_rows, resume_step, resume_stage, &last_step_,
+                                        &rows_));
   }
 }
 
@@ -123,6 +126,7 @@ void MetricsLog::append(double epoch_position, int64_t step, double wall_seconds
   row << '\n';
   append_file_synced(path_, row.str());
   last_step_ = step;
+  ++rows_;
 }
 
 double ThroughputMeter::segment_rate() const {

@@ -12,6 +12,7 @@
 
 #include "dcacn/train/evaluation.h"
 #include "dcacn/train/self_labelling.h"
+#include "dcacn/util/progress.h"
 
 namespace dcacn {
 
@@ -32,11 +33,13 @@ struct LossSums {
 
 class MetricsLog {
  public:
-  /// Starts the file with its header unless it exists and the run is resumed. On resume, rows
-  /// past `resume_step` (written after the checkpoint the run resumes from) are dropped, and
-  /// a file from an earlier version with fewer columns gets the new ones (empty).
-  /// Rows of later stages than `resume_stage` are dropped too.
-  MetricsLog(std::string path, bool resume, int64_t resume_step, int64_t resume_stage = 3);
+  /// Starts the file with its header unless it exists and the run is resumed. On resume, the
+  /// rows written after the checkpoint the run resumes from are dropped: all but the first
+  /// `keep_rows` or, for checkpoints of versions 1-3 (keep_rows < 0), the rows past
+  /// `resume_step` and of later stages than `resume_stage`. A file from an earlier version with
+  /// fewer columns gets the new ones (empty).
+  MetricsLog(std::string path, bool resume, int64_t keep_rows, int64_t resume_step = 0,
+             int64_t resume_stage = 3);
 
   static const char* header();
 
@@ -48,10 +51,13 @@ class MetricsLog {
   const std::string& path() const { return path_; }
   /// The step of the last row; -1 when there is none.
   int64_t last_step() const { return last_step_; }
+  /// Rows in the file.
+  int64_t rows() const { return rows_; }
 
  private:
   std::string path_;
   int64_t last_step_ = -1;
+  int64_t rows_ = 0;
 };
 
 /// Training throughput between evaluations (evaluation time excluded), and over the session.
@@ -76,7 +82,5 @@ class ThroughputMeter {
   int64_t closed_images_ = 0;
 };
 
-/// "0.1235": `digits` decimals.
-std::string fixed(double value, int digits = 4);
 
 }  // namespace dcacn

@@ -64,17 +64,17 @@ NeighbourHeadResult train_neighbour_heads(const torch::Tensor& features,
       neighbours.dim() == 2 && neighbours.size(0) == features.size(0) && neighbours.size(1) >= 1,
       "train_neighbour_heads: expected [", features.size(0), ", k] neighbours, got ",
       neighbours.sizes());
-  TORCH_CHECK(options.heads >= 1 && options.epochs >= 0 && options.batch_size >= 1,
+  TORCH_CHECK(options.heads() >= 1 && options.epochs() >= 0 && options.batch_size() >= 1,
               "train_neighbour_heads: heads and batch size must be positive, epochs not negative");
   const torch::Device device = features.device();
   const torch::Tensor x = features.detach().to(torch::kFloat32);
   const torch::Tensor nb = neighbours.to(device, torch::kInt64);
-  const int64_t n = x.size(0), k = nb.size(1), b = std::min(options.batch_size, n);
+  const int64_t n = x.size(0), k = nb.size(1), b = std::min(options.batch_size(), n);
 
-  at::Generator gen = at::detail::createCPUGenerator(options.seed * 2654435761ULL + 17);
+  at::Generator gen = at::detail::createCPUGenerator(options.seed() * 2654435761ULL + 17);
   std::vector<ClusterHead> heads;
   std::vector<torch::Tensor> params;
-  for (int64_t h = 0; h < options.heads; ++h) {
+  for (int64_t h = 0; h < options.heads(); ++h) {
     ClusterHead head(head_options);
     initialise(head, gen);
     head->to(device);
@@ -82,10 +82,10 @@ NeighbourHeadResult train_neighbour_heads(const torch::Tensor& features,
     for (auto& p : head->parameters()) params.push_back(p);
     heads.push_back(head);
   }
-  torch::optim::Adam adam(params, torch::optim::AdamOptions(options.lr));
+  torch::optim::Adam adam(params, torch::optim::AdamOptions(options.lr()));
   torch::AutoGradMode grad(true);  // also when the caller is under a no-grad guard
   const auto cpu_long = torch::TensorOptions().dtype(torch::kInt64);
-  for (int64_t epoch = 0; epoch < options.epochs; ++epoch) {
+  for (int64_t epoch = 0; epoch < options.epochs(); ++epoch) {
     const torch::Tensor order = torch::randperm(n, gen, cpu_long).to(device);
     const torch::Tensor pick = torch::randint(k, {n}, gen, cpu_long).to(device);
     for (int64_t start = 0; start + b <= n; start += b) {
@@ -97,19 +97,19 @@ NeighbourHeadResult train_neighbour_heads(const torch::Tensor& features,
       torch::Tensor loss = torch::zeros({}, x.options());
       for (auto& head : heads) {
         const torch::Tensor p = head->forward(both);
-        loss = loss + neighbour_loss(p.slice(0, 0, b), p.slice(0, b), options.entropy_weight).total;
+        loss = loss + neighbour_loss(p.slice(0, 0, b), p.slice(0, b), options.entropy_weight()).total;
       }
       adam.zero_grad();
       loss.backward();
       adam.step();
     }
-    if (progress) progress(epoch + 1, options.epochs);
+    if (progress) progress(epoch + 1, options.epochs());
   }
 
   NeighbourHeadResult result;
-  for (int64_t h = 0; h < options.heads; ++h) {
+  for (int64_t h = 0; h < options.heads(); ++h) {
     heads[h]->eval();
-    const NeighbourLoss l = full_loss(heads[h], x, nb, options.entropy_weight);
+    const NeighbourLoss l = full_loss(heads[h], x, nb, options.entropy_weight());
     result.total.push_back(l.total.item<double>());
     result.consistency.push_back(l.consistency.item<double>());
     result.entropy.push_back(l.entropy.item<double>());

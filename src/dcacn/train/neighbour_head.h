@@ -11,6 +11,7 @@
 // one with the lowest loss over all images and all their neighbours is kept (SCAN's choice; a
 // head that settles in a poor optimum agrees less with the neighbours). No label is used.
 
+#include <torch/arg.h>
 #include <torch/types.h>
 
 #include <cstdint>
@@ -23,16 +24,16 @@ namespace dcacn {
 
 struct NeighbourHeadOptions {
   /// Heads trained from different initialisations; the lowest-loss one is kept.
-  int64_t heads = 8;
+  TORCH_ARG(int64_t, heads) = 8;
   /// Passes over all anchors.
-  int64_t epochs = 20;
-  int64_t batch_size = 512;
+  TORCH_ARG(int64_t, epochs) = 20;
+  TORCH_ARG(int64_t, batch_size) = 512;
   /// Adam's learning rate.
-  double lr = 1e-3;
+  TORCH_ARG(double, lr) = 1e-3;
   /// w above.
-  double entropy_weight = 5.0;
+  TORCH_ARG(double, entropy_weight) = 5.0;
   /// Seed of the heads' initialisation, the anchors' order and the neighbours drawn.
-  uint64_t seed = 0;
+  TORCH_ARG(uint64_t, seed) = 0;
 };
 
 struct NeighbourLoss {

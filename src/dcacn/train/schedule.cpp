@@ -7,23 +7,32 @@
 
 namespace dcacn {
 
-double budget_fraction(const TrainConfig& config, int64_t step, int64_t steps_per_epoch,
-                       double elapsed_seconds) {
+LrSchedule parse_lr_schedule(const std::string& text, const std::string& option) {
+  if (text == "constant") return LrSchedule::kConstant;
+  if (text == "cosine") return LrSchedule::kCosine;
+  throw InputError(option + " must be constant or cosine, got " + text);
+}
+
+std::string lr_schedule_name(LrSchedule schedule) {
+  return schedule == LrSchedule::kCosine ? "cosine" : "constant";
+}
+
+double budget_fraction(const StageBudget& budget, int64_t steps, int64_t steps_per_epoch,
+                       double seconds) {
   DCACN_CHECK(steps_per_epoch >= 1, "an epoch must have at least one step, got ", steps_per_epoch);
-  double f = static_cast<double>(step) / static_cast<double>(config.epochs * steps_per_epoch);
-  if (config.max_steps > 0) f = std::max(f, static_cast<double>(step) / config.max_steps);
-  if (config.time_budget_minutes > 0) {
-    f = std::max(f, elapsed_seconds / (60.0 * config.time_budget_minutes));
+  double f = 0;
+  if (budget.epochs() > 0) {
+    f = static_cast<double>(steps) / static_cast<double>(budget.epochs() * steps_per_epoch);
   }
+  if (budget.steps() > 0) f = std::max(f, static_cast<double>(steps) / budget.steps());
+  if (budget.minutes() > 0) f = std::max(f, seconds / (60.0 * budget.minutes()));
   return std::clamp(f, 0.0, 1.0);
 }
 
-double scheduled_lr(const TrainConfig& config, double fraction) {
-  if (config.lr_schedule == "constant") return config.lr;
-  DCACN_CHECK(config.lr_schedule == "cosine", "--lr-schedule must be constant or cosine, got ",
-              config.lr_schedule);
+double scheduled_lr(double lr, LrSchedule schedule, double fraction) {
+  if (schedule == LrSchedule::kConstant) return lr;
   const double pi = std::acos(-1.0);
-  return config.lr * 0.5 * (1.0 + std::cos(pi * std::clamp(fraction, 0.0, 1.0)));
+  return lr * 0.5 * (1.0 + std::cos(pi * std::clamp(fraction, 0.0, 1.0)));
 }
 
 }  // namespace dcacn

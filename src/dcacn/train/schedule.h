@@ -1,24 +1,30 @@
 #pragma once
-// The learning rate over a run. The paper trains at a constant rate (CC's Adam at 3e-4); the
-// cosine schedule decays it to zero over the run's budget, which matters most for short,
+// The learning rate over a stage. The paper trains at a constant rate (CC's Adam at 3e-4); the
+// cosine schedule decays it to zero over the stage's budget, which matters most for short,
 // time-limited runs such as fmnist-cpu.
 
 #include <cstdint>
 #include <string>
 
-#include "dcacn/run/config.h"
+#include "dcacn/train/stage.h"
 
 namespace dcacn {
 
-/// How much of its budget a run has used, in [0, 1]: the largest of step / (epochs x
-/// steps_per_epoch), step / max_steps (when set) and elapsed / time budget (when set), so the
-/// schedule follows whichever budget ends the run first. With a time budget the fraction, and
-/// so the rate, depends on the machine's speed; with a step or epoch budget it does not.
-double budget_fraction(const TrainConfig& config, int64_t step, int64_t steps_per_epoch,
-                       double elapsed_seconds);
+enum class LrSchedule { kConstant, kCosine };
 
-/// The learning rate at `fraction` of the budget: config.lr for "constant",
-/// config.lr * (1 + cos(pi * fraction)) / 2 for "cosine".
-double scheduled_lr(const TrainConfig& config, double fraction);
+/// "constant" or "cosine"; InputError naming `option` and the value otherwise.
+LrSchedule parse_lr_schedule(const std::string& text, const std::string& option = "--lr-schedule");
+std::string lr_schedule_name(LrSchedule schedule);
+
+/// How much of its budget a stage has used, in [0, 1]: the largest of steps / (epochs x
+/// steps_per_epoch), steps / budget steps and seconds / budget minutes, over the limits the
+/// budget sets, so the schedule follows whichever ends the stage first. With a time budget the
+/// fraction, and so the rate, depends on the machine's speed; with steps or epochs it does not.
+double budget_fraction(const StageBudget& budget, int64_t steps, int64_t steps_per_epoch,
+                       double seconds);
+
+/// The learning rate at `fraction` of the budget: `lr` for kConstant,
+/// lr * (1 + cos(pi * fraction)) / 2 for kCosine.
+double scheduled_lr(double lr, LrSchedule schedule, double fraction);
 
 }  // namespace dcacn

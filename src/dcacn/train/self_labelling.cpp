@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "dcacn/metrics/hungarian.h"
-#include "dcacn/train/metrics_log.h"
+#include "dcacn/util/progress.h"
 #include "dcacn/util/error.h"
 
 namespace dcacn {
@@ -101,7 +101,7 @@ LossTerms self_label_loss(const std::vector<torch::Tensor>& h, const std::vector
   }
   ent = ent / static_cast<double>(num_global);
   LossTerms out;
-  out.total = o.instance_weight * inst + o.ce_weight * ce + o.entropy_weight * ent;
+  out.total = o.instance_weight() * inst + o.ce_weight() * ce + o.entropy_weight() * ent;
   out.instance = inst.detach();
   out.cluster = ce.detach();
   out.entropy = ent.detach();

@@ -10,6 +10,7 @@
 // same), and PseudoLabelStats, logged with every metrics row (share of images labelled, balance
 // between clusters and, when the data has labels, their accuracy).
 
+#include <torch/arg.h>
 #include <torch/types.h>
 
 #include <string>
@@ -21,13 +22,13 @@ namespace dcacn {
 
 struct SelfLabelOptions {
   /// Smallest cluster probability of a pseudo-labelled image.
-  double threshold = 0.9;
+  TORCH_ARG(double, threshold) = 0.9;
   /// At most ceil(quota * B / K) images of a batch of B per cluster (its most confident ones).
-  double quota = 0.5;
-  double ce_weight = 1.0;
-  double instance_weight = 1.0;
+  TORCH_ARG(double, quota) = 0.5;
+  TORCH_ARG(double, ce_weight) = 1.0;
+  TORCH_ARG(double, instance_weight) = 1.0;
   /// Weight of the entropy regulariser of the global views (0: none).
-  double entropy_weight = 1.0;
+  TORCH_ARG(double, entropy_weight) = 1.0;
 };
 
 /// Pseudo-labels of a batch from its cluster probabilities [B, K]: per cluster, among the images

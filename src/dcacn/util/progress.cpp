@@ -49,4 +49,10 @@ std::string format_duration(double seconds) {
   return buffer;
 }
 
+std::string fixed(double v, int digits) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.*f", digits, v);
+  return buffer;
+}
+
 }  // namespace dcacn

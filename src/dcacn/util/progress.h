@@ -26,4 +26,7 @@ class Progress {
 /// "1 h 02 min", "3 min 05 s", "42 s".
 std::string format_duration(double seconds);
 
+/// "0.1235": `digits` decimals.
+std::string fixed(double value, int digits = 4);
+
 }  // namespace dcacn

@@ -1,0 +1,58 @@
+#pragma once
+// The neighbour stage: SCAN's clustering step on the current network's frozen features
+// (train/neighbour_head.h). Each image's nearest neighbours are mined in pixel space or in the
+// features, several cluster heads are trained on the features so that each image and its
+// neighbours share a cluster, and the lowest-loss head replaces the network's cluster head.
+// A whole stage: it runs at once, with no budget of its own.
+
+#include "dcacn/run/config.h"
+#include "dcacn/train/neighbour_head.h"
+#include "dcacn/train/stage.h"
+
+namespace dcacn {
+
+/// Where the neighbours are mined.
+enum class NeighbourSpace { kPixels, kFeatures };
+
+/// "pixels" or "features"; InputError naming `option` and the value otherwise.
+NeighbourSpace parse_neighbour_space(const std::string& text, const std::string& option);
+std::string neighbour_space_name(NeighbourSpace space);
+
+struct NeighbourStageOptions {
+  TORCH_ARG(NeighbourSpace, space) = NeighbourSpace::kPixels;
+  /// Neighbours per image.
+  TORCH_ARG(int64_t, k) = 20;
+  /// The heads' training (its seed is the run's).
+  TORCH_ARG(NeighbourHeadOptions, heads);
+};
+
+/// The options of a `neighbours:...` entry: its settings, the rest from `config`
+/// (--neighbours when not off, --neighbour-k, ...).
+NeighbourStageOptions neighbour_stage_options(StageSettings& settings, const TrainConfig& config);
+
+/// The images as rows of floats for mining neighbours in pixel space: [N, C*H*W] on `device`,
+/// area-averaged down to at most 32 x 32 pixels first.
+torch::Tensor pixel_space(const torch::Tensor& images, torch::Device device);
+
+class NeighbourStage : public Stage {
+ public:
+  explicit NeighbourStage(NeighbourStageOptions options) : options_(std::move(options)) {}
+
+  StageKind kind() const override { return StageKind::kNeighbours; }
+  std::string describe() const override;
+  const StageBudget& budget() const override { return budget_; }
+  bool stepwise() const override { return false; }
+  WholeStageResult run(StageContext& context) override;
+
+  const NeighbourStageOptions& options() const { return options_; }
+
+ private:
+  NeighbourStageOptions options_;
+  StageBudget budget_;  // none
+};
+
+/// Copies `source`'s parameters into `target`'s of the same name; InputError naming the first
+/// name missing or of another shape.
+void copy_parameters(torch::nn::Module& target, const torch::nn::Module& source);
+
+}  // namespace dcacn

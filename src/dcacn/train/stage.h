@@ -1,0 +1,154 @@
+#pragma once
+// A training run is an ordered list of stages (train/pipeline.h). A stage is one kind of
+// training (contrastive, neighbour clustering, self-labelling) with its own settings and budget;
+// the session (train/session.h) owns everything the stages share (device and ranks, data,
+// network, optimiser, evaluation, checkpoints, progress) and offers it through StageContext.
+//
+// Label-blind by construction: a stage sees the images through TrainingImages, which has no
+// labels, and StageContext has no way to reach them. Labels enter only the session's scorer
+// (metrics rows, final.json and log lines that say they use them).
+//
+// Two shapes of stage:
+// - stepwise (contrastive, self-labelling): the session runs its epoch loop over shuffled
+//   batches and asks the stage for each batch's losses and learning rate; the stage ends when
+//   its budget (minutes, steps or epochs, counted from its start) is spent.
+// - whole (neighbours): run() does the stage's work at once and returns the network's
+//   predictions and features after it.
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "dcacn/augment/multicrop.h"
+#include "dcacn/dist/communicator.h"
+#include "dcacn/model/dcacn_model.h"
+#include "dcacn/train/losses.h"
+#include "dcacn/train/train_step.h"
+
+namespace dcacn {
+
+/// The kinds of stage. The values are the `stage` column of metrics.csv and of checkpoints.
+enum class StageKind { kContrastive = 1, kSelfLabel = 2, kNeighbours = 3 };
+
+/// "contrastive", "selflabel", "neighbours": the names --stages uses.
+std::string stage_kind_name(StageKind kind);
+
+/// A stage's budget, counted from the stage's start; 0 is no limit. A stepwise stage ends at
+/// whichever comes first.
+struct StageBudget {
+  bool unlimited() const { return minutes() <= 0 && steps() <= 0 && epochs() <= 0; }
+  bool operator==(const StageBudget& other) const;
+
+  /// Wall time of the stage, its periodic evaluations included.
+  TORCH_ARG(double, minutes) = 0;
+  /// Optimisation steps.
+  TORCH_ARG(int64_t, steps) = 0;
+  /// Passes over the data (a stage that begins inside an epoch counts from the next one).
+  TORCH_ARG(int64_t, epochs) = 0;
+};
+
+/// ":minutes=27:epochs=1000" (the limits set, in this order; "" when unlimited).
+std::string budget_text(const StageBudget& budget);
+
+/// One stage's `key=value` settings as --stages gives them; each getter takes its key out, so
+/// that expect_all_used() can name a key no stage knows.
+class StageSettings {
+ public:
+  explicit StageSettings(std::string stage);
+  void set(const std::string& key, const std::string& value);
+  double number(const std::string& key, double fallback);
+  int64_t integer(const std::string& key, int64_t fallback);
+  std::string text(const std::string& key, const std::string& fallback);
+  /// minutes=, steps=, epochs=.
+  StageBudget budget();
+  /// InputError naming the first setting left, and `known` (the keys the stage takes).
+  void expect_all_used(const std::string& known) const;
+
+ private:
+  std::string stage_;
+  std::map<std::string, std::string> values_;
+};
+
+/// The images a stage trains on: [N, C, H, W] uint8 (CPU). No labels, by design.
+struct TrainingImages {
+  torch::Tensor images;
+  std::string name;  ///< for logs, e.g. "fashion-mnist (all)"
+
+  int64_t size() const { return images.size(0); }
+  int64_t channels() const { return images.size(1); }
+};
+
+/// Thrown by a stage that stops because a stop was requested (Ctrl-C, SIGTERM): the session
+/// keeps the checkpoint from before the stage.
+struct StageInterrupted {};
+
+/// What the session offers a stage.
+class StageContext {
+ public:
+  virtual ~StageContext() = default;
+  virtual const TrainingImages& images() const = 0;
+  virtual DCACN& model() = 0;
+  virtual TrainStep& step() = 0;
+  virtual MultiCropAugmenter& augment() = 0;
+  /// The evaluation transform's size (the global views').
+  virtual int64_t image_size() const = 0;
+  virtual torch::Device device() const = 0;
+  /// Data-parallel runs only; nullptr otherwise.
+  virtual Communicator* comm() = 0;
+  virtual uint64_t seed() const = 0;
+  /// [N, D] float (CPU): the backbone features of every image under the current network.
+  virtual torch::Tensor features() = 0;
+  /// Whether a stop was requested; agreed by every rank (a collective when data-parallel).
+  virtual bool stop_requested() = 0;
+  /// The progress line (rank 0 shows it); finish_progress() ends it.
+  virtual void show_progress(const std::string& line) = 0;
+  virtual void finish_progress() = 0;
+  /// Steps taken and run time spent since the stage began; batches per epoch.
+  virtual int64_t steps_in_stage() const = 0;
+  virtual double seconds_in_stage() const = 0;
+  virtual int64_t steps_per_epoch() const = 0;
+  /// For the scorer's statistics: the pseudo-labels [B] (-1: none) a self-labelling stage gave
+  /// the images `index` [B] of a global batch.
+  virtual void record_pseudo_labels(const torch::Tensor& index, const torch::Tensor& labels) = 0;
+  /// For the scorer's log: the neighbours [N, k] a neighbour stage mined.
+  virtual void record_neighbours(const torch::Tensor& neighbours) = 0;
+};
+
+/// What a whole stage leaves: the network's cluster of every image after it and the features it
+/// clustered, and its loss terms for the metrics row.
+struct WholeStageResult {
+  torch::Tensor predictions;  ///< [N] int64, CPU
+  torch::Tensor features;     ///< [N, D] float, CPU
+  double total = 0, consistency = 0, entropy = 0;
+};
+
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  virtual StageKind kind() const = 0;
+  /// "contrastive:minutes=27:epochs=1000": the stage as --stages writes it.
+  virtual std::string describe() const = 0;
+  virtual const StageBudget& budget() const = 0;
+  /// Stepwise stages are trained batch by batch by the session; whole stages run at once.
+  virtual bool stepwise() const = 0;
+
+  /// Called once when the stage begins (not when a run resumes inside it).
+  virtual void begin(StageContext& context) {}
+
+  /// Stepwise: the losses of one batch, `images` [B, C, H, W] uint8 on the device (this rank's
+  /// shard of the global batch `index` [G]), with the graph.
+  virtual LossTerms batch_losses(StageContext& context, const torch::Tensor& images,
+                                 const torch::Tensor& index);
+  /// Stepwise: Adam's learning rate for the next step.
+  virtual double learning_rate(StageContext& context) const;
+  /// Stepwise: the progress line's words for the stage and for its second loss term.
+  virtual std::string progress_name() const { return stage_kind_name(kind()); }
+  virtual std::string second_loss_name() const { return "clus"; }
+
+  /// Whole: runs the stage. Throws StageInterrupted when a stop is requested during it.
+  virtual WholeStageResult run(StageContext& context);
+};
+
+}  // namespace dcacn
