@@ -110,9 +110,13 @@ TEST_F(CliModelTest, EvaluateReproducesTheRunsOwnFinalScores) {
   EXPECT_EQ(total, 96);
   EXPECT_EQ(j["per_cluster"].size(), 2u);
   EXPECT_TRUE(j.contains("majority_vote_acc"));
-  const CliRun text = run_cli("evaluate --checkpoint " + at("run") + " --which best --quiet");
+  const CliRun text = run_cli("evaluate --checkpoint " + at("run") + " --quiet");
   ASSERT_EQ(text.status, 0) << text.output;
   EXPECT_NE(text.output.find("confusion matrix"), std::string::npos) << text.output;
+  // No checkpoint is chosen by the labels.
+  const CliRun best = run_cli("evaluate --checkpoint " + at("run") + " --which best --quiet");
+  EXPECT_EQ(best.status, 1);
+  EXPECT_NE(best.output.find("best.pt"), std::string::npos) << best.output;
   const CliRun missing = run_cli("evaluate --checkpoint " + at("nowhere") + " --quiet");
   EXPECT_EQ(missing.status, 1);
   EXPECT_NE(missing.output.find("nowhere"), std::string::npos) << missing.output;

@@ -88,7 +88,9 @@ TEST_F(InferenceTest, CheckpointPathsAreResolvedWithClearErrors) {
   EXPECT_EQ(resolve_checkpoint(path("run/checkpoints/last.pt"), "best"),
             path("run/checkpoints/last.pt"));
   test::expect_error_containing([&] { resolve_checkpoint(path("run"), "best"); },
-                                {"not a training run", "best.pt"});
+                                {"has no", "best.pt", "runs keep only last.pt"});
+  test::expect_error_containing([&] { resolve_checkpoint(path("."), "last"); },
+                                {"not a training run", "last.pt"});
   test::expect_error_containing([&] { resolve_checkpoint(path("run"), "first"); },
                                 {"last or best", "first"});
   test::expect_error_containing([&] { resolve_checkpoint(path("none.pt")); },

@@ -21,7 +21,12 @@ Checkpoint small_checkpoint() {
   c.batch_in_epoch = 5;
   c.step = 17;
   c.train_seconds = 12.5;
-  c.best_acc = 0.25;
+  c.pipeline = "contrastive:steps=20:lr=0.001:schedule=constant,neighbours:space=pixels";
+  c.stage_index = 1;
+  c.stage_started = false;
+  c.stage_start_epoch = 1;
+  c.metrics_rows = 4;
+  c.pseudo_labels = torch::tensor({3, 1, 7, -1}, torch::kInt64).view({2, 2});
   torch::manual_seed(3);
   DCACN model(c.network);
   c.model = state_dict(*model);
@@ -61,7 +66,12 @@ TEST_F(CheckpointTest, SaveAndLoadKeepEveryEntryAndTheResolvedNetwork) {
   EXPECT_EQ(b.batch_in_epoch, 5);
   EXPECT_EQ(b.step, 17);
   EXPECT_DOUBLE_EQ(b.train_seconds, 12.5);
-  EXPECT_DOUBLE_EQ(b.best_acc, 0.25);
+  EXPECT_EQ(b.pipeline, a.pipeline);
+  EXPECT_EQ(b.stage_index, 1);
+  EXPECT_FALSE(b.stage_started);
+  EXPECT_EQ(b.stage_start_epoch, 1);
+  EXPECT_EQ(b.metrics_rows, 4);
+  EXPECT_TRUE(b.pseudo_labels.equal(a.pseudo_labels));
   EXPECT_EQ(b.loss_sums, a.loss_sums);
   EXPECT_EQ(b.loss_steps, 3);
   EXPECT_TRUE(b.augment_rng.equal(a.augment_rng));

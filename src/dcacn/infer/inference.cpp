@@ -76,6 +76,9 @@ std::string resolve_checkpoint(const std::string& path, const std::string& which
               "the checkpoint to use must be last or best, got ", which);
   if (is_directory(path)) {
     const std::string file = path + "/checkpoints/" + which + ".pt";
+    DCACN_CHECK(which != "best" || is_file(file), path, " has no ", file,
+                ": runs keep only last.pt (a best.pt chosen by ACC let the labels pick the model; "
+                "runs of earlier versions may have one)");
     DCACN_CHECK(is_file(file), path, " is not a training run: ", file, " not found");
     return file;
   }

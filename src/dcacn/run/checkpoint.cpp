@@ -190,6 +190,7 @@ Checkpoint load_checkpoint(const std::string& path) {
       const torch::Tensor counts = get("pseudo_counts").toTensor();
       if (counts.numel() > 0) c.pseudo_counts = counts;
     }
+    if (c.format_version <= 3) c.metrics_rows = -1;
     if (c.format_version >= 4) {
       c.pipeline = get("pipeline").toStringRef();
       c.stage_index = get("stage_index").toInt();

@@ -69,7 +69,7 @@ struct Checkpoint {
   int64_t stage_index = 0;
   bool stage_started = true;
   int64_t stage_start_epoch = 0;
-  int64_t metrics_rows = -1;    ///< -1 in versions 1-3
+  int64_t metrics_rows = 0;     ///< -1 in versions 1-3 (unknown)
   torch::Tensor pseudo_labels;  ///< int64 [M, 2] or undefined
   torch::Tensor pseudo_counts;  ///< version 3: PseudoLabelStats::to_tensor(); else undefined
 };

@@ -179,6 +179,7 @@ void TrainingSession::restore(const Checkpoint& ck, const std::string& source) {
   load_optimizer_bytes(*adam_, ck.optimizer, source);
   augment_->generator().set_state(ck.augment_rng);
   state_ = restored_state(ck, source);
+  state_.lr = c_.lr;
   if (ck.pseudo_labels.defined()) {
     pseudo_index_.push_back(ck.pseudo_labels.select(1, 0));
     pseudo_labels_.push_back(ck.pseudo_labels.select(1, 1));

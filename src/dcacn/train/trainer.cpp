@@ -86,7 +86,8 @@ Trainer::Trainer(const std::string& run_dir, const ResumeOverrides& overrides, c
   DCACN_CHECK(!epochs_done && reason == StopPolicy::Reason::kNone, "the run in ", run_dir,
               " has already ",
               epochs_done ? c10::str("trained its ", epochs, " epochs")
-                          : "reached its " + StopPolicy::budget_name(stage.budget(), reason),
+                          : c10::str("reached its ", stage_kind_name(stage.kind()), " stage's ",
+                                     StopPolicy::budget_name(stage.budget(), reason)),
               " (step ", ck.step, "); to continue it, give --resume ",
               how_to_extend(config_, stage));
 }
