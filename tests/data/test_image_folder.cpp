@@ -159,6 +159,9 @@ TEST_F(ImageFolderTest, FlatFolderHasNoLabelsAndOneChannelMode) {
   EXPECT_FALSE(data.has_labels());
   EXPECT_TRUE(data.images[0].eq(255).all().item<bool>());
   EXPECT_TRUE(data.images[1].eq(0).all().item<bool>());
+  // The strides of [N, 1, H, W] in row-major order, not a one-channel NHWC view (which counts
+  // as contiguous too, but sends convolutions down their channels-last path).
+  EXPECT_EQ(data.images.strides(), (std::vector<int64_t>{25, 25, 5, 1}));
 }
 
 TEST_F(ImageFolderTest, CorruptImagesAreSkippedOrRejectedWithStrict) {

@@ -265,7 +265,9 @@ torch::Tensor decode_images(const std::vector<std::string>& files,
   if (kept) *kept = good;
   torch::Tensor index = torch::tensor(good, torch::kInt64);
   torch::Tensor images = static_cast<int64_t>(good.size()) == n ? hwc : hwc.index_select(0, index);
-  return images.permute({0, 3, 1, 2}).contiguous();
+  // clone, not contiguous(): with one channel the permuted view already counts as contiguous,
+  // but its NHWC strides make convolutions take their channels-last path.
+  return images.permute({0, 3, 1, 2}).clone(torch::MemoryFormat::Contiguous);
 }
 
 Dataset load_image_folder(const std::string& root, const ImageFolderOptions& options) {

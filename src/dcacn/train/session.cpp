@@ -215,7 +215,9 @@ bool TrainingSession::agreed(bool rank0_value) {
   return t.item<int64_t>() != 0;
 }
 
-bool TrainingSession::stop_requested() { return agreed(leader() && stop_.interrupted()); }
+bool TrainingSession::stop_requested() {
+  return agreed(leader() && stop_.interrupted(state_.step));
+}
 
 // Rank 0's parameters and buffers (BatchNorm statistics) on every rank.
 void TrainingSession::synchronise_model() {

@@ -15,7 +15,7 @@ StopPolicy::Reason StopPolicy::check(const StageBudget& budget, int64_t steps_in
                                      double seconds_in_stage, int64_t step) const {
   const Reason reason = budget_reached(budget, steps_in_stage, seconds_in_stage);
   if (reason != Reason::kNone) return reason;
-  if (requested_ || (step_limit_ >= 0 && step >= step_limit_)) return Reason::kInterrupted;
+  if (interrupted(step)) return Reason::kInterrupted;
   return Reason::kNone;
 }
 

@@ -30,8 +30,10 @@ class StopPolicy {
   void request_stop() { requested_ = true; }
   /// The flag request_stop() sets, for a signal handler to set.
   std::atomic<bool>& stop_flag() { return requested_; }
-  /// Whether a stop was requested; budgets aside.
-  bool interrupted() const { return requested_; }
+  /// Whether a stop was requested, or the step limit is reached at `step`; budgets aside.
+  bool interrupted(int64_t step) const {
+    return requested_ || (step_limit_ >= 0 && step >= step_limit_);
+  }
   /// Stops, as if interrupted, once this many optimisation steps have been taken in total.
   void set_step_limit(int64_t steps) { step_limit_ = steps; }
 

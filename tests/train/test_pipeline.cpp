@@ -1,0 +1,106 @@
+#include "dcacn/train/pipeline.h"
+
+#include "../test_util.h"
+#include "dcacn/train/contrastive_stage.h"
+#include "dcacn/train/neighbour_stage.h"
+#include "dcacn/train/selflabel_stage.h"
+
+namespace dcacn {
+namespace {
+
+using test::expect_error_containing;
+
+TrainConfig with_stages(const std::string& text) {
+  TrainConfig c;
+  c.stages = text;
+  return c;
+}
+
+TEST(Pipeline, TheFlagsOfEarlierVersionsDescribeTheirPipeline) {
+  TrainConfig c;  // contrastive only, 1000 epochs
+  EXPECT_EQ(legacy_pipeline_text(c), "contrastive:epochs=1000");
+  c = preset("fmnist-cpu");
+  EXPECT_EQ(legacy_pipeline_text(c), "contrastive:minutes=27:epochs=1000,neighbours");
+  c.selflabel_steps = 50;
+  c.max_steps = 300;
+  EXPECT_EQ(legacy_pipeline_text(c),
+            "contrastive:minutes=27:steps=300:epochs=1000,selflabel:steps=50,neighbours");
+  // In full, with the settings the flags give.
+  const Pipeline p = build_pipeline(c);
+  ASSERT_EQ(p.size(), 3u);
+  EXPECT_EQ(p[0]->describe(),
+            "contrastive:minutes=27:steps=300:epochs=1000:lr=0.001:schedule=constant");
+  EXPECT_EQ(p[1]->describe(),
+            "selflabel:steps=50:lr=0.0001:threshold=0.9:quota=0.5:ce=1:instance=1:entropy=1");
+  EXPECT_EQ(p[2]->describe(),
+            "neighbours:space=pixels:k=20:heads=8:passes=20:lr=0.001:entropy=5");
+  EXPECT_TRUE(p[0]->stepwise());
+  EXPECT_FALSE(p[2]->stepwise());
+}
+
+TEST(Pipeline, StagesAreParsedInOrderWithTheirOwnSettings) {
+  TrainConfig c = with_stages(
+      "contrastive:27m:schedule=cosine,neighbours:space=features:k=7,selflabel:minutes=2.5:"
+      "threshold=0.99,contrastive:steps=10:epochs=1,neighbours");
+  c.selflabel_quota = 0.25;  // a flag gives what the stage's text leaves out
+  c.neighbour_heads = 3;
+  const Pipeline p = build_pipeline(c);
+  ASSERT_EQ(p.size(), 5u);
+  const auto& first = dynamic_cast<const ContrastiveStage&>(*p[0]);
+  EXPECT_DOUBLE_EQ(first.budget().minutes(), 27);
+  EXPECT_EQ(first.options().schedule(), LrSchedule::kCosine);
+  const auto& nb = dynamic_cast<const NeighbourStage&>(*p[1]);
+  EXPECT_EQ(nb.options().space(), NeighbourSpace::kFeatures);
+  EXPECT_EQ(nb.options().k(), 7);
+  EXPECT_EQ(nb.options().heads().heads(), 3);
+  const auto& sl = dynamic_cast<const SelfLabelStage&>(*p[2]);
+  EXPECT_DOUBLE_EQ(sl.budget().minutes(), 2.5);
+  EXPECT_DOUBLE_EQ(sl.options().loss().threshold(), 0.99);
+  EXPECT_DOUBLE_EQ(sl.options().loss().quota(), 0.25);
+  EXPECT_EQ(p[3]->budget().steps(), 10);
+  EXPECT_EQ(p[3]->budget().epochs(), 1);
+  EXPECT_EQ(dynamic_cast<const NeighbourStage&>(*p[4]).options().space(), NeighbourSpace::kPixels);
+  // The text written in full reads back to the same pipeline.
+  const std::string text = pipeline_text(p);
+  EXPECT_EQ(pipeline_text(build_pipeline(with_stages(text))), text);
+  // A stage's settings without its budget.
+  EXPECT_EQ(stage_settings(*p[3]), "contrastive:lr=0.0003:schedule=constant");
+}
+
+TEST(Pipeline, BadTextIsRefusedNamingTheStageAndTheSetting) {
+  auto refused = [](const std::string& text, std::vector<std::string> parts) {
+    expect_error_containing([&] { build_pipeline(with_stages(text)); }, parts);
+  };
+  refused("contrastive:10m,clustering", {"unknown stage 'clustering'", "neighbours"});
+  refused("contrastive:10m:temperature=2", {"unknown setting 'temperature'", "contrastive",
+                                             "minutes, steps, epochs, lr, schedule"});
+  refused("contrastive", {"stage 1 (contrastive) needs a budget"});
+  refused("contrastive:10m,selflabel:threshold=0.9", {"stage 2 (selflabel) needs a budget"});
+  refused("contrastive:steps=ten", {"steps='ten' is not a number"});
+  refused("contrastive:steps=2.5", {"steps=2.5 must be a whole number"});
+  refused("contrastive:minutes=-1", {"must not be negative"});
+  refused("contrastive:10m,,neighbours", {"an empty stage"});
+  refused("contrastive:10m:minutes=5", {"'minutes' given twice"});
+  refused("contrastive:10m,neighbours:space=colour", {"space must be pixels or features", "colour"});
+  refused("contrastive:10m,selflabel:steps=5:threshold=1", {"threshold", "[0, 1)"});
+  refused("contrastive:10m,neighbours:k=0", {"k, heads and passes must be positive"});
+  refused("contrastive:10m:schedule=linear", {"schedule", "linear"});
+}
+
+TEST(Pipeline, StagesAndTheBudgetFlagsDoNotGoTogether) {
+  TrainConfig c = with_stages("contrastive:10m");
+  EXPECT_NO_THROW(c.validate());
+  c.time_budget_minutes = 5;
+  expect_error_containing([&] { c.validate(); }, {"--stages", "--time-budget"});
+}
+
+TEST(Pipeline, NumbersAreWrittenExactly) {
+  for (double v : {0.001, 3e-4, 1.0 / 3.0, 27.0, 0.1 + 0.2, 1e-12}) {
+    EXPECT_EQ(std::strtod(exact_number(v).c_str(), nullptr), v) << exact_number(v);
+  }
+  EXPECT_EQ(exact_number(0.001), "0.001");
+  EXPECT_EQ(exact_number(27), "27");
+}
+
+}  // namespace
+}  // namespace dcacn

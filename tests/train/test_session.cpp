@@ -1,0 +1,301 @@
+// The session runs a pipeline of stages: in any order, resumed inside any of them, appended to,
+// and blind to the labels.
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "../test_util.h"
+#include "dcacn/cluster/neighbours.h"
+#include "dcacn/infer/inference.h"
+#include "dcacn/io/image_grid.h"
+#include <torch/optim/adam.h>
+
+#include "dcacn/run/checkpoint.h"
+#include "dcacn/run/setup.h"
+#include "dcacn/data/registry.h"
+#include "dcacn/train/trainer.h"
+#include "train_util.h"
+
+namespace dcacn {
+namespace {
+
+using test::expect_error_containing;
+
+std::vector<std::map<std::string, std::string>> read_rows(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string> header;
+  std::stringstream hs(line);
+  for (std::string f; std::getline(hs, f, ',');) header.push_back(f);
+  std::vector<std::map<std::string, std::string>> rows;
+  while (std::getline(in, line)) {
+    std::stringstream ls(line);
+    std::map<std::string, std::string> row;
+    size_t i = 0;
+    for (std::string f; std::getline(ls, f, ',') && i < header.size(); ++i) row[header[i]] = f;
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+// Adam's state per parameter (step, first and second moments), in parameter order: the
+// serialized bytes differ between equal states (they name parameters by their addresses).
+std::vector<torch::Tensor> adam_state(const Checkpoint& ck) {
+  DCACN model(ck.network);
+  torch::optim::Adam adam(model->parameters());
+  load_optimizer_bytes(adam, ck.optimizer, "checkpoint");
+  std::vector<torch::Tensor> out;
+  for (const auto& p : adam.param_groups().front().params()) {
+    const auto it = adam.state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+    if (it == adam.state().end()) continue;
+    const auto& s = static_cast<const torch::optim::AdamParamState&>(*it->second);
+    out.push_back(torch::tensor(s.step(), torch::kInt64));
+    out.push_back(s.exp_avg());
+    out.push_back(s.exp_avg_sq());
+  }
+  return out;
+}
+
+// Every entry of two checkpoints but their configuration (which names the data) and timings.
+void expect_same_checkpoints(const std::string& a, const std::string& b) {
+  const Checkpoint x = load_checkpoint(a), y = load_checkpoint(b);
+  ASSERT_EQ(x.model.size(), y.model.size());
+  for (size_t i = 0; i < x.model.size(); ++i) {
+    EXPECT_EQ(x.model[i].first, y.model[i].first);
+    EXPECT_TRUE(x.model[i].second.equal(y.model[i].second)) << x.model[i].first;
+  }
+  const auto ox = adam_state(x), oy = adam_state(y);
+  ASSERT_EQ(ox.size(), oy.size());
+  EXPECT_FALSE(ox.empty());
+  for (size_t i = 0; i < ox.size(); ++i) EXPECT_TRUE(ox[i].equal(oy[i])) << "Adam state " << i;
+  EXPECT_TRUE(x.augment_rng.equal(y.augment_rng));
+  EXPECT_EQ(x.epoch, y.epoch);
+  EXPECT_EQ(x.batch_in_epoch, y.batch_in_epoch);
+  EXPECT_EQ(x.step, y.step);
+  EXPECT_EQ(x.loss_sums, y.loss_sums);
+  EXPECT_EQ(x.loss_steps, y.loss_steps);
+  EXPECT_EQ(x.stage, y.stage);
+  EXPECT_EQ(x.stage_start_step, y.stage_start_step);
+  EXPECT_EQ(x.pipeline, y.pipeline);
+  EXPECT_EQ(x.stage_index, y.stage_index);
+  EXPECT_EQ(x.stage_started, y.stage_started);
+  EXPECT_EQ(x.stage_start_epoch, y.stage_start_epoch);
+  EXPECT_EQ(x.metrics_rows, y.metrics_rows);
+  EXPECT_EQ(x.pseudo_labels.defined(), y.pseudo_labels.defined());
+  if (x.pseudo_labels.defined()) EXPECT_TRUE(x.pseudo_labels.equal(y.pseudo_labels));
+  EXPECT_DOUBLE_EQ(x.best_acc, y.best_acc);
+}
+
+// Every column of two metrics files but `skip` (and the timings).
+void expect_same_rows(const std::string& a, const std::string& b,
+                      std::vector<std::string> skip = {}) {
+  skip.push_back("wall_seconds");
+  skip.push_back("images_per_second");
+  const auto ra = read_rows(a), rb = read_rows(b);
+  ASSERT_EQ(ra.size(), rb.size());
+  for (size_t i = 0; i < ra.size(); ++i) {
+    for (const auto& [key, value] : ra[i]) {
+      if (std::find(skip.begin(), skip.end(), key) != skip.end()) continue;
+      EXPECT_EQ(value, rb[i].at(key)) << "row " << i << ", column " << key;
+    }
+  }
+}
+
+// Writes labels [N] as the data folder's IDX label file.
+void write_labels(const std::string& dir, const torch::Tensor& labels) {
+  auto bytes = test::idx_header(1, {static_cast<uint32_t>(labels.size(0))});
+  const torch::Tensor u8 = labels.to(torch::kUInt8).contiguous();
+  bytes.insert(bytes.end(), u8.data_ptr<uint8_t>(), u8.data_ptr<uint8_t>() + u8.numel());
+  test::write_bytes(dir + "/train-labels-idx1-ubyte", bytes);
+}
+
+constexpr const char* kNeighbours = "neighbours:space=pixels:k=5:heads=2:passes=3";
+constexpr const char* kSelfLabel = "selflabel:steps=5:threshold=0.5:quota=1";
+
+class SessionTest : public test::TempDirTest {
+ protected:
+  void SetUp() override {
+    TempDirTest::SetUp();
+    images_ = test::write_two_square_idx(path("data"), 128);
+  }
+
+  TrainConfig tiny(const std::string& stages) const {
+    TrainConfig c = test::tiny_train_config(path("data"));
+    c.stages = stages;
+    return c;
+  }
+
+  TrainResult run_new(const TrainConfig& c, const std::string& dir, int64_t step_limit = -1) {
+    Trainer t(c, path(dir));
+    if (step_limit >= 0) t.set_step_limit(step_limit);
+    return t.run();
+  }
+
+  TrainResult resume(const std::string& dir, int64_t step_limit = -1,
+                     const ResumeOverrides& o = {}) {
+    Trainer t(path(dir), o);
+    if (step_limit >= 0) t.set_step_limit(step_limit);
+    return t.run();
+  }
+
+  torch::Tensor images_;  // [128, 12, 12] uint8
+};
+
+// SCAN's order, which the trainer of earlier versions could not run: contrastive, then the
+// neighbour stage, then self-labelling of the whole network from the neighbour head.
+std::string scan_order() {
+  return std::string("contrastive:steps=6,") + kNeighbours + "," + kSelfLabel;
+}
+
+TEST_F(SessionTest, ScansOrderRunsAndResumesBitIdenticallyInsideEveryStage) {
+  const TrainResult full = run_new(tiny(scan_order()), "a");
+  EXPECT_EQ(full.status, TrainResult::Status::kBudgetReached);
+  EXPECT_EQ(full.step, 11);
+  const auto rows = read_rows(path("a/metrics.csv"));
+  // Epoch 1 (step 4), the contrastive budget (6), the neighbour stage (6), epoch 3 of the
+  // self-labelling stage (8) and its budget (11).
+  ASSERT_EQ(rows.size(), 5u);
+  const std::vector<std::string> stages = {"1", "1", "3", "2", "2"};
+  const std::vector<std::string> steps = {"4", "6", "6", "8", "11"};
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(rows[i].at("stage"), stages[i]) << i;
+    EXPECT_EQ(rows[i].at("step"), steps[i]) << i;
+  }
+  // Interrupted inside the contrastive stage, inside the neighbour stage (the step limit is
+  // reached when it starts: the checkpoint from before it stays) and inside self-labelling.
+  EXPECT_EQ(run_new(tiny(scan_order()), "b", 3).status, TrainResult::Status::kInterrupted);
+  EXPECT_EQ(resume("b", 6).status, TrainResult::Status::kInterrupted);
+  Checkpoint at = load_checkpoint(path("b/checkpoints/last.pt"));
+  EXPECT_EQ(at.stage_index, 0);  // the contrastive stage's last checkpoint
+  EXPECT_EQ(at.step, 6);
+  EXPECT_EQ(resume("b", 9).status, TrainResult::Status::kInterrupted);
+  at = load_checkpoint(path("b/checkpoints/last.pt"));
+  EXPECT_EQ(at.stage_index, 2);
+  EXPECT_TRUE(at.stage_started);
+  EXPECT_EQ(at.stage_start_step, 6);
+  EXPECT_EQ(resume("b").step, 11);
+  expect_same_checkpoints(path("a/checkpoints/last.pt"), path("b/checkpoints/last.pt"));
+  expect_same_rows(path("a/metrics.csv"), path("b/metrics.csv"));
+}
+
+TEST_F(SessionTest, ResumeInsideTheStagesInThePresetsRealModeIsBitIdentical) {
+  TrainConfig c = tiny(scan_order());
+  c.bf16 = true;
+  c.channels_last = true;
+  run_new(c, "a");
+  run_new(c, "b", 5);
+  resume("b", 7);
+  resume("b");
+  expect_same_checkpoints(path("a/checkpoints/last.pt"), path("b/checkpoints/last.pt"));
+  expect_same_rows(path("a/metrics.csv"), path("b/metrics.csv"));
+}
+
+TEST_F(SessionTest, StagesAppendedToAFinishedRunTrainAsIfPlanned) {
+  run_new(tiny(scan_order()), "planned");
+  ASSERT_EQ(run_new(tiny("contrastive:steps=6"), "run").status,
+            TrainResult::Status::kBudgetReached);
+  expect_error_containing([&] { Trainer(path("run"), ResumeOverrides()); },
+                          {"contrastive stage's step budget of 6 steps", "a stage after it"});
+  ResumeOverrides more;
+  more.stages = scan_order();
+  EXPECT_EQ(resume("run", -1, more).step, 11);
+  expect_same_checkpoints(path("planned/checkpoints/last.pt"), path("run/checkpoints/last.pt"));
+  expect_same_rows(path("planned/metrics.csv"), path("run/metrics.csv"));
+  // Its budget is spent: a larger one, or a longer pipeline, continues it; begun stages cannot
+  // change.
+  expect_error_containing([&] { resume("run", -1, more); },
+                          {"selflabel stage's step budget of 5 steps", "a stage after it"});
+  more.stages = std::string("contrastive:steps=6,") + kNeighbours + ",selflabel:steps=5";
+  expect_error_containing([&] { resume("run", -1, more); },
+                          {"stage 3 as 'selflabel:lr=0.0001:threshold=0.9", "began as",
+                           "threshold=0.5", "fixed once it begins"});
+  more.stages = "contrastive:steps=6";
+  expect_error_containing([&] { resume("run", -1, more); }, {"cannot be left out"});
+}
+
+// The consistency of the kept head, recomputed from the saved model alone: its probabilities on
+// the un-augmented images and each image's 5 nearest neighbours in (centred) pixel space found
+// by brute force.
+TEST_F(SessionTest, TheNeighbourRowHoldsTheKeptHeadsConsistencyOverAllNeighbours) {
+  run_new(tiny(std::string("contrastive:steps=6,") + kNeighbours), "run");
+  const auto rows = read_rows(path("run/metrics.csv"));
+  ASSERT_EQ(rows.back().at("stage"), "3");
+  TrainedModel trained = load_trained_model(path("run"), "cpu");
+  const torch::Tensor p =
+      trained.run(images_.unsqueeze(1), trained.inference_options()).probabilities.to(torch::kFloat64);
+  torch::Tensor x = images_.reshape({128, -1}).to(torch::kFloat64) / 255.0;
+  x = x - x.mean(0, true);
+  x = x / x.norm(2, 1, true);
+  torch::Tensor similarity = x.mm(x.t());
+  similarity.fill_diagonal_(-2.0);
+  const torch::Tensor nb = std::get<1>(similarity.topk(5, 1));  // [128, 5]
+  const torch::Tensor agree = (p.unsqueeze(1) * p.index_select(0, nb.flatten()).view({128, 5, 2}))
+                                  .sum(2);
+  const double consistency = -agree.log().mean().item<double>();
+  // The row keeps 5 decimals; the stage computes in float.
+  EXPECT_NEAR(std::stod(rows.back().at("cluster_loss")), consistency, 2e-5);
+  // The total is the consistency less 5 times the entropy of the mean assignment.
+  const torch::Tensor m = p.mean(0);
+  const double entropy = -(m * m.log()).sum().item<double>();
+  EXPECT_NEAR(std::stod(rows.back().at("entropy_term")), entropy, 2e-5);
+  EXPECT_NEAR(std::stod(rows.back().at("loss")), consistency - 5 * entropy, 5e-5);
+}
+
+// Every kind of stage, two of them twice, on the data with its labels, with the labels
+// permuted, and without labels (the same images as a flat folder): weights, optimiser,
+// generators, every checkpoint entry and every unscored metrics column are the same.
+TEST_F(SessionTest, NoStageSeesTheLabels) {
+  const std::string stages = std::string("contrastive:steps=5,") + kNeighbours + "," + kSelfLabel +
+                             ",neighbours:space=features:k=5:heads=2:passes=2,contrastive:steps=2";
+  run_new(tiny(stages), "labelled", 9);  // stopped inside self-labelling: pseudo-labels pending
+  const std::string stopped = path("labelled-stopped.pt");
+  std::filesystem::copy_file(path("labelled/checkpoints/last.pt"), stopped);
+  resume("labelled");
+  // Labels permuted: the same images, another label for each.
+  torch::manual_seed(11);
+  const torch::Tensor labels = torch::arange(128) % 2;
+  write_labels(path("data"), labels.index_select(0, torch::randperm(128)));
+  run_new(tiny(stages), "permuted", 9);
+  expect_same_checkpoints(stopped, path("permuted/checkpoints/last.pt"));
+  resume("permuted");
+  // No labels: a flat folder of the same images.
+  std::filesystem::create_directories(path("flat"));
+  for (int64_t i = 0; i < 128; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof(name), "/img_%03lld.png", static_cast<long long>(i));
+    write_png(path("flat") + name, images_[i].unsqueeze(0));
+  }
+  TrainConfig flat = tiny(stages);
+  flat.dataset = "folder";
+  flat.data_path = path("flat");
+  flat.split = "all";
+  flat.channels = 1;
+  flat.folder_image_size = 12;
+  // A folder's default views differ from MNIST's: the same views, their jitter and blur given.
+  flat.views = "2x12@0.5-1:jitter=0.5:blur=0,2x6@0.2-0.5:jitter=0.5:blur=0.5";
+  // The folder holds the same images, in the same order.
+  const Dataset read = load_dataset(dataset_spec(flat));
+  ASSERT_FALSE(read.has_labels());
+  ASSERT_TRUE(read.images.equal(images_.unsqueeze(1)));
+  ASSERT_TRUE(read.images.is_contiguous()) << read.images.strides();
+  run_new(flat, "unlabelled");
+  const std::vector<std::string> scored = {"acc", "nmi", "ari", "pseudo_acc"};
+  for (const char* other : {"permuted", "unlabelled"}) {
+    SCOPED_TRACE(other);
+    expect_same_checkpoints(path("labelled/checkpoints/last.pt"),
+                            path(std::string(other) + "/checkpoints/last.pt"));
+    expect_same_rows(path("labelled/metrics.csv"), path(std::string(other) + "/metrics.csv"),
+                     scored);
+  }
+  // The scores themselves do see the labels: permuted ones score near chance.
+  const auto good = read_rows(path("labelled/metrics.csv")).back();
+  const auto chance = read_rows(path("permuted/metrics.csv")).back();
+  EXPECT_GT(std::stod(good.at("acc")), std::stod(chance.at("acc")));
+  EXPECT_EQ(read_rows(path("unlabelled/metrics.csv")).back().at("acc"), "");
+}
+
+}  // namespace
+}  // namespace dcacn
