@@ -2,9 +2,13 @@
 // batch, and runs that continue with another number of ranks.
 #include <torch/optim/adam.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "../dist/dist_util.h"
 #include "../test_util.h"
 #include "dcacn/infer/inference.h"
+#include "dcacn/run/checkpoint.h"
 #include "dcacn/train/train_step.h"
 #include "dcacn/train/trainer.h"
 #include "train_util.h"
@@ -82,17 +86,150 @@ TEST_F(DistributedTest, TwoRanksComputeTheLossesAndGradientsOfOneProcess) {
       const std::string what = contrast_name(kind) + "/" + cluster_reading_name(reading);
       for (const StepRecord& r : ranks) {
         for (size_t s = 0; s < one.losses.size(); ++s) {
-          EXPECT_NEAR(r.losses[s], one.losses[s], 1e-5 * std::abs(one.losses[s])) << what;
+          EXPECT_NEAR(r.losses[s], one.losses[s], 1e-10 * std::abs(one.losses[s])) << what;
         }
         for (size_t i = 0; i < one.grads.size(); ++i) {
           if (one.grads[i].abs().max().item<double>() == 0) continue;
-          EXPECT_LT(relative_difference(r.grads[i], one.grads[i]), 1e-5) << what << " grad " << i;
-          EXPECT_LT(relative_difference(r.params[i], one.params[i]), 1e-5)
+          EXPECT_LT(relative_difference(r.grads[i], one.grads[i]), 1e-10) << what << " grad " << i;
+          EXPECT_LT(relative_difference(r.params[i], one.params[i]), 1e-10)
               << what << " param " << i;
         }
       }
     }
   }
+}
+
+// In training mode BatchNorm normalises each rank's shard with the shard's own statistics
+// (README: no synchronised BatchNorm): 2 ranks give the loss and gradients of one process that
+// runs each rank's shard through the network on its own, and not those of one process with the
+// whole batch.
+TEST_F(DistributedTest, InTrainingModeEachRankNormalisesItsShardWithItsOwnStatistics) {
+  torch::manual_seed(7);
+  DCACN reference(DCACNOptions().depth(18).width(4).in_channels(1).image_size(12).clusters(3));
+  reference->to(torch::kFloat64);
+  const auto f64 = torch::kFloat64;
+  const std::vector<torch::Tensor> views = {
+      torch::rand({8, 1, 12, 12}, f64), torch::rand({8, 1, 12, 12}, f64),
+      torch::rand({8, 1, 6, 6}, f64), torch::rand({8, 1, 6, 6}, f64)};
+  const LossOptions losses;
+  auto copy = [&] {
+    DCACN net(std::dynamic_pointer_cast<DCACNImpl>(reference->clone()));
+    net->train();
+    return net;
+  };
+  auto grads_of = [](DCACN& net) {
+    std::vector<torch::Tensor> g;
+    for (auto& p : net->parameters()) g.push_back(p.grad().defined() ? p.grad().clone()
+                                                                      : torch::zeros_like(p));
+    return g;
+  };
+  // One process, each rank's shard on its own: the views of one size of a shard go through the
+  // network together, as TrainStep sends them; outputs are put back in rank order.
+  auto one_process = [&](int world) {
+    DCACN net = copy();
+    std::vector<std::vector<torch::Tensor>> h(4), p(4);
+    for (int r = 0; r < world; ++r) {
+      for (const std::vector<int> group : {std::vector<int>{0, 1}, std::vector<int>{2, 3}}) {
+        std::vector<torch::Tensor> parts;
+        for (int i : group) parts.push_back(rank_shard(views[i], r, world));
+        const DCACNOutput out = net->forward(torch::cat(parts));
+        const int64_t b = parts.front().size(0);
+        for (size_t j = 0; j < group.size(); ++j) {
+          h[group[j]].push_back(out.embedding.slice(0, j * b, (j + 1) * b));
+          p[group[j]].push_back(out.probabilities.slice(0, j * b, (j + 1) * b));
+        }
+      }
+    }
+    std::vector<torch::Tensor> hs, ps;
+    for (int i = 0; i < 4; ++i) {
+      hs.push_back(torch::cat(h[i]));
+      ps.push_back(torch::cat(p[i]));
+    }
+    const LossTerms l = multicrop_loss(hs, ps, 2, losses);
+    l.total.backward();
+    return std::make_pair(l.total.item<double>(), grads_of(net));
+  };
+  const auto per_shard = one_process(2), whole = one_process(1);
+  std::vector<double> loss(2);
+  std::vector<std::vector<torch::Tensor>> grads(2);
+  test::run_ranks(2, [&](Communicator& comm) {
+    DCACN net = copy();
+    torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(1e-3));
+    std::vector<torch::Tensor> mine;
+    for (const auto& v : views) mine.push_back(rank_shard(v, comm.rank(), 2));
+    TrainStep step(net, adam, {4, 2, losses, false, false, &comm});
+    const LossTerms l = step.losses(mine);
+    step.backward(l);
+    loss[comm.rank()] = l.total.item<double>();
+    grads[comm.rank()] = grads_of(net);
+  });
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_NEAR(loss[r], per_shard.first, 1e-10 * std::abs(per_shard.first));
+    for (size_t i = 0; i < grads[r].size(); ++i) {
+      if (per_shard.second[i].abs().max().item<double>() == 0) continue;
+      EXPECT_LT(relative_difference(grads[r][i], per_shard.second[i]), 1e-10) << "grad " << i;
+    }
+  }
+  // The whole batch's statistics give another loss: the comparison above can fail.
+  EXPECT_GT(std::abs(whole.first - per_shard.first), 1e-6 * std::abs(per_shard.first));
+}
+
+// The stages of SCAN's order on 2 ranks, interrupted inside the contrastive stage, during the
+// neighbour stage and inside self-labelling, resumed on 2 ranks each time: the same run as one
+// never interrupted.
+TEST_F(DistributedTest, TwoRanksRunEveryStageAndResumeInsideThemBitIdentically) {
+  test::write_two_square_idx(path("data"), 128);
+  TrainConfig c = test::tiny_train_config(path("data"));
+  c.stages = "contrastive:steps=6,neighbours:space=pixels:k=5:heads=2:passes=3,"
+             "selflabel:steps=5:threshold=0.5:quota=1";
+  auto run2 = [&](const std::string& dir, bool resume, int64_t limit) {
+    std::vector<TrainResult> results(2);
+    test::run_rank_threads(2, [&](const DistEnv& env) {
+      std::unique_ptr<Trainer> t = resume ? std::make_unique<Trainer>(path(dir), ResumeOverrides(), env)
+                                          : std::make_unique<Trainer>(c, path(dir), env);
+      CommunicatorOptions options;
+      options.timeout = std::chrono::seconds(60);
+      t->set_distributed(env, options);
+      if (limit >= 0) t->set_step_limit(limit);
+      results[env.rank] = t->run();
+    });
+    return results;
+  };
+  const auto full = run2("a", false, -1);
+  for (const auto& r : full) {
+    EXPECT_EQ(r.status, TrainResult::Status::kBudgetReached);
+    EXPECT_EQ(r.step, 11);
+  }
+  EXPECT_EQ(run2("b", false, 3)[0].status, TrainResult::Status::kInterrupted);
+  EXPECT_EQ(run2("b", true, 6)[1].status, TrainResult::Status::kInterrupted);
+  EXPECT_EQ(run2("b", true, 9)[0].status, TrainResult::Status::kInterrupted);
+  EXPECT_EQ(run2("b", true, -1)[0].step, 11);
+  const auto wa = load_checkpoint(path("a/checkpoints/last.pt")).model;
+  const auto wb = load_checkpoint(path("b/checkpoints/last.pt")).model;
+  ASSERT_EQ(wa.size(), wb.size());
+  for (size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(wa[i].second.equal(wb[i].second)) << wa[i].first;
+  // Every metrics column but the timings (wall_seconds and images_per_second: the 3rd and 8th).
+  auto untimed_rows = [](const std::string& file) {
+    std::ifstream in(file);
+    std::vector<std::string> rows;
+    for (std::string line; std::getline(in, line);) {
+      std::stringstream fields(line);
+      std::string kept, f;
+      for (int i = 0; std::getline(fields, f, ','); ++i) {
+        if (i != 2 && i != 7) kept += f + ",";
+      }
+      rows.push_back(kept);
+    }
+    return rows;
+  };
+  const auto ra = untimed_rows(path("a/metrics.csv"));
+  EXPECT_EQ(ra.size(), 6u);  // the header and 5 rows
+  EXPECT_EQ(ra, untimed_rows(path("b/metrics.csv")));
+  // The evaluation gathered from the shards is the one a single process makes of that model.
+  TrainedModel trained = load_trained_model(path("a"), "cpu");
+  const EvalResult alone =
+      evaluate(*trained.model, load_dataset_for(trained), 12, 64, false, false, false);
+  for (const auto& r : full) EXPECT_TRUE(torch::equal(alone.predictions, r.last_eval.predictions));
 }
 
 // A run of 2 ranks writes one run directory; it resumes on 1 rank with the global batch kept.
@@ -114,13 +251,12 @@ TEST_F(DistributedTest, ARunOfTwoRanksResumesInOne) {
     ASSERT_TRUE(r.last_eval.has_labels);
     EXPECT_EQ(r.last_eval.predictions.size(0), 128);
   }
-  EXPECT_TRUE(torch::equal(results[0].last_eval.predictions, results[1].last_eval.predictions));
   TrainedModel trained = load_trained_model(path("run"), "cpu");
   EXPECT_EQ(trained.step, 8);
   // The evaluation gathered from the shards is the one a single process makes of that model.
   const EvalResult alone =
       evaluate(*trained.model, load_dataset_for(trained), 12, 64, false, false, false);
-  EXPECT_TRUE(torch::equal(alone.predictions, results[0].last_eval.predictions));
+  for (const auto& r : results) EXPECT_TRUE(torch::equal(alone.predictions, r.last_eval.predictions));
   ResumeOverrides more;
   more.epochs = 3;
   Trainer resumed(path("run"), more);

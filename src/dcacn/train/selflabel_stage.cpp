@@ -49,6 +49,7 @@ void SelfLabelStage::begin(StageContext& context) {
 LossTerms SelfLabelStage::batch_losses(StageContext& context, const torch::Tensor& images,
                                        const torch::Tensor& index) {
   const std::vector<torch::Tensor> views = context.augment()(images);
+  context.share_statistics();  // every rank labels with the model that is saved
   torch::Tensor probabilities = context.step().predict(eval_transform(images, context.image_size()));
   if (context.comm() != nullptr) probabilities = context.comm()->all_gather(probabilities);
   const SelfLabelOptions& l = options_.loss();

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 
 #include "dcacn/augment/multicrop.h"
 #include "dcacn/cluster/neighbours.h"
@@ -76,6 +77,10 @@ int64_t shard_batch(const TrainConfig& c, const DistEnv& dist) {
 }
 
 DCACN build_network(const DCACNOptions& options, const TrainConfig& c, torch::Device device) {
+  // The initialisation draws from LibTorch's global generator: ranks run as threads of one
+  // process (tests) take turns, so that each gets the draws of its seed.
+  static std::mutex global_generator;
+  std::lock_guard<std::mutex> lock(global_generator);
   torch::manual_seed(c.seed);
   DCACN model(options);
   if (c.channels_last) to_channels_last(*model);
@@ -155,11 +160,6 @@ TrainingSession::TrainingSession(const TrainConfig& c, const std::string& run_di
                       local_batch_, " images of each batch of ", c.batch_size));
     comm_->check_same("configuration", c.to_json().dump(1) + c10::str("\nstep ", state_.step));
     synchronise_model();
-    // Each rank draws its own views; rank 0 continues the run's stream.
-    if (comm_->rank() > 0) {
-      augment_->generator().set_current_seed(c.seed * 1000003ULL + 7919ULL * comm_->rank() +
-                                             static_cast<uint64_t>(state_.step));
-    }
   }
   if (leader()) {
     const int64_t stage_code = static_cast<int64_t>(state_.weights_from);
@@ -217,6 +217,14 @@ bool TrainingSession::agreed(bool rank0_value) {
 
 bool TrainingSession::stop_requested() {
   return agreed(leader() && stop_.interrupted(state_.step));
+}
+
+void TrainingSession::share_statistics() {
+  if (comm_ == nullptr) return;
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> buffers;
+  for (auto& b : model_->buffers()) buffers.push_back(b);
+  comm_->broadcast(buffers, 0);
 }
 
 // Rank 0's parameters and buffers (BatchNorm statistics) on every rank.
@@ -415,6 +423,12 @@ void TrainingSession::train_batch(Stage& stage, const torch::Tensor& order) {
   const int64_t rank = comm_ == nullptr ? 0 : comm_->rank();
   const torch::Tensor shard = rank_shard(index, rank, comm_ == nullptr ? 1 : comm_->size());
   const torch::Tensor images = to_device(data_.images.index_select(0, shard), device_);
+  if (rank > 0) {
+    // Each rank draws its own views; rank 0 continues the run's stream (which the checkpoint
+    // keeps), the others draw from the step, so that a resumed run draws what it would have.
+    augment_->generator().set_current_seed(c_.seed * 1000003ULL + 7919ULL * rank +
+                                           static_cast<uint64_t>(state_.step));
+  }
   const LossTerms loss = stage.batch_losses(*this, images, index);
   const StepLosses values{loss.total.item<double>(), loss.instance.item<double>(),
                           loss.cluster.item<double>(), loss.entropy.item<double>()};

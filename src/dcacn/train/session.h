@@ -83,6 +83,7 @@ class TrainingSession : public StageContext {
   int64_t steps_per_epoch() const override { return batches_; }
   void record_pseudo_labels(const torch::Tensor& index, const torch::Tensor& labels) override;
   void record_neighbours(const torch::Tensor& neighbours) override;
+  void share_statistics() override;
 
  private:
   enum class StageEnd { kEpochs, kBudget, kDone, kInterrupted };

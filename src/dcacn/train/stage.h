@@ -112,6 +112,9 @@ class StageContext {
   /// For the scorer's statistics: the pseudo-labels [B] (-1: none) a self-labelling stage gave
   /// the images `index` [B] of a global batch.
   virtual void record_pseudo_labels(const torch::Tensor& index, const torch::Tensor& labels) = 0;
+  /// Data-parallel: rank 0's BatchNorm statistics on every rank (each rank's own drift apart
+  /// in training, and a resumed run starts from rank 0's). No-op in one process.
+  virtual void share_statistics() = 0;
   /// For the scorer's log: the neighbours [N, k] a neighbour stage mined.
   virtual void record_neighbours(const torch::Tensor& neighbours) = 0;
 };
