@@ -16,6 +16,7 @@
 #include "dcacn/run/setup.h"
 #include "dcacn/data/registry.h"
 #include "dcacn/train/trainer.h"
+#include "dcacn/util/pickle.h"
 #include "train_util.h"
 
 namespace dcacn {
@@ -242,6 +243,41 @@ TEST_F(SessionTest, TheNeighbourRowHoldsTheKeptHeadsConsistencyOverAllNeighbours
   const double entropy = -(m * m.log()).sum().item<double>();
   EXPECT_NEAR(std::stod(rows.back().at("entropy_term")), entropy, 2e-5);
   EXPECT_NEAR(std::stod(rows.back().at("loss")), consistency - 5 * entropy, 5e-5);
+}
+
+// A checkpoint as version 3 wrote it: stage numbers of the fixed order, best_acc and the
+// pseudo-label counts, no pipeline or position.
+void rewrite_as_version_3(const std::string& file) {
+  auto dict = read_pickle(file, file).toGenericDict();
+  for (const char* key : {"pipeline", "stage_index", "stage_started", "stage_start_epoch",
+                          "metrics_rows", "pseudo_labels"}) {
+    dict.erase(key);
+  }
+  dict.insert_or_assign("format_version", int64_t{3});
+  dict.insert_or_assign("best_acc", 0.5);
+  dict.insert_or_assign("pseudo_counts", torch::zeros({0}, torch::kInt64));
+  write_pickle(file, dict);
+}
+
+// Runs of version 3 resume into the pipeline their flags describe: inside the contrastive
+// stage, and at the start of self-labelling.
+TEST_F(SessionTest, Version3CheckpointsResumeInTheirStage) {
+  TrainConfig c = test::tiny_train_config(path("data"));
+  c.selflabel_steps = 6;
+  c.selflabel_threshold = 0.5;
+  c.selflabel_quota = 1.0;
+  run_new(c, "a");
+  for (int64_t limit : {5, 8}) {
+    const std::string dir = "b" + std::to_string(limit);
+    run_new(c, dir, limit);
+    rewrite_as_version_3(path(dir + "/checkpoints/last.pt"));
+    const Checkpoint old = load_checkpoint(path(dir + "/checkpoints/last.pt"));
+    ASSERT_EQ(old.format_version, 3);
+    EXPECT_EQ(old.stage, limit == 8 ? 2 : 1);
+    EXPECT_EQ(resume(dir).step, 14);
+    expect_same_checkpoints(path("a/checkpoints/last.pt"), path(dir + "/checkpoints/last.pt"));
+    expect_same_rows(path("a/metrics.csv"), path(dir + "/metrics.csv"));
+  }
 }
 
 // Every kind of stage, two of them twice, on the data with its labels, with the labels

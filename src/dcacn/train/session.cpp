@@ -180,6 +180,9 @@ void TrainingSession::restore(const Checkpoint& ck, const std::string& source) {
   augment_->generator().set_state(ck.augment_rng);
   state_ = restored_state(ck, source);
   state_.lr = c_.lr;
+  if (ck.format_version < 4) {  // the epoch its stage began in (or the next, begun inside one)
+    state_.stage_start_epoch = (state_.stage_start_step + batches_ - 1) / batches_;
+  }
   if (ck.pseudo_labels.defined()) {
     pseudo_index_.push_back(ck.pseudo_labels.select(1, 0));
     pseudo_labels_.push_back(ck.pseudo_labels.select(1, 1));
