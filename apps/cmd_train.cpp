@@ -203,17 +203,10 @@ int run_train(TrainParams& p) {
   return report(trainer.run(), p.out, dist.rank);
 }
 
-// Options of the configuration's fields, defaults shown from `shown` (a preset's values once
-// --preset is parsed).
-void add_config_options(CLI::App* cmd, TrainParams* p) {
-  TrainConfig& c = p->parsed;
-  auto add = [&](CLI::Option* o, auto apply, auto show) {
-    p->options.push_back({o, apply, show, nullptr});
-  };
-  // Marks the option added last as one that may change on resume.
-  auto resumable = [&](std::function<void(ResumeOverrides&, const TrainConfig&)> resume) {
-    p->options.back().resume = std::move(resume);
-  };
+// The options of the configuration's fields, each with how it copies its value onto a
+// configuration and shows a configuration's value as its default (a preset's values once
+// --preset is parsed). Used inside the add_*_options functions below, which define `add`,
+// `resumable`, `c` and `cmd`.
 #define DCACN_FIELD(flag, field, help)                                         \
   add(                                                                         \
       cmd->add_option(flag, c.field, help),                                    \
@@ -227,6 +220,13 @@ void add_config_options(CLI::App* cmd, TrainParams* p) {
       cmd->add_flag(flag, c.field, help),                                      \
       [](TrainConfig& to, const TrainConfig& from) { to.field = from.field; }, \
       [](const TrainConfig& s) { return std::string(s.field ? "on" : "off"); });
+
+// Data, network, views and losses: fixed for the life of a run.
+void add_model_options(CLI::App* cmd, TrainParams* p) {
+  TrainConfig& c = p->parsed;
+  auto add = [&](CLI::Option* o, auto apply, auto show) {
+    p->options.push_back({o, apply, show, nullptr});
+  };
   DCACN_FIELD("--dataset", dataset, "fashion-mnist | mnist | cifar10 | cifar100 | stl10 | folder")
   DCACN_FIELD("--data", data_path, "dataset folder (fashion-mnist: Debian's by default)")
   DCACN_FIELD("--split", split, "train | test | all | unlabeled")
@@ -258,6 +258,18 @@ void add_config_options(CLI::App* cmd, TrainParams* p) {
               "constant | cosine (decays to 0 over the epoch, step or time budget)")
   DCACN_FIELD("--weight-decay", weight_decay, "Adam weight decay")
   DCACN_FIELD("--batch-size", batch_size, "images per step")
+}
+
+// Optimisation, budgets and stages, the device and evaluation: many may change on resume.
+void add_run_options(CLI::App* cmd, TrainParams* p) {
+  TrainConfig& c = p->parsed;
+  auto add = [&](CLI::Option* o, auto apply, auto show) {
+    p->options.push_back({o, apply, show, nullptr});
+  };
+  // Marks the option added last as one that may change on resume.
+  auto resumable = [&](std::function<void(ResumeOverrides&, const TrainConfig&)> resume) {
+    p->options.back().resume = std::move(resume);
+  };
   DCACN_RESUMABLE("--epochs", epochs, "epochs")
   DCACN_RESUMABLE("--time-budget", time_budget_minutes,
                   "stop once the run's wall time (training and periodic evaluations, over all its "
@@ -315,9 +327,14 @@ void add_config_options(CLI::App* cmd, TrainParams* p) {
   resumable([](ResumeOverrides& to, const TrainConfig& given) {
     to.keep_epoch_checkpoints = given.keep_epoch_checkpoints;
   });
+}
 #undef DCACN_FIELD
 #undef DCACN_RESUMABLE
 #undef DCACN_SWITCH
+
+void add_config_options(CLI::App* cmd, TrainParams* p) {
+  add_model_options(cmd, p);
+  add_run_options(cmd, p);
 }
 
 void show_defaults(TrainParams* p, const TrainConfig& shown) {

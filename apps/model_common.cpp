@@ -16,7 +16,10 @@ void add_model_options(CLI::App* command, ModelChoice* choice) {
                    "a run directory (uses its checkpoints/last.pt, see --which) or a "
                    "checkpoint file")
       ->required();
-  command->add_option("--which", choice->which, "for a run directory: last | best (the ACC-chosen checkpoint of runs of earlier versions)")
+  command
+      ->add_option("--which", choice->which,
+                   "for a run directory: last | best (the ACC-chosen checkpoint of runs of earlier "
+                   "versions)")
       ->capture_default_str();
   command->add_option("--device", choice->device, "auto | cpu | cuda")->capture_default_str();
   command

@@ -76,19 +76,21 @@ TEST_F(CliTrainTest, ResumeRefusesFixedOptionsAndKeepsTheRunsOwnBudget) {
   ASSERT_EQ(run_cli(tiny_args(3) + " --max-steps 2 --out " + path("run")).status, 0);
   const CliRun lr = run_cli("train --resume " + path("run") + " --lr 0.5");
   EXPECT_EQ(lr.status, 1);
-  EXPECT_EQ(lr.output,
-            "error: --lr cannot change when resuming a run: it keeps its own (may "
-            "change: --epochs, --time-budget, --max-steps, --device, --selflabel-minutes, "
-            "--selflabel-steps, --selflabel-lr, --selflabel-threshold, --selflabel-quota, "
-            "--selflabel-ce-weight, --selflabel-instance-weight, --selflabel-entropy-weight, "
-            "--neighbours, --neighbour-k, --neighbour-heads, --neighbour-epochs, "
-            "--neighbour-lr, --neighbour-entropy-weight, --stages, --eval-every, --eval-batch-size, "
-            "--keep-epoch-checkpoints, --threads, --quiet)\n");
+  EXPECT_EQ(
+      lr.output,
+      "error: --lr cannot change when resuming a run: it keeps its own (may "
+      "change: --epochs, --time-budget, --max-steps, --device, --selflabel-minutes, "
+      "--selflabel-steps, --selflabel-lr, --selflabel-threshold, --selflabel-quota, "
+      "--selflabel-ce-weight, --selflabel-instance-weight, --selflabel-entropy-weight, "
+      "--neighbours, --neighbour-k, --neighbour-heads, --neighbour-epochs, "
+      "--neighbour-lr, --neighbour-entropy-weight, --stages, --eval-every, --eval-batch-size, "
+      "--keep-epoch-checkpoints, --threads, --quiet)\n");
   EXPECT_EQ(run_cli("train --resume " + path("run") + " --preset fmnist-cpu").status, 1);
   // Its own step budget is spent: resuming as it is trains nothing.
   const CliRun same = run_cli("train --resume " + path("run") + " --quiet");
   EXPECT_EQ(same.status, 1);
-  EXPECT_NE(same.output.find("already reached its contrastive stage's step budget of 2 steps"), std::string::npos)
+  EXPECT_NE(same.output.find("already reached its contrastive stage's step budget of 2 steps"),
+            std::string::npos)
       << same.output;
   const CliRun more = run_cli("train --resume " + path("run") + " --max-steps 5 --quiet");
   ASSERT_EQ(more.status, 0) << more.output;

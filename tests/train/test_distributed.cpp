@@ -119,8 +119,8 @@ TEST_F(DistributedTest, InTrainingModeEachRankNormalisesItsShardWithItsOwnStatis
   };
   auto grads_of = [](DCACN& net) {
     std::vector<torch::Tensor> g;
-    for (auto& p : net->parameters()) g.push_back(p.grad().defined() ? p.grad().clone()
-                                                                      : torch::zeros_like(p));
+    for (auto& p : net->parameters())
+      g.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
     return g;
   };
   // One process, each rank's shard on its own: the views of one size of a shard go through the
@@ -180,13 +180,15 @@ TEST_F(DistributedTest, InTrainingModeEachRankNormalisesItsShardWithItsOwnStatis
 TEST_F(DistributedTest, TwoRanksRunEveryStageAndResumeInsideThemBitIdentically) {
   test::write_two_square_idx(path("data"), 128);
   TrainConfig c = test::tiny_train_config(path("data"));
-  c.stages = "contrastive:steps=6,neighbours:space=pixels:k=5:heads=2:passes=3,"
-             "selflabel:steps=5:threshold=0.5:quota=1";
+  c.stages =
+      "contrastive:steps=6,neighbours:space=pixels:k=5:heads=2:passes=3,"
+      "selflabel:steps=5:threshold=0.5:quota=1";
   auto run2 = [&](const std::string& dir, bool resume, int64_t limit) {
     std::vector<TrainResult> results(2);
     test::run_rank_threads(2, [&](const DistEnv& env) {
-      std::unique_ptr<Trainer> t = resume ? std::make_unique<Trainer>(path(dir), ResumeOverrides(), env)
-                                          : std::make_unique<Trainer>(c, path(dir), env);
+      std::unique_ptr<Trainer> t =
+          resume ? std::make_unique<Trainer>(path(dir), ResumeOverrides(), env)
+                 : std::make_unique<Trainer>(c, path(dir), env);
       CommunicatorOptions options;
       options.timeout = std::chrono::seconds(60);
       t->set_distributed(env, options);
@@ -207,7 +209,8 @@ TEST_F(DistributedTest, TwoRanksRunEveryStageAndResumeInsideThemBitIdentically) 
   const auto wa = load_checkpoint(path("a/checkpoints/last.pt")).model;
   const auto wb = load_checkpoint(path("b/checkpoints/last.pt")).model;
   ASSERT_EQ(wa.size(), wb.size());
-  for (size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(wa[i].second.equal(wb[i].second)) << wa[i].first;
+  for (size_t i = 0; i < wa.size(); ++i)
+    EXPECT_TRUE(wa[i].second.equal(wb[i].second)) << wa[i].first;
   // Every metrics column but the timings (wall_seconds and images_per_second: the 3rd and 8th).
   auto untimed_rows = [](const std::string& file) {
     std::ifstream in(file);
@@ -256,7 +259,8 @@ TEST_F(DistributedTest, ARunOfTwoRanksResumesInOne) {
   // The evaluation gathered from the shards is the one a single process makes of that model.
   const EvalResult alone =
       evaluate(*trained.model, load_dataset_for(trained), 12, 64, false, false, false);
-  for (const auto& r : results) EXPECT_TRUE(torch::equal(alone.predictions, r.last_eval.predictions));
+  for (const auto& r : results)
+    EXPECT_TRUE(torch::equal(alone.predictions, r.last_eval.predictions));
   ResumeOverrides more;
   more.epochs = 3;
   Trainer resumed(path("run"), more);

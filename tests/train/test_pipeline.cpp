@@ -1,8 +1,7 @@
-#include "dcacn/train/pipeline.h"
-
 #include "../test_util.h"
 #include "dcacn/train/contrastive_stage.h"
 #include "dcacn/train/neighbour_stage.h"
+#include "dcacn/train/pipeline.h"
 #include "dcacn/train/selflabel_stage.h"
 
 namespace dcacn {
@@ -32,8 +31,7 @@ TEST(Pipeline, TheFlagsOfEarlierVersionsDescribeTheirPipeline) {
             "contrastive:minutes=27:steps=300:epochs=1000:lr=0.001:schedule=constant");
   EXPECT_EQ(p[1]->describe(),
             "selflabel:steps=50:lr=0.0001:threshold=0.9:quota=0.5:ce=1:instance=1:entropy=1");
-  EXPECT_EQ(p[2]->describe(),
-            "neighbours:space=pixels:k=20:heads=8:passes=20:lr=0.001:entropy=5");
+  EXPECT_EQ(p[2]->describe(), "neighbours:space=pixels:k=20:heads=8:passes=20:lr=0.001:entropy=5");
   EXPECT_TRUE(p[0]->stepwise());
   EXPECT_FALSE(p[2]->stepwise());
 }
@@ -72,8 +70,8 @@ TEST(Pipeline, BadTextIsRefusedNamingTheStageAndTheSetting) {
     expect_error_containing([&] { build_pipeline(with_stages(text)); }, parts);
   };
   refused("contrastive:10m,clustering", {"unknown stage 'clustering'", "neighbours"});
-  refused("contrastive:10m:temperature=2", {"unknown setting 'temperature'", "contrastive",
-                                             "minutes, steps, epochs, lr, schedule"});
+  refused("contrastive:10m:temperature=2",
+          {"unknown setting 'temperature'", "contrastive", "minutes, steps, epochs, lr, schedule"});
   refused("contrastive", {"stage 1 (contrastive) needs a budget"});
   refused("contrastive:10m,selflabel:threshold=0.9", {"stage 2 (selflabel) needs a budget"});
   refused("contrastive:steps=ten", {"steps='ten' is not a number"});
@@ -81,7 +79,8 @@ TEST(Pipeline, BadTextIsRefusedNamingTheStageAndTheSetting) {
   refused("contrastive:minutes=-1", {"must not be negative"});
   refused("contrastive:10m,,neighbours", {"an empty stage"});
   refused("contrastive:10m:minutes=5", {"'minutes' given twice"});
-  refused("contrastive:10m,neighbours:space=colour", {"space must be pixels or features", "colour"});
+  refused("contrastive:10m,neighbours:space=colour",
+          {"space must be pixels or features", "colour"});
   refused("contrastive:10m,selflabel:steps=5:threshold=1", {"threshold", "[0, 1)"});
   refused("contrastive:10m,neighbours:k=0", {"k, heads and passes must be positive"});
   refused("contrastive:10m:schedule=linear", {"schedule", "linear"});

@@ -1,6 +1,8 @@
 // The session runs a pipeline of stages: in any order, resumed inside any of them, appended to,
 // and blind to the labels.
 
+#include <torch/optim/adam.h>
+
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -8,13 +10,11 @@
 
 #include "../test_util.h"
 #include "dcacn/cluster/neighbours.h"
+#include "dcacn/data/registry.h"
 #include "dcacn/infer/inference.h"
 #include "dcacn/io/image_grid.h"
-#include <torch/optim/adam.h>
-
 #include "dcacn/run/checkpoint.h"
 #include "dcacn/run/setup.h"
-#include "dcacn/data/registry.h"
 #include "dcacn/train/trainer.h"
 #include "dcacn/util/pickle.h"
 #include "train_util.h"
@@ -86,7 +86,9 @@ void expect_same_checkpoints(const std::string& a, const std::string& b) {
   EXPECT_EQ(x.stage_start_epoch, y.stage_start_epoch);
   EXPECT_EQ(x.metrics_rows, y.metrics_rows);
   EXPECT_EQ(x.pseudo_labels.defined(), y.pseudo_labels.defined());
-  if (x.pseudo_labels.defined()) EXPECT_TRUE(x.pseudo_labels.equal(y.pseudo_labels));
+  if (x.pseudo_labels.defined()) {
+    EXPECT_TRUE(x.pseudo_labels.equal(y.pseudo_labels));
+  }
   EXPECT_DOUBLE_EQ(x.best_acc, y.best_acc);
 }
 
@@ -225,16 +227,16 @@ TEST_F(SessionTest, TheNeighbourRowHoldsTheKeptHeadsConsistencyOverAllNeighbours
   const auto rows = read_rows(path("run/metrics.csv"));
   ASSERT_EQ(rows.back().at("stage"), "3");
   TrainedModel trained = load_trained_model(path("run"), "cpu");
-  const torch::Tensor p =
-      trained.run(images_.unsqueeze(1), trained.inference_options()).probabilities.to(torch::kFloat64);
+  const torch::Tensor p = trained.run(images_.unsqueeze(1), trained.inference_options())
+                              .probabilities.to(torch::kFloat64);
   torch::Tensor x = images_.reshape({128, -1}).to(torch::kFloat64) / 255.0;
   x = x - x.mean(0, true);
   x = x / x.norm(2, 1, true);
   torch::Tensor similarity = x.mm(x.t());
   similarity.fill_diagonal_(-2.0);
   const torch::Tensor nb = std::get<1>(similarity.topk(5, 1));  // [128, 5]
-  const torch::Tensor agree = (p.unsqueeze(1) * p.index_select(0, nb.flatten()).view({128, 5, 2}))
-                                  .sum(2);
+  const torch::Tensor agree =
+      (p.unsqueeze(1) * p.index_select(0, nb.flatten()).view({128, 5, 2})).sum(2);
   const double consistency = -agree.log().mean().item<double>();
   // The row keeps 5 decimals; the stage computes in float.
   EXPECT_NEAR(std::stod(rows.back().at("cluster_loss")), consistency, 2e-5);
@@ -251,7 +253,7 @@ void rewrite_as_version_3(const std::string& file) {
   auto dict = read_pickle(file, file).toGenericDict();
   for (const char* key : {"pipeline", "stage_index", "stage_started", "stage_start_epoch",
                           "metrics_rows", "pseudo_labels"}) {
-    dict.erase(key);
+    EXPECT_EQ(dict.erase(key), 1u) << key;
   }
   dict.insert_or_assign("format_version", int64_t{3});
   dict.insert_or_assign("best_acc", 0.5);

@@ -196,8 +196,9 @@ TEST_F(TrainerTest, ResumeKeepsTheRunsOwnBudgetsAndAppliesOnlyTheOverrides) {
   EXPECT_EQ(r.status, TrainResult::Status::kBudgetReached);
   EXPECT_EQ(r.step, 6);
   // The budget is spent: resuming again says so instead of training or evaluating again.
-  expect_error_containing([&] { Trainer(path("run"), ResumeOverrides()); },
-                          {"has already reached its contrastive stage's step budget of 6 steps", "--max-steps"});
+  expect_error_containing(
+      [&] { Trainer(path("run"), ResumeOverrides()); },
+      {"has already reached its contrastive stage's step budget of 6 steps", "--max-steps"});
   ResumeOverrides more;
   more.max_steps = 10;
   more.keep_epoch_checkpoints = 1;
@@ -404,9 +405,9 @@ TEST_F(TrainerTest, TheNeighbourStageEndsTheRunAndReplacesOnlyTheClusterHead) {
   const EvalResult alone =
       evaluate(*trained.model, load_dataset_for(trained), 12, 64, false, false, false);
   EXPECT_TRUE(torch::equal(alone.predictions, r.last_eval.predictions));
-  expect_error_containing([&] { Trainer(path("run"), ResumeOverrides()); },
-                          {"has done every stage", "neighbours:space=pixels", "step 8",
-                           "append a stage"});
+  expect_error_containing(
+      [&] { Trainer(path("run"), ResumeOverrides()); },
+      {"has done every stage", "neighbours:space=pixels", "step 8", "append a stage"});
 }
 
 TEST_F(TrainerTest, TheNeighbourStageAfterABudgetAndOnResumeTrainsTheSame) {

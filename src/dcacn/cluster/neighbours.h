@@ -28,8 +28,4 @@ using NeighbourProgress = std::function<void(int64_t, int64_t)>;
 torch::Tensor nearest_neighbours(const torch::Tensor& x, const NeighbourOptions& options,
                                  const NeighbourProgress& progress = nullptr);
 
-/// Share of each row's neighbours that carry the row's own label, over all rows ([N, k] and
-/// [N]): the neighbours' purity, for logs and benchmarks when the data has labels.
-double neighbour_purity(const torch::Tensor& neighbours, const torch::Tensor& labels);
-
 }  // namespace dcacn

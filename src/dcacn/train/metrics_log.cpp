@@ -98,8 +98,8 @@ MetricsLog::MetricsLog(std::string path, bool resume, int64_t keep_rows, int64_t
   if (!resume || !is_file(path_)) {
     write_file_atomic(path_, header());
   } else {
-    write_file_atomic(path_, rows_up_to(path_, keep_rows, resume_step, resume_stage, &last_step_,
-                                        &rows_));
+    write_file_atomic(path_,
+                      rows_up_to(path_, keep_rows, resume_step, resume_stage, &last_step_, &rows_));
   }
 }
 

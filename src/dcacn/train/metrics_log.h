@@ -82,5 +82,4 @@ class ThroughputMeter {
   int64_t closed_images_ = 0;
 };
 
-
 }  // namespace dcacn

@@ -97,7 +97,8 @@ NeighbourHeadResult train_neighbour_heads(const torch::Tensor& features,
       torch::Tensor loss = torch::zeros({}, x.options());
       for (auto& head : heads) {
         const torch::Tensor p = head->forward(both);
-        loss = loss + neighbour_loss(p.slice(0, 0, b), p.slice(0, b), options.entropy_weight()).total;
+        loss =
+            loss + neighbour_loss(p.slice(0, 0, b), p.slice(0, b), options.entropy_weight()).total;
       }
       adam.zero_grad();
       loss.backward();

@@ -4,10 +4,10 @@
 
 #include "dcacn/cluster/neighbours.h"
 #include "dcacn/run/setup.h"
-#include "dcacn/util/progress.h"
 #include "dcacn/train/pipeline.h"
 #include "dcacn/util/error.h"
 #include "dcacn/util/log.h"
+#include "dcacn/util/progress.h"
 
 namespace dcacn {
 
@@ -91,10 +91,9 @@ WholeStageResult NeighbourStage::run(StageContext& context) {
   mine.centre = pixels;
   const torch::Tensor space =
       pixels ? pixel_space(context.images().images, context.device()) : features;
-  const torch::Tensor neighbours =
-      nearest_neighbours(space, mine, [&](int64_t done, int64_t all) {
-        context.show_progress(c10::str("neighbours: images ", done, "/", all));
-      });
+  const torch::Tensor neighbours = nearest_neighbours(space, mine, [&](int64_t done, int64_t all) {
+    context.show_progress(c10::str("neighbours: images ", done, "/", all));
+  });
   context.finish_progress();
   context.record_neighbours(neighbours.cpu());
   const NeighbourHeadOptions& o = options_.heads();

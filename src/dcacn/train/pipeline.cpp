@@ -44,8 +44,7 @@ std::pair<std::string, StageSettings> parse_entry(const std::string& entry) {
   return {parts[0], std::move(settings)};
 }
 
-std::unique_ptr<Stage> make_stage(const std::string& kind, StageSettings& s,
-                                  const TrainConfig& c) {
+std::unique_ptr<Stage> make_stage(const std::string& kind, StageSettings& s, const TrainConfig& c) {
   if (kind == "contrastive") return std::make_unique<ContrastiveStage>(contrastive_options(s, c));
   if (kind == "selflabel") return std::make_unique<SelfLabelStage>(self_label_stage_options(s, c));
   if (kind == "neighbours") return std::make_unique<NeighbourStage>(neighbour_stage_options(s, c));

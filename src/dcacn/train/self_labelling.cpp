@@ -4,8 +4,8 @@
 #include <cmath>
 
 #include "dcacn/metrics/hungarian.h"
-#include "dcacn/util/progress.h"
 #include "dcacn/util/error.h"
+#include "dcacn/util/progress.h"
 
 namespace dcacn {
 

@@ -50,7 +50,8 @@ LossTerms SelfLabelStage::batch_losses(StageContext& context, const torch::Tenso
                                        const torch::Tensor& index) {
   const std::vector<torch::Tensor> views = context.augment()(images);
   context.share_statistics();  // every rank labels with the model that is saved
-  torch::Tensor probabilities = context.step().predict(eval_transform(images, context.image_size()));
+  torch::Tensor probabilities =
+      context.step().predict(eval_transform(images, context.image_size()));
   if (context.comm() != nullptr) probabilities = context.comm()->all_gather(probabilities);
   const SelfLabelOptions& l = options_.loss();
   const torch::Tensor labels = select_pseudo_labels(probabilities, l.threshold(), l.quota());

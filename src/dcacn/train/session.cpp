@@ -9,9 +9,9 @@
 #include <mutex>
 
 #include "dcacn/augment/multicrop.h"
-#include "dcacn/cluster/neighbours.h"
 #include "dcacn/data/registry.h"
 #include "dcacn/infer/inference.h"
+#include "dcacn/metrics/neighbour_purity.h"
 #include "dcacn/model/state_dict.h"
 #include "dcacn/run/setup.h"
 #include "dcacn/train/train_step.h"
@@ -115,8 +115,9 @@ TrainState restored_state(const Checkpoint& ck, const std::string& source) {
   const Pipeline pipeline = build_pipeline(ck.config);
   s.stage_started = ck.stage != 3;
   s.stage_index = ck.stage == 1 ? 0 : ck.stage == 2 ? 1 : static_cast<int64_t>(pipeline.size());
-  DCACN_CHECK(ck.stage != 2 || (pipeline.size() > 1 && pipeline[1]->kind() == StageKind::kSelfLabel),
-              source, " is in a self-labelling stage its configuration does not have");
+  DCACN_CHECK(
+      ck.stage != 2 || (pipeline.size() > 1 && pipeline[1]->kind() == StageKind::kSelfLabel),
+      source, " is in a self-labelling stage its configuration does not have");
   return s;
 }
 
@@ -163,9 +164,9 @@ TrainingSession::TrainingSession(const TrainConfig& c, const std::string& run_di
   }
   if (leader()) {
     const int64_t stage_code = static_cast<int64_t>(state_.weights_from);
-    metrics_ = std::make_unique<MetricsLog>(
-        run_dir + "/metrics.csv", resumed_, restored != nullptr ? restored->metrics_rows : -1,
-        state_.step, stage_code);
+    metrics_ = std::make_unique<MetricsLog>(run_dir + "/metrics.csv", resumed_,
+                                            restored != nullptr ? restored->metrics_rows : -1,
+                                            state_.step, stage_code);
   }
   first_step_ = state_.step;
   start_ = Clock::now();
@@ -292,7 +293,8 @@ Checkpoint TrainingSession::snapshot(int64_t at_epoch, int64_t at_batch) {
   ck.stage_start_epoch = state_.stage_start_epoch;
   ck.metrics_rows = metrics_ != nullptr ? metrics_->rows() : 0;
   if (!pseudo_index_.empty()) {
-    ck.pseudo_labels = torch::stack({torch::cat(pseudo_index_).cpu(), torch::cat(pseudo_labels_).cpu()}, 1);
+    ck.pseudo_labels =
+        torch::stack({torch::cat(pseudo_index_).cpu(), torch::cat(pseudo_labels_).cpu()}, 1);
   }
   ck.pseudo_counts = carried_pseudo_counts_;
   return ck;
@@ -403,8 +405,9 @@ TrainingSession::StageEnd TrainingSession::run_whole_stage(Stage& stage) {
   try {
     out = stage.run(*this);
   } catch (const StageInterrupted&) {
-    interrupted(c10::str("during stage ", state_.stage_index + 1, " (", stage_kind_name(stage.kind()),
-                         "); the checkpoint of step ", state_.step, " is kept"));
+    interrupted(c10::str("during stage ", state_.stage_index + 1, " (",
+                         stage_kind_name(stage.kind()), "); the checkpoint of step ", state_.step,
+                         " is kept"));
     return StageEnd::kInterrupted;
   }
   const bool last = last_stage();
@@ -469,8 +472,8 @@ PseudoLabelStats TrainingSession::pseudo_label_stats() const {
   PseudoLabelStats stats(c_.clusters, data_.has_labels() ? data_.num_classes() : 0);
   if (carried_pseudo_counts_.defined()) stats.load(carried_pseudo_counts_, writer_.path("last"));
   for (size_t i = 0; i < pseudo_index_.size(); ++i) {
-    stats.add(pseudo_labels_[i],
-              data_.has_labels() ? data_.labels.index_select(0, pseudo_index_[i]) : torch::Tensor());
+    stats.add(pseudo_labels_[i], data_.has_labels() ? data_.labels.index_select(0, pseudo_index_[i])
+                                                    : torch::Tensor());
   }
   return stats;
 }

@@ -51,8 +51,8 @@ double StageSettings::number(const std::string& key, double fallback) {
   values_.erase(it);
   char* end = nullptr;
   const double v = std::strtod(text.c_str(), &end);
-  DCACN_CHECK(!text.empty() && end != nullptr && *end == '\0', "--stages: ", stage_, " ", key,
-              "='", text, "' is not a number");
+  DCACN_CHECK(!text.empty() && end != nullptr && *end == '\0', "--stages: ", stage_, " ", key, "='",
+              text, "' is not a number");
   return v;
 }
 

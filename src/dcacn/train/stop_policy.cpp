@@ -4,8 +4,7 @@
 
 namespace dcacn {
 
-StopPolicy::Reason StopPolicy::budget_reached(const StageBudget& b, int64_t steps,
-                                              double seconds) {
+StopPolicy::Reason StopPolicy::budget_reached(const StageBudget& b, int64_t steps, double seconds) {
   if (b.steps() > 0 && steps >= b.steps()) return Reason::kStepBudget;
   if (b.minutes() > 0 && seconds >= b.minutes() * 60.0) return Reason::kTimeBudget;
   return Reason::kNone;

@@ -83,13 +83,12 @@ Trainer::Trainer(const std::string& run_dir, const ResumeOverrides& overrides, c
   const bool epochs_done = epochs > 0 && ck.epoch >= at.stage_start_epoch + epochs;
   const StopPolicy::Reason reason = StopPolicy::budget_reached(
       stage.budget(), ck.step - at.stage_start_step, ck.train_seconds - at.stage_start_seconds);
-  DCACN_CHECK(!epochs_done && reason == StopPolicy::Reason::kNone, "the run in ", run_dir,
-              " has already ",
-              epochs_done ? c10::str("trained its ", epochs, " epochs")
-                          : c10::str("reached its ", stage_kind_name(stage.kind()), " stage's ",
-                                     StopPolicy::budget_name(stage.budget(), reason)),
-              " (step ", ck.step, "); to continue it, give --resume ",
-              how_to_extend(config_, stage));
+  DCACN_CHECK(
+      !epochs_done && reason == StopPolicy::Reason::kNone, "the run in ", run_dir, " has already ",
+      epochs_done ? c10::str("trained its ", epochs, " epochs")
+                  : c10::str("reached its ", stage_kind_name(stage.kind()), " stage's ",
+                             StopPolicy::budget_name(stage.budget(), reason)),
+      " (step ", ck.step, "); to continue it, give --resume ", how_to_extend(config_, stage));
 }
 
 Trainer::~Trainer() = default;

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 
 #include "dcacn/util/error.h"
 
@@ -172,13 +173,17 @@ void check_pickle_opcodes(const uint8_t* pickle, size_t size, const std::string&
   throw InputError(c10::str(path, ": data.pkl is damaged: it ends without a STOP opcode"));
 }
 
-void check_torch_archive(const std::vector<uint8_t>& bytes, const std::string& path) {
-  const uint64_t size = bytes.size();
-  const uint8_t* b = bytes.data();
-  auto fail = [&path](const std::string& what) {
-    return InputError(c10::str(path, " is not a readable PyTorch file: ", what));
-  };
-  // The end-of-directory record: 22 bytes and a comment of up to 65,535, at the end.
+namespace {
+
+using Fail = std::function<InputError(const std::string&)>;
+
+struct ZipDirectory {
+  uint64_t entries = 0, size = 0, at = 0;
+};
+
+// The end-of-directory record (22 bytes and a comment of up to 65,535, at the end), and the
+// zip64 one when it points there.
+ZipDirectory find_directory(const uint8_t* b, uint64_t size, const Fail& fail) {
   int64_t end = -1;
   for (int64_t at = static_cast<int64_t>(size) - 22;
        at >= 0 && at >= static_cast<int64_t>(size) - 22 - 65535; --at) {
@@ -188,138 +193,182 @@ void check_torch_archive(const std::vector<uint8_t>& bytes, const std::string& p
     }
   }
   if (end < 0) throw fail("no zip directory at its end (damaged, cut short, or not a .pt file)");
-  uint64_t entries = le(b + end + 10, 2);
-  uint64_t directory_size = le(b + end + 12, 4);
-  uint64_t directory_at = le(b + end + 16, 4);
-  uint64_t directory_end_limit = static_cast<uint64_t>(end);
+  ZipDirectory d;
+  d.entries = le(b + end + 10, 2);
+  d.size = le(b + end + 12, 4);
+  d.at = le(b + end + 16, 4);
+  uint64_t end_limit = static_cast<uint64_t>(end);
   if (end >= 20 && le(b + end - 20, 4) == kZip64Locator) {
     const uint64_t zip64_at = le(b + end - 20 + 8, 8);
     if (zip64_at > static_cast<uint64_t>(end) - 20 || end - 20 - zip64_at < 56 ||
         le(b + zip64_at, 4) != kZip64End) {
       throw fail("its zip64 directory record lies outside the file");
     }
-    entries = le(b + zip64_at + 32, 8);
-    directory_size = le(b + zip64_at + 40, 8);
-    directory_at = le(b + zip64_at + 48, 8);
-    directory_end_limit = zip64_at;
+    d.entries = le(b + zip64_at + 32, 8);
+    d.size = le(b + zip64_at + 40, 8);
+    d.at = le(b + zip64_at + 48, 8);
+    end_limit = zip64_at;
   }
-  if (directory_at > directory_end_limit || directory_size > directory_end_limit - directory_at) {
-    throw fail(c10::str("its zip directory (", directory_size, " bytes at ", directory_at,
+  if (d.at > end_limit || d.size > end_limit - d.at) {
+    throw fail(c10::str("its zip directory (", d.size, " bytes at ", d.at,
                         ") lies outside the file of ", size, " bytes"));
   }
-  if (entries == 0 || entries > directory_size / 46) {
+  if (d.entries == 0 || d.entries > d.size / 46) {
     throw fail(
-        c10::str("its zip directory declares ", entries, " entries in ", directory_size, " bytes"));
+        c10::str("its zip directory declares ", d.entries, " entries in ", d.size, " bytes"));
   }
-  uint64_t at = directory_at;
-  const uint64_t directory_end = directory_at + directory_size;
+  return d;
+}
+
+struct ZipEntry {
+  std::string name;
+  uint64_t flags = 0, method = 0, attributes = 0;
+  uint32_t crc = 0;
+  uint64_t compressed = 0, uncompressed = 0, local_at = 0;
+  uint64_t entry_size = 0;  // of its directory record
+};
+
+// Directory entry `i` at `at`, with its zip64 sizes and offset.
+ZipEntry read_entry(const uint8_t* b, uint64_t at, uint64_t directory_end, uint64_t i,
+                    const Fail& fail) {
+  if (directory_end - at < 46 || le(b + at, 4) != kDirectoryEntry) {
+    throw fail(c10::str("zip directory entry ", i, " is damaged"));
+  }
+  ZipEntry e;
+  e.flags = le(b + at + 8, 2);
+  e.method = le(b + at + 10, 2);
+  e.crc = static_cast<uint32_t>(le(b + at + 16, 4));
+  e.compressed = le(b + at + 20, 4);
+  e.uncompressed = le(b + at + 24, 4);
+  const uint64_t name_length = le(b + at + 28, 2), extra_length = le(b + at + 30, 2);
+  const uint64_t comment_length = le(b + at + 32, 2);
+  e.attributes = le(b + at + 38, 4);
+  e.local_at = le(b + at + 42, 4);
+  e.entry_size = 46 + name_length + extra_length + comment_length;
+  if (e.entry_size > directory_end - at) {
+    throw fail(c10::str("zip directory entry ", i, " runs past the directory"));
+  }
+  e.name.assign(reinterpret_cast<const char*>(b + at + 46), name_length);
+  // zip64 sizes and offset, in that order, for the fields that hold 0xFFFFFFFF.
+  for (uint64_t x = at + 46 + name_length; x + 4 <= at + 46 + name_length + extra_length;) {
+    const uint64_t id = le(b + x, 2), length = le(b + x + 2, 2);
+    if (x + 4 + length > at + 46 + name_length + extra_length) break;
+    if (id == 1) {
+      uint64_t field = x + 4;
+      for (uint64_t* value : {&e.uncompressed, &e.compressed, &e.local_at}) {
+        if (*value == 0xFFFFFFFFu && field + 8 <= x + 4 + length) {
+          *value = le(b + field, 8);
+          field += 8;
+        }
+      }
+    }
+    x += 4 + length;
+  }
+  return e;
+}
+
+// Where the entry's data starts, after checking that LibTorch can read it: plain, stored, a
+// file, with a matching local header and CRC-32.
+uint64_t check_entry(const uint8_t* b, const ZipEntry& e, uint64_t directory_at, const Fail& fail) {
+  const std::string& name = e.name;
+  // Encrypted (bits 0 and 6, and 13 for the directory) or patched (bit 5) entries: LibTorch's
+  // zip reader refuses to extract them, and leaks its state when that happens in the
+  // version record.
+  if ((e.flags & (0x1 | 0x20 | 0x40 | 0x2000)) != 0) {
+    char hex[8];
+    std::snprintf(hex, sizeof(hex), "%04x", static_cast<unsigned>(e.flags));
+    throw fail(c10::str("entry ", name, " is encrypted or patched (flags 0x", hex,
+                        "); PyTorch writes plain entries"));
+  }
+  // An entry marked as a folder (MS-DOS attribute bit 4, or a name ending in '/'): LibTorch's
+  // zip reader extracts nothing from it, and leaks its state when that is the version record.
+  if ((e.attributes & 0x10) != 0 || (!name.empty() && name.back() == '/')) {
+    throw fail(c10::str("entry ", name, " is marked as a folder; PyTorch writes files only"));
+  }
+  if (e.method != 0 || e.compressed != e.uncompressed) {
+    throw fail(c10::str("entry ", name, " is compressed (method ", e.method,
+                        "); PyTorch stores its entries uncompressed"));
+  }
+  const uint64_t local_at = e.local_at;
+  if (local_at > directory_at || directory_at - local_at < 30 ||
+      le(b + local_at, 4) != kLocalHeader) {
+    throw fail(c10::str("entry ", name, " has no local header at byte ", local_at));
+  }
+  const uint64_t local_name_length = le(b + local_at + 26, 2);
+  if (local_name_length != name.size() || local_at + 30 + name.size() > directory_at ||
+      std::memcmp(b + local_at + 30, name.data(), name.size()) != 0) {
+    throw fail(c10::str("entry ", name, " has another name in its local header"));
+  }
+  const uint64_t data_at = local_at + 30 + le(b + local_at + 26, 2) + le(b + local_at + 28, 2);
+  if (data_at > directory_at || e.compressed > directory_at - data_at) {
+    throw fail(c10::str("entry ", name, " (", e.compressed, " bytes at ", data_at,
+                        ") runs past the file's data"));
+  }
+  uLong sum = crc32(0L, Z_NULL, 0);
+  for (uint64_t done = 0; done < e.compressed;) {
+    const uInt piece = static_cast<uInt>(std::min<uint64_t>(e.compressed - done, 1u << 30));
+    sum = crc32(sum, b + data_at + done, piece);
+    done += piece;
+  }
+  if (static_cast<uint32_t>(sum) != e.crc) {
+    throw fail(c10::str("entry ", name, " is damaged (its CRC-32 does not match)"));
+  }
+  return data_at;
+}
+
+// The format version record: a number LibTorch reads, and nothing after it but newlines.
+void check_version_record(const std::string& name, const std::string& text, const Fail& fail) {
+  const size_t digits = text.find_first_not_of("0123456789");
+  const uint64_t version =
+      digits == 0 || text.empty() || text.size() > 19 ? 0 : std::stoull(text.substr(0, digits));
+  if (version < caffe2::serialize::kMinSupportedFileFormatVersion ||
+      version > caffe2::serialize::kMaxSupportedFileFormatVersion ||
+      text.find_first_not_of("\n", digits == std::string::npos ? text.size() : digits) !=
+          std::string::npos) {
+    throw fail(c10::str("its format version record ", name, " holds '", text.substr(0, 20),
+                        "'; this LibTorch reads versions ",
+                        caffe2::serialize::kMinSupportedFileFormatVersion, " to ",
+                        caffe2::serialize::kMaxSupportedFileFormatVersion));
+  }
+}
+
+}  // namespace
+
+void check_torch_archive(const std::vector<uint8_t>& bytes, const std::string& path) {
+  const uint8_t* b = bytes.data();
+  const Fail fail = [&path](const std::string& what) {
+    return InputError(c10::str(path, " is not a readable PyTorch file: ", what));
+  };
+  const ZipDirectory directory = find_directory(b, bytes.size(), fail);
+  const uint64_t directory_end = directory.at + directory.size;
   // LibTorch's reader needs <prefix>/version (a supported format version) and
   // <prefix>/data.pkl, <prefix> being the first entry's folder; when it throws on their
   // absence it leaks its zip state, so they are checked here.
   std::string prefix;
   bool has_pickle = false, has_version = false;
-  for (uint64_t i = 0; i < entries; ++i) {
-    if (directory_end - at < 46 || le(b + at, 4) != kDirectoryEntry) {
-      throw fail(c10::str("zip directory entry ", i, " is damaged"));
-    }
-    const uint64_t flags = le(b + at + 8, 2);
-    const uint64_t method = le(b + at + 10, 2);
-    const uint32_t crc = static_cast<uint32_t>(le(b + at + 16, 4));
-    uint64_t compressed = le(b + at + 20, 4), uncompressed = le(b + at + 24, 4);
-    const uint64_t name_length = le(b + at + 28, 2), extra_length = le(b + at + 30, 2);
-    const uint64_t comment_length = le(b + at + 32, 2);
-    uint64_t local_at = le(b + at + 42, 4);
-    const uint64_t entry_size = 46 + name_length + extra_length + comment_length;
-    if (entry_size > directory_end - at) {
-      throw fail(c10::str("zip directory entry ", i, " runs past the directory"));
-    }
-    const std::string name(reinterpret_cast<const char*>(b + at + 46), name_length);
-    // zip64 sizes and offset, in that order, for the fields that hold 0xFFFFFFFF.
-    for (uint64_t x = at + 46 + name_length; x + 4 <= at + 46 + name_length + extra_length;) {
-      const uint64_t id = le(b + x, 2), length = le(b + x + 2, 2);
-      if (x + 4 + length > at + 46 + name_length + extra_length) break;
-      if (id == 1) {
-        uint64_t field = x + 4;
-        for (uint64_t* value : {&uncompressed, &compressed, &local_at}) {
-          if (*value == 0xFFFFFFFFu && field + 8 <= x + 4 + length) {
-            *value = le(b + field, 8);
-            field += 8;
-          }
-        }
-      }
-      x += 4 + length;
-    }
-    // Encrypted (bits 0 and 6, and 13 for the directory) or patched (bit 5) entries: LibTorch's
-    // zip reader refuses to extract them, and leaks its state when that happens in the
-    // version record.
-    if ((flags & (0x1 | 0x20 | 0x40 | 0x2000)) != 0) {
-      char hex[8];
-      std::snprintf(hex, sizeof(hex), "%04x", static_cast<unsigned>(flags));
-      throw fail(c10::str("entry ", name, " is encrypted or patched (flags 0x", hex,
-                          "); PyTorch writes plain entries"));
-    }
-    // An entry marked as a folder (MS-DOS attribute bit 4, or a name ending in '/'): LibTorch's
-    // zip reader extracts nothing from it, and leaks its state when that is the version record.
-    if ((le(b + at + 38, 4) & 0x10) != 0 || (!name.empty() && name.back() == '/')) {
-      throw fail(c10::str("entry ", name, " is marked as a folder; PyTorch writes files only"));
-    }
-    if (method != 0 || compressed != uncompressed) {
-      throw fail(c10::str("entry ", name, " is compressed (method ", method,
-                          "); PyTorch stores its entries uncompressed"));
-    }
-    if (local_at > directory_at || directory_at - local_at < 30 ||
-        le(b + local_at, 4) != kLocalHeader) {
-      throw fail(c10::str("entry ", name, " has no local header at byte ", local_at));
-    }
-    const uint64_t local_name_length = le(b + local_at + 26, 2);
-    if (local_name_length != name_length || local_at + 30 + name_length > directory_at ||
-        std::memcmp(b + local_at + 30, name.data(), name_length) != 0) {
-      throw fail(c10::str("entry ", name, " has another name in its local header"));
-    }
+  uint64_t at = directory.at;
+  for (uint64_t i = 0; i < directory.entries; ++i) {
+    const ZipEntry e = read_entry(b, at, directory_end, i, fail);
+    const uint64_t data_at = check_entry(b, e, directory.at, fail);
     if (i == 0) {
       // LibTorch takes the first entry's folder as the prefix of every record.
-      if (name.find('/') == std::string::npos) {
-        throw fail(c10::str("its first entry, ", name, ", is not in a folder"));
+      if (e.name.find('/') == std::string::npos) {
+        throw fail(c10::str("its first entry, ", e.name, ", is not in a folder"));
       }
-      prefix = name.substr(0, name.find('/'));
-    }
-    const uint64_t data_at = local_at + 30 + le(b + local_at + 26, 2) + le(b + local_at + 28, 2);
-    if (data_at > directory_at || compressed > directory_at - data_at) {
-      throw fail(c10::str("entry ", name, " (", compressed, " bytes at ", data_at,
-                          ") runs past the file's data"));
-    }
-    uLong sum = crc32(0L, Z_NULL, 0);
-    for (uint64_t done = 0; done < compressed;) {
-      const uInt piece = static_cast<uInt>(std::min<uint64_t>(compressed - done, 1u << 30));
-      sum = crc32(sum, b + data_at + done, piece);
-      done += piece;
-    }
-    if (static_cast<uint32_t>(sum) != crc) {
-      throw fail(c10::str("entry ", name, " is damaged (its CRC-32 does not match)"));
+      prefix = e.name.substr(0, e.name.find('/'));
     }
     // LibTorch looks records up ignoring case: an entry that matches one of its records but for
     // case may be the one it reads, so it is checked as that record.
-    const std::string record = lower(name);
+    const std::string record = lower(e.name);
     if (record == lower(prefix + "/data.pkl")) {
-      check_pickle_opcodes(b + data_at, compressed, path);
+      check_pickle_opcodes(b + data_at, e.compressed, path);
       has_pickle = true;
     } else if (record == lower(prefix + "/version") || record == lower(prefix + "/.data/version")) {
-      const std::string text(reinterpret_cast<const char*>(b + data_at), compressed);
-      const size_t digits = text.find_first_not_of("0123456789");
-      const uint64_t version =
-          digits == 0 || text.empty() || text.size() > 19 ? 0 : std::stoull(text.substr(0, digits));
-      if (version < caffe2::serialize::kMinSupportedFileFormatVersion ||
-          version > caffe2::serialize::kMaxSupportedFileFormatVersion ||
-          text.find_first_not_of("\n", digits == std::string::npos ? text.size() : digits) !=
-              std::string::npos) {
-        throw fail(c10::str("its format version record ", name, " holds '", text.substr(0, 20),
-                            "'; this LibTorch reads versions ",
-                            caffe2::serialize::kMinSupportedFileFormatVersion, " to ",
-                            caffe2::serialize::kMaxSupportedFileFormatVersion));
-      }
+      check_version_record(
+          e.name, std::string(reinterpret_cast<const char*>(b + data_at), e.compressed), fail);
       has_version = true;
     }
-    at += entry_size;
+    at += e.entry_size;
   }
   if (!has_pickle || !has_version) {
     throw fail(c10::str("no ", has_pickle ? prefix + "/version" : prefix + "/data.pkl", " entry"));
