@@ -129,7 +129,7 @@ TEST_F(DistributedTest, InTrainingModeEachRankNormalisesItsShardWithItsOwnStatis
     DCACN net = copy();
     std::vector<std::vector<torch::Tensor>> h(4), p(4);
     for (int r = 0; r < world; ++r) {
-      for (const std::vector<int> group : {std::vector<int>{0, 1}, std::vector<int>{2, 3}}) {
+      for (const std::vector<int>& group : {std::vector<int>{0, 1}, std::vector<int>{2, 3}}) {
         std::vector<torch::Tensor> parts;
         for (int i : group) parts.push_back(rank_shard(views[i], r, world));
         const DCACNOutput out = net->forward(torch::cat(parts));
