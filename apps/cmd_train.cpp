@@ -295,8 +295,9 @@ void add_run_options(CLI::App* cmd, TrainParams* p) {
   DCACN_RESUMABLE("--selflabel-entropy-weight", selflabel_entropy_weight,
                   "self-labelling stage: weight of log K - H(mean assignment)")
   DCACN_RESUMABLE("--neighbours", neighbour_space,
-                  "neighbour stage at the end (SCAN's clustering step on the frozen features): "
-                  "off | pixels | features, where each image's nearest neighbours are mined")
+                  "without --stages: a neighbour stage at the end (SCAN's clustering step on the "
+                  "frozen features): off | pixels | features, where each image's nearest "
+                  "neighbours are mined; with --stages: the space of its neighbours stages")
   DCACN_RESUMABLE("--neighbour-k", neighbour_k, "neighbour stage: neighbours per image")
   DCACN_RESUMABLE("--neighbour-heads", neighbour_heads,
                   "neighbour stage: cluster heads trained; the lowest-loss one is kept")

@@ -29,7 +29,7 @@ TEST(Setup, DatasetsViewsAndDevices) {
   EXPECT_EQ(o.image_size(), 28);
 }
 
-// The default views are DESIGN.md section 5's settings: CC's colour jitter
+// The default views are docs/design.md section 5's settings: CC's colour jitter
 // ColorJitter(0.8 s, 0.8 s, 0.8 s, 0.2 s) with s = 0.5 for small images and 1 for STL-10 and
 // image folders, crop scales 0.2-1 / 0.05-0.5 (small) and 0.14-1 / 0.05-0.4 (large), blur
 // p 0.5 on the local views (and the large globals), grayscale p 0.2.

@@ -1,5 +1,5 @@
 #pragma once
-// Multi-crop views (SwAV's idea, DESIGN.md sections 1 and 5): N global views at full size
+// Multi-crop views (SwAV's idea, docs/design.md sections 1 and 5): N global views at full size
 // with weaker augmentation and M local views at low resolution with stronger augmentation.
 
 #include <ATen/core/Generator.h>

@@ -1,5 +1,5 @@
 #pragma once
-// Batched, seeded image augmentations (DESIGN.md sections 1 and 5).
+// Batched, seeded image augmentations (docs/design.md sections 1 and 5).
 //
 // Every function takes a batch of float images [B, C, H, W] in [0, 1] (C = 1 or 3) on any
 // device and returns a new batch on that device. Per-sample random parameters are drawn as

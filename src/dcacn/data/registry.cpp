@@ -11,7 +11,7 @@
 namespace dcacn {
 namespace {
 
-// Views for small images (DESIGN.md section 5): globals of scale 0.2-1 with CC's jitter at
+// Views for small images (docs/design.md section 5): globals of scale 0.2-1 with CC's jitter at
 // s = 0.5, locals at half size of scale 0.05-0.5 with blur.
 std::string small_image_views(int64_t size, int64_t locals) {
   return c10::str("2x", size, "@0.2-1:jitter=0.5,", locals, "x", size / 2,

@@ -17,7 +17,7 @@ struct DatasetInfo {
   std::string path_hint;     ///< what --data should point at, for messages
   int64_t image_size = 0;    ///< side of the images as read (image folders: the decoded size)
   int64_t channels = 0;      ///< 1 or 3 (image folders: as asked)
-  /// Multi-crop views in --views syntax (DESIGN.md section 5): globals at full size, locals at
+  /// Multi-crop views in --views syntax (docs/design.md section 5): globals at full size, locals at
   /// half size with stronger augmentation. parse_views turns it into a MultiCropSpec.
   std::string default_views;
   std::string cpu_preset;  ///< the preset sized for 2 CPU cores; empty: none

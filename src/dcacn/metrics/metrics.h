@@ -1,5 +1,5 @@
 #pragma once
-// Clustering metrics (DESIGN.md section 6): exact functions of two label vectors that match
+// Clustering metrics (docs/design.md section 6): exact functions of two label vectors that match
 // scikit-learn 1.2 (NMI with arithmetic normalisation, ARI) and ACC under the best one-to-one
 // matching of clusters to classes (scipy's linear_sum_assignment on the contingency table).
 // Label values may be any integers; they need not start at 0 or be contiguous.

@@ -1,5 +1,5 @@
 #pragma once
-// ResNet-18/34/50 backbones with optional CBAM in every residual block (DESIGN.md sections
+// ResNet-18/34/50 backbones with optional CBAM in every residual block (docs/design.md sections
 // 2-3). Parameter names follow torchvision ("layer1.0.conv1.weight"), so that a plain
 // ResNet-34 matches torchvision's resnet34 tensor for tensor, less its fc layer.
 
@@ -29,7 +29,7 @@ std::string attention_name(Attention attention);
 /// Parses "cifar" / "imagenet" (use stem_for_image_size for "auto").
 Stem parse_stem(const std::string& text);
 std::string stem_name(Stem stem);
-/// The stem DESIGN.md prescribes for square inputs of this side: cifar up to 64 px.
+/// The stem docs/design.md prescribes for square inputs of this side: cifar up to 64 px.
 Stem stem_for_image_size(int64_t image_size);
 
 struct ResidualBlockOptions {

@@ -1,5 +1,5 @@
 #pragma once
-// Everything a run depends on, with the defaults of DESIGN.md section 5. Written to
+// Everything a run depends on, with the defaults of docs/design.md section 5. Written to
 // RUN_DIR/config.json and into every checkpoint, so that a run can be resumed and reproduced.
 
 #include <cstdint>

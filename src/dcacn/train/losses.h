@@ -1,5 +1,5 @@
 #pragma once
-// DCACN's contrastive losses (DESIGN.md section 4; paper eqs. 5-8).
+// DCACN's contrastive losses (docs/design.md section 4; paper eqs. 5-8).
 //
 // Instance level: two views a, b ([N, D], rows L2-normalised) of a batch. For the anchor a_i
 // the positive is b_i and the negatives are the other 2N - 2 rows of both views:
