@@ -28,6 +28,20 @@ double relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
   return (a - b).abs().max().item<double>() / std::max(1e-12, b.abs().max().item<double>());
 }
 
+// A small network in float64, from the global generator.
+DCACN float64_network() {
+  DCACN net(DCACNOptions().depth(18).width(4).in_channels(1).image_size(12).clusters(3));
+  net->to(torch::kFloat64);
+  return net;
+}
+
+// Two global views of 12 px and two local ones of 6 px, 8 images each, in float64.
+std::vector<torch::Tensor> random_views() {
+  const auto f64 = torch::kFloat64;
+  return {torch::rand({8, 1, 12, 12}, f64), torch::rand({8, 1, 12, 12}, f64),
+          torch::rand({8, 1, 6, 6}, f64), torch::rand({8, 1, 6, 6}, f64)};
+}
+
 struct StepRecord {
   std::vector<double> losses;                // per step
   std::vector<torch::Tensor> grads, params;  // after the last step
@@ -66,12 +80,8 @@ StepRecord train_steps(const DCACN& reference, const std::vector<torch::Tensor>&
 // In float64: what remains is the summation order of the gradient all-reduce.
 TEST_F(DistributedTest, TwoRanksComputeTheLossesAndGradientsOfOneProcess) {
   torch::manual_seed(5);
-  DCACN reference(DCACNOptions().depth(18).width(4).in_channels(1).image_size(12).clusters(3));
-  reference->to(torch::kFloat64);
-  const auto f64 = torch::kFloat64;
-  const std::vector<torch::Tensor> views = {
-      torch::rand({8, 1, 12, 12}, f64), torch::rand({8, 1, 12, 12}, f64),
-      torch::rand({8, 1, 6, 6}, f64), torch::rand({8, 1, 6, 6}, f64)};
+  const DCACN reference = float64_network();
+  const std::vector<torch::Tensor> views = random_views();
   for (const auto kind : {ContrastKind::kDecoupled, ContrastKind::kInfoNCE}) {
     for (const auto reading : {ClusterReading::kColumns, ClusterReading::kRows}) {
       LossOptions losses;
@@ -105,12 +115,8 @@ TEST_F(DistributedTest, TwoRanksComputeTheLossesAndGradientsOfOneProcess) {
 // whole batch.
 TEST_F(DistributedTest, InTrainingModeEachRankNormalisesItsShardWithItsOwnStatistics) {
   torch::manual_seed(7);
-  DCACN reference(DCACNOptions().depth(18).width(4).in_channels(1).image_size(12).clusters(3));
-  reference->to(torch::kFloat64);
-  const auto f64 = torch::kFloat64;
-  const std::vector<torch::Tensor> views = {
-      torch::rand({8, 1, 12, 12}, f64), torch::rand({8, 1, 12, 12}, f64),
-      torch::rand({8, 1, 6, 6}, f64), torch::rand({8, 1, 6, 6}, f64)};
+  const DCACN reference = float64_network();
+  const std::vector<torch::Tensor> views = random_views();
   const LossOptions losses;
   auto copy = [&] {
     DCACN net(std::dynamic_pointer_cast<DCACNImpl>(reference->clone()));

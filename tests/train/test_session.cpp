@@ -24,24 +24,6 @@ namespace {
 
 using test::expect_error_containing;
 
-std::vector<std::map<std::string, std::string>> read_rows(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  std::vector<std::string> header;
-  std::stringstream hs(line);
-  for (std::string f; std::getline(hs, f, ',');) header.push_back(f);
-  std::vector<std::map<std::string, std::string>> rows;
-  while (std::getline(in, line)) {
-    std::stringstream ls(line);
-    std::map<std::string, std::string> row;
-    size_t i = 0;
-    for (std::string f; std::getline(ls, f, ',') && i < header.size(); ++i) row[header[i]] = f;
-    rows.push_back(row);
-  }
-  return rows;
-}
-
 // Adam's state per parameter (step, first and second moments), in parameter order: the
 // serialized bytes differ between equal states (they name parameters by their addresses).
 std::vector<torch::Tensor> adam_state(const Checkpoint& ck) {
@@ -97,7 +79,7 @@ void expect_same_rows(const std::string& a, const std::string& b,
                       std::vector<std::string> skip = {}) {
   skip.push_back("wall_seconds");
   skip.push_back("images_per_second");
-  const auto ra = read_rows(a), rb = read_rows(b);
+  const auto ra = test::read_metrics(a), rb = test::read_metrics(b);
   ASSERT_EQ(ra.size(), rb.size());
   for (size_t i = 0; i < ra.size(); ++i) {
     for (const auto& [key, value] : ra[i]) {
@@ -157,7 +139,7 @@ TEST_F(SessionTest, ScansOrderRunsAndResumesBitIdenticallyInsideEveryStage) {
   const TrainResult full = run_new(tiny(scan_order()), "a");
   EXPECT_EQ(full.status, TrainResult::Status::kBudgetReached);
   EXPECT_EQ(full.step, 11);
-  const auto rows = read_rows(path("a/metrics.csv"));
+  const auto rows = test::read_metrics(path("a/metrics.csv"));
   // Epoch 1 (step 4), the contrastive budget (6), the neighbour stage (6), epoch 3 of the
   // self-labelling stage (8) and its budget (11).
   ASSERT_EQ(rows.size(), 5u);
@@ -224,7 +206,7 @@ TEST_F(SessionTest, StagesAppendedToAFinishedRunTrainAsIfPlanned) {
 // by brute force.
 TEST_F(SessionTest, TheNeighbourRowHoldsTheKeptHeadsConsistencyOverAllNeighbours) {
   run_new(tiny(std::string("contrastive:steps=6,") + kNeighbours), "run");
-  const auto rows = read_rows(path("run/metrics.csv"));
+  const auto rows = test::read_metrics(path("run/metrics.csv"));
   ASSERT_EQ(rows.back().at("stage"), "3");
   TrainedModel trained = load_trained_model(path("run"), "cpu");
   const torch::Tensor p = trained.run(images_.unsqueeze(1), trained.inference_options())
@@ -329,10 +311,10 @@ TEST_F(SessionTest, NoStageSeesTheLabels) {
                      scored);
   }
   // The scores themselves do see the labels: permuted ones score near chance.
-  const auto good = read_rows(path("labelled/metrics.csv")).back();
-  const auto chance = read_rows(path("permuted/metrics.csv")).back();
+  const auto good = test::read_metrics(path("labelled/metrics.csv")).back();
+  const auto chance = test::read_metrics(path("permuted/metrics.csv")).back();
   EXPECT_GT(std::stod(good.at("acc")), std::stod(chance.at("acc")));
-  EXPECT_EQ(read_rows(path("unlabelled/metrics.csv")).back().at("acc"), "");
+  EXPECT_EQ(test::read_metrics(path("unlabelled/metrics.csv")).back().at("acc"), "");
 }
 
 }  // namespace

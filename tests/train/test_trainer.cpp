@@ -23,25 +23,7 @@ namespace {
 using test::idx_header;
 
 using test::expect_error_containing;
-
-// Reads metrics.csv into rows of named fields.
-std::vector<std::map<std::string, std::string>> read_metrics(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  std::vector<std::string> header;
-  std::stringstream hs(line);
-  for (std::string f; std::getline(hs, f, ',');) header.push_back(f);
-  std::vector<std::map<std::string, std::string>> rows;
-  while (std::getline(in, line)) {
-    std::stringstream ls(line);
-    std::map<std::string, std::string> row;
-    size_t i = 0;
-    for (std::string f; std::getline(ls, f, ',') && i < header.size(); ++i) row[header[i]] = f;
-    rows.push_back(row);
-  }
-  return rows;
-}
+using test::read_metrics;
 
 class TrainerTest : public test::TempDirTest {
  protected:

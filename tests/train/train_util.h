@@ -1,7 +1,11 @@
 #pragma once
 // The tiny training run of the tests, on test::write_two_square_idx data.
 
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "dcacn/run/config.h"
 
@@ -25,6 +29,25 @@ inline TrainConfig tiny_train_config(const std::string& data_dir) {
   c.device =
       "cpu";  // the bit-identity the trainer's tests check is the CPU's (tests/cuda for CUDA)
   return c;
+}
+
+/// metrics.csv as rows of named fields.
+inline std::vector<std::map<std::string, std::string>> read_metrics(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string> header;
+  std::stringstream hs(line);
+  for (std::string f; std::getline(hs, f, ',');) header.push_back(f);
+  std::vector<std::map<std::string, std::string>> rows;
+  while (std::getline(in, line)) {
+    std::stringstream ls(line);
+    std::map<std::string, std::string> row;
+    size_t i = 0;
+    for (std::string f; std::getline(ls, f, ',') && i < header.size(); ++i) row[header[i]] = f;
+    rows.push_back(row);
+  }
+  return rows;
 }
 
 }  // namespace dcacn::test
