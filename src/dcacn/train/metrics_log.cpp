@@ -136,6 +136,7 @@ double ThroughputMeter::segment_rate() const {
 
 double ThroughputMeter::close_segment() {
   const double seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+  if (images_ == 0) return 0;  // no training in it (a neighbour stage): not training time
   closed_seconds_ += seconds;
   closed_images_ += images_;
   return images_ / std::max(1e-9, seconds);

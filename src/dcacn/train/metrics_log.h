@@ -67,7 +67,9 @@ class ThroughputMeter {
   void add_images(int64_t n) { images_ += n; }
   /// Images/s of the segment since the last restart.
   double segment_rate() const;
-  /// Ends the segment: adds it to the session's totals and returns its rate.
+  /// Ends the segment: adds it to the session's totals and returns its rate. A segment without
+  /// images (a whole stage, such as the neighbour stage) is not training time: it returns 0 and
+  /// adds nothing.
   double close_segment();
   /// Starts a new segment now.
   void restart();

@@ -1,0 +1,57 @@
+#include "dcacn/train/neighbour_stage.h"
+
+#include <torch/nn/modules/linear.h>
+
+#include "../test_util.h"
+#include "dcacn/model/heads.h"
+
+namespace dcacn {
+namespace {
+
+using test::expect_error_containing;
+
+// Two linear layers registered in the order given, so that the same names can come in another
+// order.
+struct TwoLayersImpl : torch::nn::Module {
+  TwoLayersImpl(bool reversed, int64_t width) {
+    if (reversed) {
+      second = register_module("second", torch::nn::Linear(width, 2));
+      first = register_module("first", torch::nn::Linear(3, width));
+    } else {
+      first = register_module("first", torch::nn::Linear(3, width));
+      second = register_module("second", torch::nn::Linear(width, 2));
+    }
+  }
+  torch::nn::Linear first{nullptr}, second{nullptr};
+};
+TORCH_MODULE(TwoLayers);
+
+TEST(NeighbourStage, HeadParametersAreCopiedByNameWithTheirShapesChecked) {
+  torch::manual_seed(1);
+  TwoLayers target(false, 4), source(true, 4);
+  copy_parameters(*target, *source);
+  // By name: the registration order of the source does not matter.
+  EXPECT_TRUE(target->first->weight.equal(source->first->weight));
+  EXPECT_TRUE(target->second->bias.equal(source->second->bias));
+  TwoLayers wider(false, 5);
+  expect_error_containing([&] { copy_parameters(*target, *wider); },
+                          {"first.weight", "[5, 3]", "expected [4, 3]"});
+  ClusterHead head(ClusterHeadOptions(4, 2));
+  expect_error_containing([&] { copy_parameters(*target, *head); }, {"first.weight is missing"});
+}
+
+TEST(NeighbourStage, PixelSpaceAveragesLargeImagesDownTo32Pixels) {
+  const torch::Tensor small = torch::randint(0, 256, {3, 1, 28, 28}, torch::kUInt8);
+  const torch::Tensor rows = pixel_space(small, torch::kCPU);
+  EXPECT_EQ(rows.sizes(), (std::vector<int64_t>{3, 28 * 28}));
+  EXPECT_TRUE(torch::allclose(rows, small.flatten(1).to(torch::kFloat32) / 255.0));
+  // A 64 px image becomes 32 x 32 means of 2 x 2 blocks.
+  const torch::Tensor large = torch::randint(0, 256, {2, 3, 64, 64}, torch::kUInt8);
+  const torch::Tensor down = pixel_space(large, torch::kCPU);
+  EXPECT_EQ(down.sizes(), (std::vector<int64_t>{2, 3 * 32 * 32}));
+  const torch::Tensor block = large.to(torch::kFloat64).slice(2, 0, 2).slice(3, 0, 2) / 255.0;
+  EXPECT_NEAR(down[1][0].item<double>(), block[1][0].mean().item<double>(), 1e-6);
+}
+
+}  // namespace
+}  // namespace dcacn
