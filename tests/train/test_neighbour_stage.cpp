@@ -1,9 +1,8 @@
-#include "dcacn/train/neighbour_stage.h"
-
 #include <torch/nn/modules/linear.h>
 
 #include "../test_util.h"
 #include "dcacn/model/heads.h"
+#include "dcacn/train/neighbour_stage.h"
 
 namespace dcacn {
 namespace {
