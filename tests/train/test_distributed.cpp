@@ -188,7 +188,9 @@ TEST_F(DistributedTest, TwoRanksRunEveryStageAndResumeInsideThemBitIdentically) 
   TrainConfig c = test::tiny_train_config(path("data"));
   c.stages =
       "contrastive:steps=6,neighbours:space=pixels:k=5:heads=2:passes=3,"
-      "selflabel:steps=5:threshold=0.5:quota=1";
+      "scan:steps=4:space=pixels:k=5,"
+      "selflabel:steps=4:labels=reliable:threshold=0.5:agreement=0.6:space=features:k=5,"
+      "selflabel:steps=3:threshold=0.5:quota=1";
   auto run2 = [&](const std::string& dir, bool resume, int64_t limit) {
     std::vector<TrainResult> results(2);
     test::run_rank_threads(2, [&](const DistEnv& env) {
@@ -206,12 +208,16 @@ TEST_F(DistributedTest, TwoRanksRunEveryStageAndResumeInsideThemBitIdentically) 
   const auto full = run2("a", false, -1);
   for (const auto& r : full) {
     EXPECT_EQ(r.status, TrainResult::Status::kBudgetReached);
-    EXPECT_EQ(r.step, 11);
+    EXPECT_EQ(r.step, 17);
   }
+  // Inside the contrastive stage, at the neighbour stage, inside scan, inside both
+  // self-labelling stages.
   EXPECT_EQ(run2("b", false, 3)[0].status, TrainResult::Status::kInterrupted);
   EXPECT_EQ(run2("b", true, 6)[1].status, TrainResult::Status::kInterrupted);
   EXPECT_EQ(run2("b", true, 9)[0].status, TrainResult::Status::kInterrupted);
-  EXPECT_EQ(run2("b", true, -1)[0].step, 11);
+  EXPECT_EQ(run2("b", true, 13)[0].status, TrainResult::Status::kInterrupted);
+  EXPECT_EQ(run2("b", true, 15)[0].status, TrainResult::Status::kInterrupted);
+  EXPECT_EQ(run2("b", true, -1)[0].step, 17);
   const auto wa = load_checkpoint(path("a/checkpoints/last.pt")).model;
   const auto wb = load_checkpoint(path("b/checkpoints/last.pt")).model;
   ASSERT_EQ(wa.size(), wb.size());
@@ -232,7 +238,7 @@ TEST_F(DistributedTest, TwoRanksRunEveryStageAndResumeInsideThemBitIdentically) 
     return rows;
   };
   const auto ra = untimed_rows(path("a/metrics.csv"));
-  EXPECT_EQ(ra.size(), 6u);  // the header and 5 rows
+  EXPECT_EQ(ra.size(), 10u);  // the header and 9 rows
   EXPECT_EQ(ra, untimed_rows(path("b/metrics.csv")));
   // The evaluation gathered from the shards is the one a single process makes of that model.
   TrainedModel trained = load_trained_model(path("a"), "cpu");

@@ -39,18 +39,5 @@ TEST(NeighbourStage, HeadParametersAreCopiedByNameWithTheirShapesChecked) {
   expect_error_containing([&] { copy_parameters(*target, *head); }, {"first.weight is missing"});
 }
 
-TEST(NeighbourStage, PixelSpaceAveragesLargeImagesDownTo32Pixels) {
-  const torch::Tensor small = torch::randint(0, 256, {3, 1, 28, 28}, torch::kUInt8);
-  const torch::Tensor rows = pixel_space(small, torch::kCPU);
-  EXPECT_EQ(rows.sizes(), (std::vector<int64_t>{3, 28 * 28}));
-  EXPECT_TRUE(torch::allclose(rows, small.flatten(1).to(torch::kFloat32) / 255.0));
-  // A 64 px image becomes 32 x 32 means of 2 x 2 blocks.
-  const torch::Tensor large = torch::randint(0, 256, {2, 3, 64, 64}, torch::kUInt8);
-  const torch::Tensor down = pixel_space(large, torch::kCPU);
-  EXPECT_EQ(down.sizes(), (std::vector<int64_t>{2, 3 * 32 * 32}));
-  const torch::Tensor block = large.to(torch::kFloat64).slice(2, 0, 2).slice(3, 0, 2) / 255.0;
-  EXPECT_NEAR(down[1][0].item<double>(), block[1][0].mean().item<double>(), 1e-6);
-}
-
 }  // namespace
 }  // namespace dcacn

@@ -117,6 +117,34 @@ TEST_F(SelfLabellingTest, ExcludedNegativesMatchTheLoopReference) {
       contrastive_loss(a, b, t, ContrastKind::kDecoupled).item<double>(), 1e-12);
 }
 
+// Reliable labels may put a whole batch in one cluster: the rows left without a negative drop
+// out of the mean (they were -inf), and the gradient stays finite.
+TEST_F(SelfLabellingTest, RowsWithoutNegativesDropOutOfTheMean) {
+  torch::manual_seed(3);
+  const int64_t m = 4;
+  const torch::Tensor a = torch::randn({m, 3}, torch::kFloat64).requires_grad_(true);
+  const torch::Tensor b = torch::randn({m, 3}, torch::kFloat64);
+  const double t = 0.5;
+  // Every item labelled 0: no row has a negative.
+  const torch::Tensor all = same_label_pairs(torch::zeros({m}, torch::kInt64));
+  const torch::Tensor none = contrastive_loss(a, b, t, ContrastKind::kDecoupled, all);
+  EXPECT_EQ(none.item<double>(), 0.0);
+  none.backward();
+  EXPECT_TRUE(a.grad().isfinite().all().item<bool>());
+  // Items 0-2 labelled 0, item 3 unlabelled: rows of 0-2 keep item 3 (both views) as negatives,
+  // and row 3 keeps items 0-2; every row has one, so this is the plain mean of the loop above.
+  const torch::Tensor some = same_label_pairs(torch::tensor({0, 0, 0, -1}, torch::kInt64));
+  EXPECT_TRUE(
+      std::isfinite(contrastive_loss(a, b, t, ContrastKind::kDecoupled, some).item<double>()));
+  // Two items, both labelled: with the decoupled loss every row has lost all its negatives but
+  // under InfoNCE the positive stays in the denominator, which is log 1 = 0 less the positive.
+  const torch::Tensor a2 = a.detach().slice(0, 0, 2), b2 = b.slice(0, 0, 2);
+  const torch::Tensor pair = same_label_pairs(torch::zeros({2}, torch::kInt64));
+  EXPECT_EQ(contrastive_loss(a2, b2, t, ContrastKind::kDecoupled, pair).item<double>(), 0.0);
+  const double infonce = contrastive_loss(a2, b2, t, ContrastKind::kInfoNCE, pair).item<double>();
+  EXPECT_NEAR(infonce, 0.0, 1e-12);
+}
+
 TEST_F(SelfLabellingTest, StageLossIsInstancePlusWeightedCrossEntropy) {
   torch::manual_seed(3);
   const int64_t n = 8, k = 3;

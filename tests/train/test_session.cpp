@@ -72,6 +72,11 @@ void expect_same_checkpoints(const std::string& a, const std::string& b) {
     EXPECT_TRUE(x.pseudo_labels.equal(y.pseudo_labels));
   }
   EXPECT_DOUBLE_EQ(x.best_acc, y.best_acc);
+  ASSERT_EQ(x.stage_state.size(), y.stage_state.size());
+  for (size_t i = 0; i < x.stage_state.size(); ++i) {
+    EXPECT_EQ(x.stage_state[i].first, y.stage_state[i].first);
+    EXPECT_TRUE(x.stage_state[i].second.equal(y.stage_state[i].second)) << x.stage_state[i].first;
+  }
 }
 
 // Every column of two metrics files but `skip` (and the timings).
@@ -99,6 +104,9 @@ void write_labels(const std::string& dir, const torch::Tensor& labels) {
 
 constexpr const char* kNeighbours = "neighbours:space=pixels:k=5:heads=2:passes=3";
 constexpr const char* kSelfLabel = "selflabel:steps=5:threshold=0.5:quota=1";
+constexpr const char* kScan = "scan:steps=4:space=pixels:k=5";
+constexpr const char* kReliable =
+    "selflabel:steps=4:labels=reliable:threshold=0.5:agreement=0.6:space=features:k=5";
 
 class SessionTest : public test::TempDirTest {
  protected:
@@ -201,6 +209,42 @@ TEST_F(SessionTest, StagesAppendedToAFinishedRunTrainAsIfPlanned) {
   expect_error_containing([&] { resume("run", -1, more); }, {"cannot be left out"});
 }
 
+// The stages that train the network on neighbours and on reliable labels resume bit-identically
+// inside themselves: their neighbours and labels travel in the checkpoint.
+TEST_F(SessionTest, ScanAndReliableSelfLabellingResumeBitIdenticallyInsideThemselves) {
+  const std::string stages =
+      std::string("contrastive:steps=6,") + kNeighbours + "," + kScan + "," + kReliable;
+  EXPECT_EQ(run_new(tiny(stages), "a").step, 14);
+  const auto rows = test::read_metrics(path("a/metrics.csv"));
+  std::vector<std::string> kinds;
+  for (const auto& r : rows) kinds.push_back(r.at("stage"));
+  EXPECT_EQ(kinds, (std::vector<std::string>{"1", "1", "3", "4", "4", "2", "2"}));
+  // The scan rows hold the neighbour objective: its total is consistency - 5 x entropy.
+  const auto& scan = rows[4];
+  EXPECT_EQ(scan.at("instance_loss"), "0.00000");
+  EXPECT_NEAR(std::stod(scan.at("loss")),
+              std::stod(scan.at("cluster_loss")) - 5 * std::stod(scan.at("entropy_term")), 5e-5);
+  // Reliable labels: a share of the images, fixed, with their statistics in the rows.
+  EXPECT_NE(rows.back().at("pseudo_labelled"), "");
+  run_new(tiny(stages), "b", 8);  // inside scan
+  Checkpoint at = load_checkpoint(path("b/checkpoints/last.pt"));
+  ASSERT_EQ(at.stage_index, 2);
+  ASSERT_EQ(at.stage_state.size(), 1u);
+  EXPECT_EQ(at.stage_state[0].first, "neighbours");
+  EXPECT_EQ(at.stage_state[0].second.sizes(), (std::vector<int64_t>{128, 5}));
+  resume("b", 12);  // inside reliable self-labelling
+  at = load_checkpoint(path("b/checkpoints/last.pt"));
+  ASSERT_EQ(at.stage_index, 3);
+  ASSERT_EQ(at.stage_state.size(), 1u);
+  EXPECT_EQ(at.stage_state[0].first, "pseudo_labels");
+  const torch::Tensor labels = at.stage_state[0].second;
+  EXPECT_EQ(labels.sizes(), (std::vector<int64_t>{128}));
+  EXPECT_TRUE(labels.ge(-1).logical_and(labels.lt(2)).all().item<bool>());
+  resume("b");
+  expect_same_checkpoints(path("a/checkpoints/last.pt"), path("b/checkpoints/last.pt"));
+  expect_same_rows(path("a/metrics.csv"), path("b/metrics.csv"));
+}
+
 // The consistency of the kept head, recomputed from the saved model alone: its probabilities on
 // the un-augmented images and each image's 5 nearest neighbours in (centred) pixel space found
 // by brute force.
@@ -268,9 +312,10 @@ TEST_F(SessionTest, Version3CheckpointsResumeInTheirStage) {
 // permuted, and without labels (the same images as a flat folder): weights, optimiser,
 // generators, every checkpoint entry and every unscored metrics column are the same.
 TEST_F(SessionTest, NoStageSeesTheLabels) {
-  const std::string stages = std::string("contrastive:steps=5,") + kNeighbours + "," + kSelfLabel +
+  const std::string stages = std::string("contrastive:steps=5,") + kNeighbours + "," + kScan + "," +
+                             kSelfLabel + "," + kReliable +
                              ",neighbours:space=features:k=5:heads=2:passes=2,contrastive:steps=2";
-  run_new(tiny(stages), "labelled", 9);  // stopped inside self-labelling: pseudo-labels pending
+  run_new(tiny(stages), "labelled", 13);  // stopped inside self-labelling: pseudo-labels pending
   const std::string stopped = path("labelled-stopped.pt");
   std::filesystem::copy_file(path("labelled/checkpoints/last.pt"), stopped);
   resume("labelled");
@@ -278,7 +323,7 @@ TEST_F(SessionTest, NoStageSeesTheLabels) {
   torch::manual_seed(11);
   const torch::Tensor labels = torch::arange(128) % 2;
   write_labels(path("data"), labels.index_select(0, torch::randperm(128)));
-  run_new(tiny(stages), "permuted", 9);
+  run_new(tiny(stages), "permuted", 13);
   expect_same_checkpoints(stopped, path("permuted/checkpoints/last.pt"));
   resume("permuted");
   // No labels: a flat folder of the same images.

@@ -114,9 +114,10 @@ bool plot_training_curves(ReportWriter& w, const MetricsRows& rows) {
       scores << r.at("epoch") << " " << r.at("acc") << " " << r.at("nmi") << " " << r.at("ari")
              << "\n";
     }
-    // The neighbour stage's row (stage 3) holds another objective than the training losses.
+    // The neighbour and scan stages' rows (stages 3 and 4) hold another objective than the
+    // contrastive losses.
     const auto stage = r.find("stage");
-    if (stage != r.end() && stage->second == "3") continue;
+    if (stage != r.end() && (stage->second == "3" || stage->second == "4")) continue;
     losses << r.at("epoch") << " " << r.at("loss") << " " << r.at("instance_loss") << " "
            << r.at("cluster_loss") << " " << r.at("entropy_term") << "\n";
   }

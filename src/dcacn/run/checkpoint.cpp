@@ -129,6 +129,9 @@ void save_checkpoint(const Checkpoint& c, const std::string& path) {
   dict.insert("metrics_rows", c.metrics_rows);
   dict.insert("pseudo_labels", c.pseudo_labels.defined() ? c.pseudo_labels.to(torch::kCPU)
                                                          : torch::zeros({0, 2}, torch::kInt64));
+  c10::Dict<std::string, torch::Tensor> stage_state;
+  for (const auto& [name, tensor] : c.stage_state) stage_state.insert(name, tensor.cpu());
+  dict.insert("stage_state", stage_state);
   write_pickle(path, dict);
 }
 
@@ -181,8 +184,9 @@ Checkpoint load_checkpoint(const std::string& path) {
     }
     if (c.format_version >= 3) {
       c.stage = get("stage").toInt();
-      DCACN_CHECK(c.stage >= 1 && c.stage <= 3, "checkpoint ", path, " is in stage ", c.stage,
-                  ", expected 1, 2 or 3");
+      const int64_t last_kind = c.format_version >= 5 ? 4 : 3;
+      DCACN_CHECK(c.stage >= 1 && c.stage <= last_kind, "checkpoint ", path, " is in stage ",
+                  c.stage, ", expected 1 to ", last_kind);
       c.stage_start_step = get("stage_start_step").toInt();
       c.stage_start_seconds = get("stage_start_seconds").toDouble();
     }
@@ -204,6 +208,11 @@ Checkpoint load_checkpoint(const std::string& path) {
       DCACN_CHECK(c.stage_index >= 0 && c.metrics_rows >= 0, "checkpoint ", path,
                   " has a negative stage index or row count");
       if (pairs.size(0) > 0) c.pseudo_labels = pairs;
+    }
+    if (c.format_version >= 5) {
+      for (const auto& entry : get("stage_state").toGenericDict()) {
+        c.stage_state.emplace_back(entry.key().toStringRef(), entry.value().toTensor());
+      }
     }
     c.network = c.format_version == 1
                     ? legacy_network(c, path)

@@ -3,7 +3,7 @@
 // run exactly.
 //
 // The file is a pickled dict (torch::pickle_save, readable by Python's torch.load):
-//   "format": "dcacn-checkpoint", "format_version": 4,
+//   "format": "dcacn-checkpoint", "format_version": 5,
 //   "model_record": JSON text, the resolved network (see model_record_json): inference builds
 //                   the network from it alone,
 //   "config": JSON text, the run's configuration,
@@ -17,10 +17,13 @@
 //   "stage_started": whether it has begun, "stage_start_step", "stage_start_seconds" and
 //   "stage_start_epoch": where it began (its budgets count from there),
 //   "stage": the kind of the stage that trained the weights (1 contrastive, 2 self-labelling,
-//   3 neighbours; metrics.csv's column), "metrics_rows": the rows of metrics.csv this state
+//   3 neighbours, 4 scan; metrics.csv's column), "metrics_rows": the rows of metrics.csv this state
 //   has written, "pseudo_labels": int64 [M, 2], (image, pseudo-label) of the self-labelling
-//   steps since the last row (their statistics are computed when the row is written).
+//   steps since the last row (their statistics are computed when the row is written),
+//   "stage_state": {name: tensor}, what the stage in progress computed when it began and uses
+//   until it ends (a scan stage's neighbours, reliable pseudo-labels; version 5).
 // Nothing in a checkpoint depends on the data's labels.
+// Version 4 files (no "stage_state") load with none.
 // Version 3 files (stages as 1, 2, 3 of a fixed order; "best_acc" and "pseudo_counts", the
 // pseudo-label counts by true class) load with an empty pipeline: the trainer derives it from
 // the configuration. Version 2 files (no stages) load as stage 1.
@@ -42,7 +45,7 @@
 
 namespace dcacn {
 
-constexpr int64_t kCheckpointFormatVersion = 4;
+constexpr int64_t kCheckpointFormatVersion = 5;
 
 struct Checkpoint {
   int64_t format_version = kCheckpointFormatVersion;  ///< of the file it was read from
@@ -72,6 +75,7 @@ struct Checkpoint {
   int64_t metrics_rows = 0;     ///< -1 in versions 1-3 (unknown)
   torch::Tensor pseudo_labels;  ///< int64 [M, 2] or undefined
   torch::Tensor pseudo_counts;  ///< version 3: PseudoLabelStats::to_tensor(); else undefined
+  std::vector<std::pair<std::string, torch::Tensor>> stage_state;  ///< CPU tensors
 };
 
 /// The network's record: architecture, width, attention, stem (resolved), input channels and

@@ -40,9 +40,11 @@ EvalResult evaluate(DCACNImpl& model, const Dataset& data, int64_t image_size, i
   o.features = keep_features;
   o.embeddings = false;
   const ModelOutputs out = run_model(model, data.images, image_size, o);
-  return evaluate_predictions(out.probabilities.argmax(1),
-                              keep_features ? out.features : torch::Tensor(),
-                              model.options.clusters(), data.labels);
+  EvalResult r = evaluate_predictions(out.probabilities.argmax(1),
+                                      keep_features ? out.features : torch::Tensor(),
+                                      model.options.clusters(), data.labels);
+  if (keep_features) r.probabilities = out.probabilities.to(torch::kFloat32);
+  return r;
 }
 
 EvalResult evaluate_predictions(const torch::Tensor& predictions, const torch::Tensor& features,

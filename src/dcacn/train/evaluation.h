@@ -19,9 +19,10 @@ struct EvalResult {
   std::vector<int64_t> cluster_sizes;
   int64_t empty_clusters = 0;
   double largest_cluster_fraction = 0;
-  double size_entropy = 0;    ///< entropy of the cluster sizes / log K, in [0, 1]
-  torch::Tensor predictions;  ///< [N] int64, CPU
-  torch::Tensor features;     ///< [N, D] float, CPU (when asked for)
+  double size_entropy = 0;      ///< entropy of the cluster sizes / log K, in [0, 1]
+  torch::Tensor predictions;    ///< [N] int64, CPU
+  torch::Tensor features;       ///< [N, D] float, CPU (when asked for)
+  torch::Tensor probabilities;  ///< [N, K] float, CPU (with the features)
 
   /// True when the clusters look collapsed (one holds > 90% or over half are empty).
   bool collapsing(int64_t clusters) const;

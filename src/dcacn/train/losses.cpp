@@ -58,8 +58,16 @@ torch::Tensor contrastive_loss(const torch::Tensor& a, const torch::Tensor& b, d
                 exclude.sizes());
     excluded = excluded | exclude.to(excluded.device(), torch::kBool).repeat({2, 2});
   }
-  const torch::Tensor masked = sim.masked_fill(excluded, -std::numeric_limits<float>::infinity());
-  return (torch::logsumexp(masked, 1) - pos_sim).mean();
+  torch::Tensor masked = sim.masked_fill(excluded, -std::numeric_limits<float>::infinity());
+  if (!exclude.defined()) return (torch::logsumexp(masked, 1) - pos_sim).mean();
+  // A row whose negatives are all excluded (its whole batch shares its pseudo-label) has no
+  // contrast to learn from: it counts as 0 and the mean is over the other rows. Its entries are
+  // made finite first, so that no NaN flows back through logsumexp.
+  const torch::Tensor has_negative = excluded.logical_not().any(1);
+  masked = masked.masked_fill(has_negative.logical_not().unsqueeze(1), 0.0);
+  const torch::Tensor per_row =
+      torch::where(has_negative, torch::logsumexp(masked, 1) - pos_sim, torch::zeros_like(pos_sim));
+  return per_row.sum() / has_negative.sum().clamp_min(1).to(per_row.scalar_type());
 }
 
 torch::Tensor entropy_regularizer(const torch::Tensor& probabilities) {

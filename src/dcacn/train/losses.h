@@ -32,7 +32,8 @@ std::string cluster_reading_name(ClusterReading reading);
 /// Contrast between two views of the same items: a, b [M, D], any scale (rows are
 /// L2-normalised here, so the similarity is the cosine). Returns the mean over 2M anchors.
 /// `exclude` ([M, M] bool, may be undefined): item pairs (i, j) that are no negatives of each
-/// other, in either view (the self-labelling stage's same-pseudo-label pairs).
+/// other, in either view (the self-labelling stage's same-pseudo-label pairs); a row left with no
+/// negative counts as 0 and the mean is then over the rows that have one.
 torch::Tensor contrastive_loss(const torch::Tensor& a, const torch::Tensor& b, double temperature,
                                ContrastKind kind, const torch::Tensor& exclude = torch::Tensor());
 

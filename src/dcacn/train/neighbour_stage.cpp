@@ -2,24 +2,12 @@
 
 #include <chrono>
 
-#include "dcacn/cluster/neighbours.h"
-#include "dcacn/run/setup.h"
 #include "dcacn/train/pipeline.h"
 #include "dcacn/util/error.h"
 #include "dcacn/util/log.h"
 #include "dcacn/util/progress.h"
 
 namespace dcacn {
-
-NeighbourSpace parse_neighbour_space(const std::string& text, const std::string& option) {
-  if (text == "pixels") return NeighbourSpace::kPixels;
-  if (text == "features") return NeighbourSpace::kFeatures;
-  throw InputError(option + " must be pixels or features, got " + text);
-}
-
-std::string neighbour_space_name(NeighbourSpace space) {
-  return space == NeighbourSpace::kPixels ? "pixels" : "features";
-}
 
 NeighbourStageOptions neighbour_stage_options(StageSettings& s, const TrainConfig& c) {
   NeighbourStageOptions o;
@@ -50,22 +38,6 @@ std::string NeighbourStage::describe() const {
                   ":entropy=", exact_number(h.entropy_weight()));
 }
 
-torch::Tensor pixel_space(const torch::Tensor& images, torch::Device device) {
-  // Larger images would make the rows, and the similarity products, costly without making the
-  // neighbours better.
-  constexpr int64_t kSide = 32;
-  std::vector<torch::Tensor> rows;
-  for (int64_t start = 0; start < images.size(0); start += 4096) {
-    torch::Tensor x =
-        to_device(images.slice(0, start, start + 4096), device).to(torch::kFloat32) / 255.0;
-    if (x.size(2) > kSide || x.size(3) > kSide) {
-      x = torch::adaptive_avg_pool2d(x, {std::min(kSide, x.size(2)), std::min(kSide, x.size(3))});
-    }
-    rows.push_back(x.flatten(1));
-  }
-  return torch::cat(rows);
-}
-
 void copy_parameters(torch::nn::Module& target, const torch::nn::Module& source) {
   torch::NoGradGuard no_grad;
   const auto from = source.named_parameters();
@@ -82,20 +54,8 @@ WholeStageResult NeighbourStage::run(StageContext& context) {
   const auto start = std::chrono::steady_clock::now();
   const torch::Tensor cpu_features = context.features();
   const torch::Tensor features = cpu_features.to(context.device(), torch::kFloat32);
-  const bool pixels = options_.space() == NeighbourSpace::kPixels;
-  const int64_t n = context.images().size();
-  log_info(c10::str("neighbour stage: mining the ", options_.k(), " nearest neighbours of ", n,
-                    " images in ", pixels ? "pixel" : "feature", " space"));
-  NeighbourOptions mine;
-  mine.k = std::min<int64_t>(options_.k(), n - 1);
-  mine.centre = pixels;
-  const torch::Tensor space =
-      pixels ? pixel_space(context.images().images, context.device()) : features;
-  const torch::Tensor neighbours = nearest_neighbours(space, mine, [&](int64_t done, int64_t all) {
-    context.show_progress(c10::str("neighbours: images ", done, "/", all));
-  });
-  context.finish_progress();
-  context.record_neighbours(neighbours.cpu());
+  const torch::Tensor neighbours =
+      mine_neighbours(context, options_.space(), options_.k(), "neighbour stage");
   const NeighbourHeadOptions& o = options_.heads();
   DCACN& model = context.model();
   NeighbourHeadResult trained = train_neighbour_heads(

@@ -7,16 +7,10 @@
 
 #include "dcacn/run/config.h"
 #include "dcacn/train/neighbour_head.h"
+#include "dcacn/train/neighbour_mining.h"
 #include "dcacn/train/stage.h"
 
 namespace dcacn {
-
-/// Where the neighbours are mined.
-enum class NeighbourSpace { kPixels, kFeatures };
-
-/// "pixels" or "features"; InputError naming `option` and the value otherwise.
-NeighbourSpace parse_neighbour_space(const std::string& text, const std::string& option);
-std::string neighbour_space_name(NeighbourSpace space);
 
 struct NeighbourStageOptions {
   TORCH_ARG(NeighbourSpace, space) = NeighbourSpace::kPixels;
@@ -29,10 +23,6 @@ struct NeighbourStageOptions {
 /// The options of a `neighbours:...` entry: its settings, the rest from `config`
 /// (--neighbours when not off, --neighbour-k, ...).
 NeighbourStageOptions neighbour_stage_options(StageSettings& settings, const TrainConfig& config);
-
-/// The images as rows of floats for mining neighbours in pixel space: [N, C*H*W] on `device`,
-/// area-averaged down to at most 32 x 32 pixels first.
-torch::Tensor pixel_space(const torch::Tensor& images, torch::Device device);
 
 class NeighbourStage : public Stage {
  public:

@@ -9,6 +9,7 @@
 
 #include "dcacn/train/contrastive_stage.h"
 #include "dcacn/train/neighbour_stage.h"
+#include "dcacn/train/scan_stage.h"
 #include "dcacn/train/selflabel_stage.h"
 #include "dcacn/util/error.h"
 
@@ -48,8 +49,9 @@ std::unique_ptr<Stage> make_stage(const std::string& kind, StageSettings& s, con
   if (kind == "contrastive") return std::make_unique<ContrastiveStage>(contrastive_options(s, c));
   if (kind == "selflabel") return std::make_unique<SelfLabelStage>(self_label_stage_options(s, c));
   if (kind == "neighbours") return std::make_unique<NeighbourStage>(neighbour_stage_options(s, c));
+  if (kind == "scan") return std::make_unique<ScanStage>(scan_stage_options(s, c));
   throw InputError("--stages: unknown stage '" + kind +
-                   "': expected contrastive, selflabel or neighbours");
+                   "': expected contrastive, selflabel, neighbours or scan");
 }
 
 }  // namespace

@@ -7,9 +7,13 @@
 //   budgets (every stepwise kind): minutes=M (or Mm), steps=S, epochs=E, counted from the
 //     stage's start; the stage ends at whichever comes first. A stepwise stage needs one.
 //   contrastive: lr=, schedule=constant|cosine (over the stage's budget).
-//   selflabel:   lr=, threshold=, quota=, ce=, instance=, entropy= (train/self_labelling.h).
+//   selflabel:   lr=, threshold=, quota=, ce=, instance=, entropy= (train/self_labelling.h),
+//                labels=online|reliable, and for reliable labels agreement=, space=, k=
+//                (train/selflabel_stage.h).
 //   neighbours:  space=pixels|features, k=, heads=, passes=, lr=, entropy=
 //                (train/neighbour_stage.h); a whole stage, no budget.
+//   scan:        lr=, space=pixels|features, k=, entropy= (train/scan_stage.h): the neighbour
+//                objective trained through the backbone.
 // A setting not given takes the run's flag of the same meaning (--selflabel-threshold, ...).
 // The same kind may appear more than once.
 //

@@ -17,7 +17,20 @@ SelfLabelStageOptions self_label_stage_options(StageSettings& s, const TrainConf
       .ce_weight(s.number("ce", c.selflabel_ce_weight))
       .instance_weight(s.number("instance", c.selflabel_instance_weight))
       .entropy_weight(s.number("entropy", c.selflabel_entropy_weight));
-  s.expect_all_used("minutes, steps, epochs, lr, threshold, quota, ce, instance, entropy");
+  const std::string labels = s.text("labels", "online");
+  DCACN_CHECK(labels == "online" || labels == "reliable",
+              "--stages: selflabel labels must be online or reliable, got ", labels);
+  o.reliable(labels == "reliable");
+  o.agreement(s.number("agreement", o.agreement()));
+  o.space(parse_neighbour_space(s.text("space", neighbour_space_name(o.space())),
+                                "--stages selflabel space"));
+  o.k(s.integer("k", o.k()));
+  s.expect_all_used(
+      "minutes, steps, epochs, lr, threshold, quota, ce, instance, entropy, labels, agreement, "
+      "space, k");
+  DCACN_CHECK(0 <= o.agreement() && o.agreement() <= 1 && o.k() >= 1,
+              "--stages: selflabel agreement is a share in [0, 1] and k positive, got ",
+              o.agreement(), " and ", o.k());
   const SelfLabelOptions& l = o.loss();
   DCACN_CHECK(o.lr() > 0, "--stages: selflabel lr must be positive, got ", o.lr());
   DCACN_CHECK(0 <= l.threshold() && l.threshold() < 1,
@@ -35,13 +48,52 @@ std::string SelfLabelStage::describe() const {
   return "selflabel" + budget_text(options_.budget()) + ":lr=" + exact_number(options_.lr()) +
          ":threshold=" + exact_number(l.threshold()) + ":quota=" + exact_number(l.quota()) +
          ":ce=" + exact_number(l.ce_weight()) + ":instance=" + exact_number(l.instance_weight()) +
-         ":entropy=" + exact_number(l.entropy_weight());
+         ":entropy=" + exact_number(l.entropy_weight()) +
+         (options_.reliable() ? ":labels=reliable:agreement=" + exact_number(options_.agreement()) +
+                                    ":space=" + neighbour_space_name(options_.space()) +
+                                    ":k=" + std::to_string(options_.k())
+                              : std::string());
+}
+
+torch::Tensor reliable_labels(const torch::Tensor& probabilities, const torch::Tensor& neighbours,
+                              double threshold, double agreement) {
+  const auto [confidence, cluster] = probabilities.max(1);
+  const torch::Tensor agree = neighbour_agreement(cluster, neighbours);
+  const torch::Tensor keep = confidence.ge(threshold).logical_and(agree.ge(agreement - 1e-6));
+  return torch::where(keep, cluster, torch::full_like(cluster, -1));
 }
 
 void SelfLabelStage::begin(StageContext& context) {
   const SelfLabelOptions& l = options_.loss();
   log_info(c10::str("self-labelling stage (threshold ", l.threshold(), ", quota ", l.quota(),
-                    ", lr ", options_.lr(), ", entropy weight ", l.entropy_weight(), ")"));
+                    ", lr ", options_.lr(), ", entropy weight ", l.entropy_weight(),
+                    options_.reliable() ? ", reliable labels fixed now" : ", online labels", ")"));
+  if (!options_.reliable()) return;
+  const torch::Tensor p = context.probabilities();
+  const torch::Tensor neighbours =
+      mine_neighbours(context, options_.space(), options_.k(), "self-labelling stage");
+  reliable_ = reliable_labels(p, neighbours, l.threshold(), options_.agreement());
+  const torch::Tensor counts =
+      torch::bincount(reliable_.masked_select(reliable_.ge(0)), {}, p.size(1));
+  log_info(c10::str("self-labelling stage: ", reliable_.ge(0).sum().item<int64_t>(), " of ",
+                    reliable_.size(0), " images reliably labelled (probability >= ", l.threshold(),
+                    ", >= ", options_.agreement(), " of their neighbours in the same cluster); ",
+                    "per cluster ", counts.min().item<int64_t>(), " to ",
+                    counts.max().item<int64_t>()));
+}
+
+StageState SelfLabelStage::state() const {
+  if (!options_.reliable()) return {};
+  return {{"pseudo_labels", reliable_}};
+}
+
+void SelfLabelStage::restore(const StageState& state, const std::string& source) {
+  if (!options_.reliable()) return;
+  for (const auto& [name, tensor] : state) {
+    if (name == "pseudo_labels") reliable_ = tensor.to(torch::kInt64);
+  }
+  DCACN_CHECK(reliable_.defined() && reliable_.dim() == 1, source,
+              " is inside a self-labelling stage with reliable labels but holds none");
 }
 
 // Pseudo-labels from the un-augmented images (of the global batch `index`), then the stage's
@@ -49,11 +101,16 @@ void SelfLabelStage::begin(StageContext& context) {
 LossTerms SelfLabelStage::batch_losses(StageContext& context, const torch::Tensor& images,
                                        const torch::Tensor& index) {
   const std::vector<torch::Tensor> views = context.augment()(images);
+  const SelfLabelOptions& l = options_.loss();
+  if (options_.reliable()) {
+    const torch::Tensor labels = reliable_.index_select(0, index.to(torch::kCPU, torch::kInt64));
+    context.record_pseudo_labels(index, labels);
+    return context.step().self_label_losses(views, labels.to(context.device()), l);
+  }
   context.share_statistics();  // every rank labels with the model that is saved
   torch::Tensor probabilities =
       context.step().predict(eval_transform(images, context.image_size()));
   if (context.comm() != nullptr) probabilities = context.comm()->all_gather(probabilities);
-  const SelfLabelOptions& l = options_.loss();
   const torch::Tensor labels = select_pseudo_labels(probabilities, l.threshold(), l.quota());
   context.record_pseudo_labels(index, labels);
   return context.step().self_label_losses(views, labels, l);

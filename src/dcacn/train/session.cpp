@@ -190,6 +190,7 @@ void TrainingSession::restore(const Checkpoint& ck, const std::string& source) {
   }
   carried_pseudo_counts_ = ck.pseudo_counts;
   const bool inside = state_.stage_index < static_cast<int64_t>(stages_.size());
+  if (inside && state_.stage_started) stages_[state_.stage_index]->restore(ck.stage_state, source);
   log_info(c10::str("resuming ", run_dir_, " at epoch ", state_.epoch + 1, ", batch ", state_.batch,
                     ", step ", state_.step,
                     inside ? c10::str(" (stage ", state_.stage_index + 1, " of ", stages_.size(),
@@ -257,18 +258,26 @@ EvalResult TrainingSession::evaluate_model() {
   o.embeddings = false;
   const ModelOutputs out =
       run_model(*model_, data_.images.slice(0, n * r / w, n * (r + 1) / w), image_size_, o);
-  const torch::Tensor predictions = comm_->all_gather_rows(out.probabilities.argmax(1));
+  const torch::Tensor probabilities = comm_->all_gather_rows(out.probabilities.to(torch::kFloat32));
   const torch::Tensor features = comm_->all_gather_rows(out.features.to(torch::kFloat32));
-  return evaluate_predictions(predictions, features, c_.clusters, data_.labels);
+  EvalResult ev =
+      evaluate_predictions(probabilities.argmax(1), features, c_.clusters, data_.labels);
+  ev.probabilities = probabilities;
+  return ev;
 }
 
-torch::Tensor TrainingSession::features() {
-  if (last_eval_step_ != state_.step || !last_eval_.features.defined()) {
+const EvalResult& TrainingSession::current_outputs() {
+  if (last_eval_step_ != state_.step || !last_eval_.features.defined() ||
+      !last_eval_.probabilities.defined()) {
     last_eval_ = evaluate_model();
     last_eval_step_ = state_.step;
   }
-  return last_eval_.features;
+  return last_eval_;
 }
+
+torch::Tensor TrainingSession::features() { return current_outputs().features; }
+
+torch::Tensor TrainingSession::probabilities() { return current_outputs().probabilities; }
 
 Checkpoint TrainingSession::snapshot(int64_t at_epoch, int64_t at_batch) {
   Checkpoint ck;
@@ -297,6 +306,9 @@ Checkpoint TrainingSession::snapshot(int64_t at_epoch, int64_t at_batch) {
         torch::stack({torch::cat(pseudo_index_).cpu(), torch::cat(pseudo_labels_).cpu()}, 1);
   }
   ck.pseudo_counts = carried_pseudo_counts_;
+  if (state_.stage_started && state_.stage_index < static_cast<int64_t>(stages_.size())) {
+    ck.stage_state = stages_[state_.stage_index]->state();
+  }
   return ck;
 }
 
@@ -461,11 +473,21 @@ void TrainingSession::record_pseudo_labels(const torch::Tensor& index,
   pseudo_labels_.push_back(labels.to(torch::kCPU, torch::kInt64));
 }
 
-void TrainingSession::record_neighbours(const torch::Tensor& neighbours) {
+void TrainingSession::record_neighbours(const std::string& key, const torch::Tensor& neighbours) {
+  const std::string space = key.substr(0, key.find(':'));
+  for (auto it = neighbours_.begin(); it != neighbours_.end();) {
+    it = it->first.rfind(space + ":", 0) == 0 ? neighbours_.erase(it) : std::next(it);
+  }
+  neighbours_[key] = neighbours;
   if (!leader() || !data_.has_labels()) return;
   log_info(c10::str("neighbour stage: ", fixed(neighbour_purity(neighbours, data_.labels), 4),
                     " of the neighbours share their image's class (labels used for this log "
                     "line only)"));
+}
+
+torch::Tensor TrainingSession::cached_neighbours(const std::string& key) const {
+  const auto it = neighbours_.find(key);
+  return it == neighbours_.end() ? torch::Tensor() : it->second;
 }
 
 PseudoLabelStats TrainingSession::pseudo_label_stats() const {

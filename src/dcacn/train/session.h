@@ -10,6 +10,7 @@
 #include <torch/optim/adam.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -75,6 +76,8 @@ class TrainingSession : public StageContext {
   Communicator* comm() override { return comm_.get(); }
   uint64_t seed() const override { return c_.seed; }
   torch::Tensor features() override;
+  torch::Tensor probabilities() override;
+  int64_t network_version() const override { return state_.step; }
   bool stop_requested() override;
   void show_progress(const std::string& line) override;
   void finish_progress() override { progress_.finish(); }
@@ -82,7 +85,8 @@ class TrainingSession : public StageContext {
   double seconds_in_stage() const override { return shared_elapsed_ - state_.stage_start_seconds; }
   int64_t steps_per_epoch() const override { return batches_; }
   void record_pseudo_labels(const torch::Tensor& index, const torch::Tensor& labels) override;
-  void record_neighbours(const torch::Tensor& neighbours) override;
+  void record_neighbours(const std::string& key, const torch::Tensor& neighbours) override;
+  torch::Tensor cached_neighbours(const std::string& key) const override;
   void share_statistics() override;
 
  private:
@@ -96,6 +100,8 @@ class TrainingSession : public StageContext {
   bool agreed(bool rank0_value);
   void synchronise_model();
   EvalResult evaluate_model();
+  /// last_eval_, evaluated again unless it is of the current step and has features.
+  const EvalResult& current_outputs();
   bool leader() const { return comm_ == nullptr || comm_->rank() == 0; }
   bool last_stage() const;
   void begin_stage(Stage& stage);
@@ -144,6 +150,7 @@ class TrainingSession : public StageContext {
   int64_t last_eval_step_ = -1;  // the step of the latest evaluation, to not repeat it
   EvalResult last_eval_;
   bool final_written_ = false;
+  std::map<std::string, torch::Tensor> neighbours_;  // the latest mined of each space
   Progress progress_;
 };
 

@@ -17,6 +17,8 @@ std::string stage_kind_name(StageKind kind) {
       return "selflabel";
     case StageKind::kNeighbours:
       return "neighbours";
+    case StageKind::kScan:
+      return "scan";
   }
   return "?";
 }

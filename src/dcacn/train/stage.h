@@ -20,6 +20,8 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "dcacn/augment/multicrop.h"
 #include "dcacn/dist/communicator.h"
@@ -30,9 +32,9 @@
 namespace dcacn {
 
 /// The kinds of stage. The values are the `stage` column of metrics.csv and of checkpoints.
-enum class StageKind { kContrastive = 1, kSelfLabel = 2, kNeighbours = 3 };
+enum class StageKind { kContrastive = 1, kSelfLabel = 2, kNeighbours = 3, kScan = 4 };
 
-/// "contrastive", "selflabel", "neighbours": the names --stages uses.
+/// "contrastive", "selflabel", "neighbours", "scan": the names --stages uses.
 std::string stage_kind_name(StageKind kind);
 
 /// A stage's budget, counted from the stage's start; 0 is no limit. A stepwise stage ends at
@@ -100,6 +102,11 @@ class StageContext {
   virtual uint64_t seed() const = 0;
   /// [N, D] float (CPU): the backbone features of every image under the current network.
   virtual torch::Tensor features() = 0;
+  /// [N, K] float (CPU): the cluster probabilities of every (un-augmented) image under the
+  /// current network.
+  virtual torch::Tensor probabilities() = 0;
+  /// Optimisation steps taken: the backbone changes with each step and only with them.
+  virtual int64_t network_version() const = 0;
   /// Whether a stop was requested; agreed by every rank (a collective when data-parallel).
   virtual bool stop_requested() = 0;
   /// The progress line (rank 0 shows it); finish_progress() ends it.
@@ -115,8 +122,11 @@ class StageContext {
   /// Data-parallel: rank 0's BatchNorm statistics on every rank (each rank's own drift apart
   /// in training, and a resumed run starts from rank 0's). No-op in one process.
   virtual void share_statistics() = 0;
-  /// For the scorer's log: the neighbours [N, k] a neighbour stage mined.
-  virtual void record_neighbours(const torch::Tensor& neighbours) = 0;
+  /// Neighbours [N, k] mined under `key` (train/neighbour_mining.h): kept for the stages after
+  /// (the latest of each space), and logged by the scorer.
+  virtual void record_neighbours(const std::string& key, const torch::Tensor& neighbours) = 0;
+  /// Those recorded under `key`, or an undefined tensor.
+  virtual torch::Tensor cached_neighbours(const std::string& key) const = 0;
 };
 
 /// What a whole stage leaves: the network's cluster of every image after it and the features it
@@ -126,6 +136,10 @@ struct WholeStageResult {
   torch::Tensor features;     ///< [N, D] float, CPU
   double total = 0, consistency = 0, entropy = 0;
 };
+
+/// Tensors a stage computes when it begins and uses until it ends (neighbours, pseudo-labels):
+/// a checkpoint taken inside the stage keeps them, and a run resumed there hands them back.
+using StageState = std::vector<std::pair<std::string, torch::Tensor>>;
 
 class Stage {
  public:
@@ -139,6 +153,11 @@ class Stage {
 
   /// Called once when the stage begins (not when a run resumes inside it).
   virtual void begin(StageContext& context) {}
+  /// What begin() computed (CPU tensors), for a checkpoint inside the stage.
+  virtual StageState state() const { return {}; }
+  /// A run resumed inside the stage: `state` is what state() gave; InputError naming `source`
+  /// when something the stage needs is missing.
+  virtual void restore(const StageState& state, const std::string& source) {}
 
   /// Stepwise: the losses of one batch, `images` [B, C, H, W] uint8 on the device (this rank's
   /// shard of the global batch `index` [G]), with the graph.

@@ -4,6 +4,7 @@
 
 #include <map>
 
+#include "dcacn/train/neighbour_head.h"
 #include "dcacn/util/autocast.h"
 
 namespace dcacn {
@@ -62,6 +63,15 @@ LossTerms TrainStep::self_label_losses(const std::vector<torch::Tensor>& v,
                          options_.losses, options);
 }
 
+LossTerms TrainStep::neighbour_losses(const torch::Tensor& anchors, const torch::Tensor& neighbours,
+                                      double entropy_weight) {
+  ViewOutputs out = forward_views({anchors, neighbours});
+  gather(out);
+  const NeighbourLoss l = neighbour_loss(out.probabilities[0].to(torch::kFloat32),
+                                         out.probabilities[1].to(torch::kFloat32), entropy_weight);
+  return {l.total, torch::zeros({}, l.total.options()), l.consistency.detach(), l.entropy.detach()};
+}
+
 torch::Tensor TrainStep::predict(const torch::Tensor& images) {
   torch::NoGradGuard no_grad;
   model_->eval();
@@ -77,17 +87,28 @@ torch::Tensor TrainStep::predict(const torch::Tensor& images) {
 }
 
 void TrainStep::backward(const LossTerms& losses) {
-  optimizer_.zero_grad();
+  // Gradients start undefined at every step (not zeroed): a parameter the step's loss does not
+  // reach (the instance head in the scan stage) gets none, so that Adam leaves it and its state
+  // alone, in a run resumed from a checkpoint (which keeps no gradients) as in one that was not.
+  for (auto& p : model_->parameters()) {
+    if (p.grad().defined()) p.mutable_grad() = torch::Tensor();
+  }
   losses.total.backward();
   if (options_.comm == nullptr) return;
   std::vector<torch::Tensor> grads;
+  std::vector<torch::Tensor> unreached;
   for (auto& p : model_->parameters()) {
     if (!p.requires_grad()) continue;
-    // Every rank must send the same buckets: a parameter without a gradient sends zeros.
-    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    // Every rank must send the same buckets: a parameter without a gradient sends zeros, and
+    // has none again after the reduction (as in one process).
+    if (!p.grad().defined()) {
+      p.mutable_grad() = torch::zeros_like(p);
+      unreached.push_back(p);
+    }
     grads.push_back(p.grad());
   }
   options_.comm->all_reduce_mean(grads);
+  for (auto& p : unreached) p.mutable_grad() = torch::Tensor();
 }
 
 void TrainStep::apply(const LossTerms& losses, double lr) {

@@ -36,6 +36,12 @@ class TrainStep {
   /// batch's, when data-parallel).
   LossTerms self_label_losses(const std::vector<torch::Tensor>& views, const torch::Tensor& labels,
                               const SelfLabelOptions& options);
+  /// The end-to-end clustering stage's loss (train/scan_stage.h): anchors' and their
+  /// neighbours' views ([B, C, s, s] each, one forward), SCAN's consistency and entropy terms
+  /// over the global batch. LossTerms.cluster holds the consistency, .entropy the entropy of the
+  /// mean assignment, .instance 0.
+  LossTerms neighbour_losses(const torch::Tensor& anchors, const torch::Tensor& neighbours,
+                             double entropy_weight);
   /// Cluster probabilities [B, K] of un-augmented images [B, C, s, s] for pseudo-labelling:
   /// the network in evaluation mode (as evaluate() sees it), without a graph.
   torch::Tensor predict(const torch::Tensor& images);

@@ -1,0 +1,80 @@
+#include "dcacn/train/neighbour_mining.h"
+
+#include "dcacn/cluster/neighbours.h"
+#include "dcacn/run/setup.h"
+#include "dcacn/util/error.h"
+#include "dcacn/util/log.h"
+
+namespace dcacn {
+
+NeighbourSpace parse_neighbour_space(const std::string& text, const std::string& option) {
+  if (text == "pixels") return NeighbourSpace::kPixels;
+  if (text == "features") return NeighbourSpace::kFeatures;
+  throw InputError(option + " must be pixels or features, got " + text);
+}
+
+std::string neighbour_space_name(NeighbourSpace space) {
+  return space == NeighbourSpace::kPixels ? "pixels" : "features";
+}
+
+torch::Tensor pixel_space(const torch::Tensor& images, torch::Device device) {
+  // Larger images would make the rows, and the similarity products, costly without making the
+  // neighbours better.
+  constexpr int64_t kSide = 32;
+  std::vector<torch::Tensor> rows;
+  for (int64_t start = 0; start < images.size(0); start += 4096) {
+    torch::Tensor x =
+        to_device(images.slice(0, start, start + 4096), device).to(torch::kFloat32) / 255.0;
+    if (x.size(2) > kSide || x.size(3) > kSide) {
+      x = torch::adaptive_avg_pool2d(x, {std::min(kSide, x.size(2)), std::min(kSide, x.size(3))});
+    }
+    rows.push_back(x.flatten(1));
+  }
+  return torch::cat(rows);
+}
+
+torch::Tensor mine_neighbours(StageContext& context, NeighbourSpace space, int64_t k,
+                              const std::string& who) {
+  const bool pixels = space == NeighbourSpace::kPixels;
+  const int64_t n = context.images().size();
+  k = std::min<int64_t>(k, n - 1);
+  // Pixel neighbours never change; feature neighbours hold for one state of the network.
+  const std::string key =
+      c10::str(neighbour_space_name(space), ":k=", k,
+               pixels ? std::string() : c10::str(":step=", context.network_version()));
+  torch::Tensor cached = context.cached_neighbours(key);
+  if (cached.defined()) {
+    log_info(c10::str(who, ": the ", k, " nearest neighbours in ", pixels ? "pixel" : "feature",
+                      " space as mined before"));
+    return cached;
+  }
+  log_info(c10::str(who, ": mining the ", k, " nearest neighbours of ", n, " images in ",
+                    pixels ? "pixel" : "feature", " space"));
+  NeighbourOptions mine;
+  mine.k = k;
+  mine.centre = pixels;
+  const torch::Tensor rows = pixels ? pixel_space(context.images().images, context.device())
+                                    : context.features().to(context.device(), torch::kFloat32);
+  torch::Tensor neighbours =
+      nearest_neighbours(rows, mine, [&](int64_t done, int64_t all) {
+        context.show_progress(c10::str(who, ": neighbours of images ", done, "/", all));
+      }).cpu();
+  context.finish_progress();
+  context.record_neighbours(key, neighbours);
+  return neighbours;
+}
+
+torch::Tensor neighbour_agreement(const torch::Tensor& clusters, const torch::Tensor& neighbours) {
+  TORCH_CHECK(clusters.dim() == 1 && neighbours.dim() == 2 &&
+                  neighbours.size(0) == clusters.size(0),
+              "neighbour_agreement: expected [N] clusters and [N, k] neighbours, got ",
+              clusters.sizes(), " and ", neighbours.sizes());
+  const torch::Tensor c = clusters.to(torch::kInt64);
+  return c.index_select(0, neighbours.reshape(-1).to(torch::kInt64))
+      .view_as(neighbours)
+      .eq(c.unsqueeze(1))
+      .to(torch::kFloat32)
+      .mean(1);
+}
+
+}  // namespace dcacn

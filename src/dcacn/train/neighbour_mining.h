@@ -1,0 +1,37 @@
+#pragma once
+// Mining each training image's nearest neighbours for the stages that use them (the neighbour
+// stage, the end-to-end clustering stage, reliable self-labelling), in raw pixels or in the
+// current network's backbone features. The session keeps the latest graph of each space, so
+// that consecutive stages on the same network and space mine once.
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <string>
+
+#include "dcacn/train/stage.h"
+
+namespace dcacn {
+
+/// Where the neighbours are mined.
+enum class NeighbourSpace { kPixels, kFeatures };
+
+/// "pixels" or "features"; InputError naming `option` and the value otherwise.
+NeighbourSpace parse_neighbour_space(const std::string& text, const std::string& option);
+std::string neighbour_space_name(NeighbourSpace space);
+
+/// The images as rows of floats for mining neighbours in pixel space: [N, C*H*W] on `device`,
+/// area-averaged down to at most 32 x 32 pixels first.
+torch::Tensor pixel_space(const torch::Tensor& images, torch::Device device);
+
+/// [N, k] int64 (CPU): the k nearest neighbours of every training image in `space` (cosine
+/// similarity; pixels centred), under the network as it stands. Mined once per space, k and
+/// network state; `who` names the stage in the progress line.
+torch::Tensor mine_neighbours(StageContext& context, NeighbourSpace space, int64_t k,
+                              const std::string& who);
+
+/// [N] float: the share of each image's neighbours ([N, k]) that `clusters` ([N] int64) puts in
+/// the image's own cluster.
+torch::Tensor neighbour_agreement(const torch::Tensor& clusters, const torch::Tensor& neighbours);
+
+}  // namespace dcacn

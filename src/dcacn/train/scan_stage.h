@@ -1,0 +1,67 @@
+#pragma once
+// The end-to-end clustering stage: SCAN's clustering step trained through the whole network.
+// Each image and one of its mined nearest neighbours (train/neighbour_mining.h) are augmented
+// (the first global view's transforms), and backbone and cluster head learn to put both in the
+// same cluster:
+//
+//   loss = -mean_i log <p(a_i), p(n_i)>  +  w * sum_k m_k log m_k,   m = mean_i p(a_i),
+//
+// the neighbour stage's objective (train/neighbour_head.h), but on augmented views and with the
+// backbone trained: the features learn what the neighbours know instead of heads being fitted
+// to frozen features. It starts from the network's cluster head as it stands: after a
+// `neighbours` stage, the lowest-loss of its heads trained on frozen features (SCAN's start).
+// No label is used.
+
+#include "dcacn/run/config.h"
+#include "dcacn/train/neighbour_mining.h"
+#include "dcacn/train/stage.h"
+
+namespace dcacn {
+
+struct ScanStageOptions {
+  TORCH_ARG(StageBudget, budget);
+  /// Adam's learning rate in the stage (constant; SCAN's 1e-4).
+  TORCH_ARG(double, lr) = 1e-4;
+  TORCH_ARG(NeighbourSpace, space) = NeighbourSpace::kPixels;
+  /// Neighbours per image; each step draws one of them per anchor.
+  TORCH_ARG(int64_t, k) = 20;
+  /// w above.
+  TORCH_ARG(double, entropy_weight) = 5.0;
+};
+
+/// The options of a `scan:...` entry (minutes, steps, epochs, lr, space, k, entropy); the space,
+/// k and entropy weight default to the neighbour stage's (--neighbours, --neighbour-k,
+/// --neighbour-entropy-weight).
+ScanStageOptions scan_stage_options(StageSettings& settings, const TrainConfig& config);
+
+class ScanStage : public Stage {
+ public:
+  explicit ScanStage(ScanStageOptions options) : options_(std::move(options)) {}
+
+  StageKind kind() const override { return StageKind::kScan; }
+  std::string describe() const override;
+  const StageBudget& budget() const override { return options_.budget(); }
+  bool stepwise() const override { return true; }
+  void begin(StageContext& context) override;
+  StageState state() const override;
+  void restore(const StageState& state, const std::string& source) override;
+  LossTerms batch_losses(StageContext& context, const torch::Tensor& images,
+                         const torch::Tensor& index) override;
+  double learning_rate(StageContext& context) const override { return options_.lr(); }
+  std::string progress_name() const override { return "scan, epoch"; }
+  std::string second_loss_name() const override { return "consistency"; }
+
+  const ScanStageOptions& options() const { return options_; }
+
+ private:
+  ScanStageOptions options_;
+  torch::Tensor neighbours_;  // [N, k] int64, CPU
+};
+
+/// The neighbour of each anchor of the global batch `index` [G] a step draws: one of its
+/// `neighbours` ([N, k]) uniformly, from a generator of (seed, step) alone, so that a resumed
+/// run and every rank draw the same.
+torch::Tensor draw_partners(const torch::Tensor& neighbours, const torch::Tensor& index,
+                            uint64_t seed, int64_t step);
+
+}  // namespace dcacn
