@@ -27,6 +27,9 @@ Checkpoint small_checkpoint() {
   c.stage_start_epoch = 1;
   c.metrics_rows = 4;
   c.pseudo_labels = torch::tensor({3, 1, 7, -1}, torch::kInt64).view({2, 2});
+  c.stage_state = {{"neighbours", torch::arange(6, torch::kInt64).view({3, 2})},
+                   {"pseudo_labels", torch::tensor({1, -1, 0}, torch::kInt64)}};
+  c.stage = 4;
   torch::manual_seed(3);
   DCACN model(c.network);
   c.model = state_dict(*model);
@@ -72,6 +75,12 @@ TEST_F(CheckpointTest, SaveAndLoadKeepEveryEntryAndTheResolvedNetwork) {
   EXPECT_EQ(b.stage_start_epoch, 1);
   EXPECT_EQ(b.metrics_rows, 4);
   EXPECT_TRUE(b.pseudo_labels.equal(a.pseudo_labels));
+  EXPECT_EQ(b.stage, 4);
+  ASSERT_EQ(b.stage_state.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(b.stage_state[i].first, a.stage_state[i].first);
+    EXPECT_TRUE(b.stage_state[i].second.equal(a.stage_state[i].second));
+  }
   EXPECT_EQ(b.loss_sums, a.loss_sums);
   EXPECT_EQ(b.loss_steps, 3);
   EXPECT_TRUE(b.augment_rng.equal(a.augment_rng));
@@ -82,6 +91,25 @@ TEST_F(CheckpointTest, SaveAndLoadKeepEveryEntryAndTheResolvedNetwork) {
   }
   // No temporary file is left behind.
   EXPECT_FALSE(is_file(path("a.pt.tmp")));
+}
+
+// Version 4 wrote no stage state and knew stages 1-3 only.
+TEST_F(CheckpointTest, Version4FilesLoadWithNoStageState) {
+  Checkpoint a = small_checkpoint();
+  a.stage = 3;
+  save_checkpoint(a, path("a.pt"));
+  auto dict = read_pickle(path("a.pt"), "a.pt").toGenericDict();
+  EXPECT_EQ(dict.erase("stage_state"), 1u);
+  dict.insert_or_assign("format_version", int64_t{4});
+  write_pickle(path("a.pt"), dict);
+  const Checkpoint b = load_checkpoint(path("a.pt"));
+  EXPECT_EQ(b.format_version, 4);
+  EXPECT_TRUE(b.stage_state.empty());
+  EXPECT_EQ(b.stage, 3);
+  dict.insert_or_assign("stage", int64_t{4});
+  write_pickle(path("a.pt"), dict);
+  test::expect_error_containing([&] { load_checkpoint(path("a.pt")); },
+                                {"a.pt is in stage 4, expected 1 to 3"});
 }
 
 TEST_F(CheckpointTest, TheRecordNotTheConfigurationDescribesTheNetwork) {
