@@ -42,7 +42,7 @@ def main(work, cmdline):
              "for scoring only). Seconds are the run's clock at that row (the base's included).",
              ""]
     names = sorted(d for d in os.listdir(work)
-                   if os.path.isfile(os.path.join(work, d, "final.json")))
+                   if os.path.isfile(os.path.join(work, d, "finished")))
     for name in ["base"] + [n for n in names if n != "base"]:
         metrics = os.path.join(work, name, "metrics.csv")
         if not os.path.isfile(metrics):

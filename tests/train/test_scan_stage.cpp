@@ -21,8 +21,10 @@ TEST(ScanStage, EachAnchorDrawsOneOfItsOwnNeighboursFromTheSeedAndStep) {
   EXPECT_TRUE(a.equal(draw_partners(neighbours, index, 3, 17)));
   // Another step (or seed) draws others: over 200 anchors, not the same column everywhere.
   const torch::Tensor many = torch::arange(10, torch::kInt64).repeat(20);
-  EXPECT_FALSE(draw_partners(neighbours, many, 3, 17).equal(draw_partners(neighbours, many, 3, 18)));
-  EXPECT_FALSE(draw_partners(neighbours, many, 3, 17).equal(draw_partners(neighbours, many, 4, 17)));
+  EXPECT_FALSE(
+      draw_partners(neighbours, many, 3, 17).equal(draw_partners(neighbours, many, 3, 18)));
+  EXPECT_FALSE(
+      draw_partners(neighbours, many, 3, 17).equal(draw_partners(neighbours, many, 4, 17)));
   // Every column is drawn.
   const torch::Tensor column = (draw_partners(neighbours, many, 3, 17) - 100) % 4;
   EXPECT_EQ(torch::bincount(column).gt(0).sum().item<int64_t>(), 4);
@@ -39,7 +41,7 @@ TEST(ScanStage, SettingsParseAndWriteBack) {
   EXPECT_EQ(scan.options().space(), NeighbourSpace::kFeatures);
   EXPECT_EQ(scan.options().k(), 7);
   EXPECT_DOUBLE_EQ(scan.options().entropy_weight(), c.neighbour_entropy_weight);
-  EXPECT_EQ(scan.describe(), "scan:minutes=4:lr=3e-05:space=features:k=7:entropy=5");
+  EXPECT_EQ(scan.describe(), "scan:minutes=4:lr=3e-05:space=features:k=7:entropy=5:guard=on");
   c.stages = scan.describe();
   EXPECT_EQ(pipeline_text(build_pipeline(c)), scan.describe());
   c.stages = "scan:steps=3:view=2";
@@ -52,14 +54,18 @@ TEST(ScanStage, SettingsParseAndWriteBack) {
 
 TEST(SelfLabelStage, ReliableLabelsNeedConfidenceAndNeighboursThatAgree) {
   // Four images, two clusters; each image's 2 neighbours.
-  const torch::Tensor p = torch::tensor({0.99f, 0.01f, 0.95f, 0.05f, 0.02f, 0.98f, 0.6f, 0.4f})
-                              .view({4, 2});
-  const torch::Tensor neighbours = torch::tensor({1, 3, 0, 2, 3, 0, 0, 1}, torch::kInt64).view({4, 2});
+  const torch::Tensor p =
+      torch::tensor({0.99f, 0.01f, 0.95f, 0.05f, 0.02f, 0.98f, 0.6f, 0.4f}).view({4, 2});
+  const torch::Tensor neighbours =
+      torch::tensor({1, 3, 0, 2, 3, 0, 0, 1}, torch::kInt64).view({4, 2});
   // Image 0: p 0.99, neighbours 1 (0) and 3 (0): 2/2. Image 1: 0.95, neighbours 0 (0), 2 (1):
   // 1/2. Image 2: 0.98 for cluster 1, neighbours 3 (0), 0 (0): 0/2. Image 3: 0.6, 2/2.
-  EXPECT_TRUE(reliable_labels(p, neighbours, 0.9, 1.0).equal(torch::tensor({0, -1, -1, -1}, torch::kInt64)));
-  EXPECT_TRUE(reliable_labels(p, neighbours, 0.9, 0.5).equal(torch::tensor({0, 0, -1, -1}, torch::kInt64)));
-  EXPECT_TRUE(reliable_labels(p, neighbours, 0.5, 0.0).equal(torch::tensor({0, 0, 1, 0}, torch::kInt64)));
+  EXPECT_TRUE(reliable_labels(p, neighbours, 0.9, 1.0)
+                  .equal(torch::tensor({0, -1, -1, -1}, torch::kInt64)));
+  EXPECT_TRUE(
+      reliable_labels(p, neighbours, 0.9, 0.5).equal(torch::tensor({0, 0, -1, -1}, torch::kInt64)));
+  EXPECT_TRUE(
+      reliable_labels(p, neighbours, 0.5, 0.0).equal(torch::tensor({0, 0, 1, 0}, torch::kInt64)));
 }
 
 TEST(SelfLabelStage, ReliableSettingsParseAndWriteBack) {

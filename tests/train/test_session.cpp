@@ -210,10 +210,10 @@ TEST_F(SessionTest, StagesAppendedToAFinishedRunTrainAsIfPlanned) {
 }
 
 // The stages that train the network on neighbours and on reliable labels resume bit-identically
-// inside themselves: their neighbours and labels travel in the checkpoint.
+// inside themselves: their neighbours, labels and guard travel in the checkpoint.
 TEST_F(SessionTest, ScanAndReliableSelfLabellingResumeBitIdenticallyInsideThemselves) {
-  const std::string stages =
-      std::string("contrastive:steps=6,") + kNeighbours + "," + kScan + "," + kReliable;
+  const std::string stages = std::string("contrastive:steps=6,") + kNeighbours + "," + kScan +
+                             ":guard=off," + kReliable + ":guard=off";
   EXPECT_EQ(run_new(tiny(stages), "a").step, 14);
   const auto rows = test::read_metrics(path("a/metrics.csv"));
   std::vector<std::string> kinds;
@@ -240,6 +240,53 @@ TEST_F(SessionTest, ScanAndReliableSelfLabellingResumeBitIdenticallyInsideThemse
   const torch::Tensor labels = at.stage_state[0].second;
   EXPECT_EQ(labels.sizes(), (std::vector<int64_t>{128}));
   EXPECT_TRUE(labels.ge(-1).logical_and(labels.lt(2)).all().item<bool>());
+  resume("b");
+  expect_same_checkpoints(path("a/checkpoints/last.pt"), path("b/checkpoints/last.pt"));
+  expect_same_rows(path("a/metrics.csv"), path("b/metrics.csv"));
+}
+
+// On the tiny data both stages make the clusters fit the neighbours worse (scan collapses them
+// into one): each guard puts back the network its stage started from, which is the neighbour
+// stage's, and scores it in a row of its own. Resumed inside the guarded stages, the run ends
+// the same.
+TEST_F(SessionTest, GuardsUndoStagesThatFitTheNeighboursWorse) {
+  const std::string stages =
+      std::string("contrastive:steps=6,") + kNeighbours + "," + kScan + "," + kReliable;
+  run_new(tiny(stages), "a");
+  run_new(tiny(std::string("contrastive:steps=6,") + kNeighbours), "start");
+  const auto rows = test::read_metrics(path("a/metrics.csv"));
+  std::vector<std::string> kinds, steps;
+  for (const auto& r : rows) {
+    kinds.push_back(r.at("stage"));
+    steps.push_back(r.at("step"));
+  }
+  // A guard's row follows its stage's last, at the same step.
+  EXPECT_EQ(kinds, (std::vector<std::string>{"1", "1", "3", "4", "4", "4", "2", "2", "2"}));
+  EXPECT_EQ(steps, (std::vector<std::string>{"4", "6", "6", "8", "10", "10", "12", "14", "14"}));
+  EXPECT_EQ(rows[4].at("largest_cluster_fraction"), "1.0000");  // scan collapsed
+  for (size_t i : {5u, 8u}) {
+    for (const char* column : {"acc", "nmi", "ari", "largest_cluster_fraction"}) {
+      EXPECT_EQ(rows[i].at(column), rows[2].at(column)) << "row " << i << ", " << column;
+    }
+  }
+  const Checkpoint end = load_checkpoint(path("a/checkpoints/last.pt"));
+  const Checkpoint start = load_checkpoint(path("start/checkpoints/last.pt"));
+  ASSERT_EQ(end.model.size(), start.model.size());
+  for (size_t i = 0; i < end.model.size(); ++i) {
+    EXPECT_TRUE(end.model[i].second.equal(start.model[i].second)) << end.model[i].first;
+  }
+  // The guard's state: its graph, the fit at the start and the start network.
+  run_new(tiny(stages), "b", 9);
+  const Checkpoint inside = load_checkpoint(path("b/checkpoints/last.pt"));
+  std::vector<std::string> names;
+  for (const auto& [name, tensor] : inside.stage_state) names.push_back(name);
+  ASSERT_GE(names.size(), 4u);
+  EXPECT_EQ(names[0], "neighbours");
+  EXPECT_EQ(names[1], "guard/graph");
+  EXPECT_EQ(names[2], "guard/start_fit");
+  EXPECT_EQ(names[3], "guard/model/" + start.model[0].first);
+  EXPECT_EQ(names.size(), 3 + start.model.size());
+  resume("b", 13);
   resume("b");
   expect_same_checkpoints(path("a/checkpoints/last.pt"), path("b/checkpoints/last.pt"));
   expect_same_rows(path("a/metrics.csv"), path("b/metrics.csv"));

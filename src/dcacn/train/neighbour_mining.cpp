@@ -65,10 +65,10 @@ torch::Tensor mine_neighbours(StageContext& context, NeighbourSpace space, int64
 }
 
 torch::Tensor neighbour_agreement(const torch::Tensor& clusters, const torch::Tensor& neighbours) {
-  TORCH_CHECK(clusters.dim() == 1 && neighbours.dim() == 2 &&
-                  neighbours.size(0) == clusters.size(0),
-              "neighbour_agreement: expected [N] clusters and [N, k] neighbours, got ",
-              clusters.sizes(), " and ", neighbours.sizes());
+  TORCH_CHECK(
+      clusters.dim() == 1 && neighbours.dim() == 2 && neighbours.size(0) == clusters.size(0),
+      "neighbour_agreement: expected [N] clusters and [N, k] neighbours, got ", clusters.sizes(),
+      " and ", neighbours.sizes());
   const torch::Tensor c = clusters.to(torch::kInt64);
   return c.index_select(0, neighbours.reshape(-1).to(torch::kInt64))
       .view_as(neighbours)

@@ -18,7 +18,8 @@ ScanStageOptions scan_stage_options(StageSettings& s, const TrainConfig& c) {
   o.space(parse_neighbour_space(s.text("space", space), "--stages scan space"));
   o.k(s.integer("k", c.neighbour_k));
   o.entropy_weight(s.number("entropy", c.neighbour_entropy_weight));
-  s.expect_all_used("minutes, steps, epochs, lr, space, k, entropy");
+  o.guard(s.flag("guard", true));
+  s.expect_all_used("minutes, steps, epochs, lr, space, k, entropy, guard");
   DCACN_CHECK(o.lr() > 0 && o.k() >= 1 && o.entropy_weight() >= 0,
               "--stages: scan lr and k must be positive and entropy non-negative, got ", o.lr(),
               ", ", o.k(), " and ", o.entropy_weight());
@@ -28,7 +29,8 @@ ScanStageOptions scan_stage_options(StageSettings& s, const TrainConfig& c) {
 std::string ScanStage::describe() const {
   return "scan" + budget_text(options_.budget()) + ":lr=" + exact_number(options_.lr()) +
          ":space=" + neighbour_space_name(options_.space()) + ":k=" + std::to_string(options_.k()) +
-         ":entropy=" + exact_number(options_.entropy_weight());
+         ":entropy=" + exact_number(options_.entropy_weight()) +
+         ":guard=" + (options_.guard() ? "on" : "off");
 }
 
 void ScanStage::begin(StageContext& context) {
@@ -36,9 +38,18 @@ void ScanStage::begin(StageContext& context) {
   log_info(c10::str("scan stage: backbone and cluster head trained so that each image and one of",
                     " its ", neighbours_.size(1), " neighbours share a cluster (lr ", options_.lr(),
                     ", entropy weight ", options_.entropy_weight(), ")"));
+  if (options_.guard()) guard_.begin(context, neighbours_, "scan stage");
 }
 
-StageState ScanStage::state() const { return {{"neighbours", neighbours_}}; }
+StageState ScanStage::state() const {
+  StageState state{{"neighbours", neighbours_}};
+  if (options_.guard()) guard_.save(state);
+  return state;
+}
+
+bool ScanStage::end(StageContext& context) {
+  return options_.guard() && guard_.end(context, "scan stage");
+}
 
 void ScanStage::restore(const StageState& state, const std::string& source) {
   for (const auto& [name, tensor] : state) {
@@ -46,6 +57,7 @@ void ScanStage::restore(const StageState& state, const std::string& source) {
   }
   DCACN_CHECK(neighbours_.defined() && neighbours_.dim() == 2, source,
               " is inside a scan stage but holds no neighbours for it");
+  if (options_.guard()) guard_.restore(state, source);
 }
 
 torch::Tensor draw_partners(const torch::Tensor& neighbours, const torch::Tensor& index,
@@ -61,8 +73,8 @@ torch::Tensor draw_partners(const torch::Tensor& neighbours, const torch::Tensor
 LossTerms ScanStage::batch_losses(StageContext& context, const torch::Tensor& images,
                                   const torch::Tensor& index) {
   DCACN_CHECK(neighbours_.defined(), "scan stage: no neighbours (the stage did not begin)");
-  torch::Tensor partners = draw_partners(neighbours_, index, context.seed(),
-                                         context.network_version());
+  torch::Tensor partners =
+      draw_partners(neighbours_, index, context.seed(), context.network_version());
   if (context.comm() != nullptr) {
     partners = rank_shard(partners, context.comm()->rank(), context.comm()->size());
   }

@@ -15,6 +15,7 @@
 #include "dcacn/run/config.h"
 #include "dcacn/train/neighbour_mining.h"
 #include "dcacn/train/stage.h"
+#include "dcacn/train/stage_guard.h"
 
 namespace dcacn {
 
@@ -27,9 +28,13 @@ struct ScanStageOptions {
   TORCH_ARG(int64_t, k) = 20;
   /// w above.
   TORCH_ARG(double, entropy_weight) = 5.0;
+  /// Undo the stage when it lowers the share of neighbours in their image's cluster
+  /// (train/stage_guard.h).
+  TORCH_ARG(bool, guard) = true;
 };
 
-/// The options of a `scan:...` entry (minutes, steps, epochs, lr, space, k, entropy); the space,
+/// The options of a `scan:...` entry (minutes, steps, epochs, lr, space, k, entropy, guard=on|off);
+/// the space,
 /// k and entropy weight default to the neighbour stage's (--neighbours, --neighbour-k,
 /// --neighbour-entropy-weight).
 ScanStageOptions scan_stage_options(StageSettings& settings, const TrainConfig& config);
@@ -48,6 +53,7 @@ class ScanStage : public Stage {
   LossTerms batch_losses(StageContext& context, const torch::Tensor& images,
                          const torch::Tensor& index) override;
   double learning_rate(StageContext& context) const override { return options_.lr(); }
+  bool end(StageContext& context) override;
   std::string progress_name() const override { return "scan, epoch"; }
   std::string second_loss_name() const override { return "consistency"; }
 
@@ -56,6 +62,7 @@ class ScanStage : public Stage {
  private:
   ScanStageOptions options_;
   torch::Tensor neighbours_;  // [N, k] int64, CPU
+  StageGuard guard_;
 };
 
 /// The neighbour of each anchor of the global batch `index` [G] a step draws: one of its

@@ -25,9 +25,10 @@ SelfLabelStageOptions self_label_stage_options(StageSettings& s, const TrainConf
   o.space(parse_neighbour_space(s.text("space", neighbour_space_name(o.space())),
                                 "--stages selflabel space"));
   o.k(s.integer("k", o.k()));
+  o.guard(s.flag("guard", true));
   s.expect_all_used(
       "minutes, steps, epochs, lr, threshold, quota, ce, instance, entropy, labels, agreement, "
-      "space, k");
+      "space, k, guard");
   DCACN_CHECK(0 <= o.agreement() && o.agreement() <= 1 && o.k() >= 1,
               "--stages: selflabel agreement is a share in [0, 1] and k positive, got ",
               o.agreement(), " and ", o.k());
@@ -80,11 +81,18 @@ void SelfLabelStage::begin(StageContext& context) {
                     ", >= ", options_.agreement(), " of their neighbours in the same cluster); ",
                     "per cluster ", counts.min().item<int64_t>(), " to ",
                     counts.max().item<int64_t>()));
+  if (options_.guard()) guard_.begin(context, neighbours, "self-labelling stage");
+}
+
+bool SelfLabelStage::end(StageContext& context) {
+  return options_.reliable() && options_.guard() && guard_.end(context, "self-labelling stage");
 }
 
 StageState SelfLabelStage::state() const {
   if (!options_.reliable()) return {};
-  return {{"pseudo_labels", reliable_}};
+  StageState state{{"pseudo_labels", reliable_}};
+  if (options_.guard()) guard_.save(state);
+  return state;
 }
 
 void SelfLabelStage::restore(const StageState& state, const std::string& source) {
@@ -94,6 +102,7 @@ void SelfLabelStage::restore(const StageState& state, const std::string& source)
   }
   DCACN_CHECK(reliable_.defined() && reliable_.dim() == 1, source,
               " is inside a self-labelling stage with reliable labels but holds none");
+  if (options_.guard()) guard_.restore(state, source);
 }
 
 // Pseudo-labels from the un-augmented images (of the global batch `index`), then the stage's

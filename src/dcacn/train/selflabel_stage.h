@@ -16,6 +16,7 @@
 #include "dcacn/train/neighbour_mining.h"
 #include "dcacn/train/self_labelling.h"
 #include "dcacn/train/stage.h"
+#include "dcacn/train/stage_guard.h"
 
 namespace dcacn {
 
@@ -30,6 +31,9 @@ struct SelfLabelStageOptions {
   TORCH_ARG(double, agreement) = 0.9;
   TORCH_ARG(NeighbourSpace, space) = NeighbourSpace::kFeatures;
   TORCH_ARG(int64_t, k) = 20;
+  /// Reliable labels: undo the stage when it lowers the share of those neighbours in their
+  /// image's cluster (train/stage_guard.h).
+  TORCH_ARG(bool, guard) = true;
 };
 
 /// The options of a `selflabel:...` entry: its settings, the rest from `config`
@@ -50,6 +54,7 @@ class SelfLabelStage : public Stage {
   LossTerms batch_losses(StageContext& context, const torch::Tensor& images,
                          const torch::Tensor& index) override;
   double learning_rate(StageContext& context) const override { return options_.lr(); }
+  bool end(StageContext& context) override;
   std::string progress_name() const override { return "self-labelling, epoch"; }
   std::string second_loss_name() const override { return "ce"; }
 
@@ -58,6 +63,7 @@ class SelfLabelStage : public Stage {
  private:
   SelfLabelStageOptions options_;
   torch::Tensor reliable_;  // reliable mode: [N] int64 labels, -1 for none (CPU)
+  StageGuard guard_;
 };
 
 /// Reliable pseudo-labels ([N] int64, -1: none) from the cluster probabilities [N, K] of every

@@ -401,6 +401,11 @@ TrainingSession::StageEnd TrainingSession::end_stage(Stage& stage, StopPolicy::R
       last_eval_step_ = state_.step;
     }
   }
+  // The stage's own end (its guard may undo it): the network it leaves gets a row of its own.
+  if (stage.end(*this)) {
+    last_eval_step_ = -1;
+    evaluate_and_save(at_epoch, at_batch, /*final=*/last);
+  }
   if (last && !final_written_) write_final(last_eval_);
   log_info(c10::str(stage_kind_name(stage.kind()), " stage done at step ", state_.step, ": ",
                     reason == StopPolicy::Reason::kNone

@@ -73,6 +73,13 @@ std::string StageSettings::text(const std::string& key, const std::string& fallb
   return v;
 }
 
+bool StageSettings::flag(const std::string& key, bool fallback) {
+  const std::string v = text(key, fallback ? "on" : "off");
+  DCACN_CHECK(v == "on" || v == "off", "--stages: ", stage_, " ", key, " must be on or off, got ",
+              v);
+  return v == "on";
+}
+
 StageBudget StageSettings::budget() {
   StageBudget b;
   b.minutes(number("minutes", 0)).steps(integer("steps", 0)).epochs(integer("epochs", 0));

@@ -63,6 +63,8 @@ class StageSettings {
   double number(const std::string& key, double fallback);
   int64_t integer(const std::string& key, int64_t fallback);
   std::string text(const std::string& key, const std::string& fallback);
+  /// on or off.
+  bool flag(const std::string& key, bool fallback);
   /// minutes=, steps=, epochs=.
   StageBudget budget();
   /// InputError naming the first setting left, and `known` (the keys the stage takes).
@@ -165,6 +167,9 @@ class Stage {
                                  const torch::Tensor& index);
   /// Stepwise: Adam's learning rate for the next step.
   virtual double learning_rate(StageContext& context) const;
+  /// Stepwise: called when the stage has spent its budget; true when the stage undid itself
+  /// (its guard put the network it started from back into the model).
+  virtual bool end(StageContext& context) { return false; }
   /// Stepwise: the progress line's words for the stage and for its second loss term.
   virtual std::string progress_name() const { return stage_kind_name(kind()); }
   virtual std::string second_loss_name() const { return "clus"; }

@@ -1,0 +1,74 @@
+#include "dcacn/train/stage_guard.h"
+
+#include "dcacn/model/state_dict.h"
+#include "dcacn/train/neighbour_mining.h"
+#include "dcacn/util/error.h"
+#include "dcacn/util/log.h"
+#include "dcacn/util/progress.h"
+
+namespace dcacn {
+namespace {
+
+constexpr const char* kPrefix = "guard/";
+
+// The share of neighbours in their image's cluster above what clusters of these sizes would
+// give neighbours drawn at random (sum_k (n_k / N)^2): one cluster for all fits every graph
+// perfectly and scores 0.
+double fit(const torch::Tensor& predictions, const torch::Tensor& graph) {
+  const torch::Tensor c = predictions.to(torch::kCPU, torch::kInt64);
+  const torch::Tensor share = torch::bincount(c).to(torch::kFloat64) / c.size(0);
+  return neighbour_agreement(c, graph).to(torch::kFloat64).mean().item<double>() -
+         (share * share).sum().item<double>();
+}
+
+}  // namespace
+
+void StageGuard::begin(StageContext& context, const torch::Tensor& graph, const std::string& who) {
+  graph_ = graph.to(torch::kCPU, torch::kInt64);
+  start_fit_ = fit(context.probabilities().argmax(1), graph_);
+  start_model_.clear();
+  for (const auto& [name, tensor] : state_dict(*context.model())) {
+    start_model_.emplace_back(name, tensor.to(torch::kCPU).clone());
+  }
+  log_info(c10::str(who, ": guard: neighbours share their image's cluster ", fixed(start_fit_, 4),
+                    " above chance at the start"));
+}
+
+void StageGuard::save(StageState& state) const {
+  state.emplace_back(std::string(kPrefix) + "graph", graph_);
+  state.emplace_back(std::string(kPrefix) + "start_fit",
+                     torch::tensor(start_fit_, torch::kFloat64));
+  for (const auto& [name, tensor] : start_model_) {
+    state.emplace_back(std::string(kPrefix) + "model/" + name, tensor);
+  }
+}
+
+void StageGuard::restore(const StageState& state, const std::string& source) {
+  const std::string model_prefix = std::string(kPrefix) + "model/";
+  start_model_.clear();
+  for (const auto& [name, tensor] : state) {
+    if (name == std::string(kPrefix) + "graph") graph_ = tensor.to(torch::kInt64);
+    if (name == std::string(kPrefix) + "start_fit") start_fit_ = tensor.item<double>();
+    if (name.rfind(model_prefix, 0) == 0) {
+      start_model_.emplace_back(name.substr(model_prefix.size()), tensor);
+    }
+  }
+  DCACN_CHECK(graph_.defined() && start_fit_ >= 0 && !start_model_.empty(), source,
+              " is inside a guarded stage but holds no guard state");
+}
+
+bool StageGuard::end(StageContext& context, const std::string& who) {
+  const double now = fit(context.probabilities().argmax(1), graph_);
+  if (now >= start_fit_) {
+    log_info(c10::str(who, ": guard: neighbours share their image's cluster ", fixed(now, 4),
+                      " above chance, against ", fixed(start_fit_, 4), " at the start: kept"));
+    return false;
+  }
+  load_state_dict(*context.model(), start_model_, "the stage's start");
+  log_warning(c10::str(who, ": guard: the stage lowered the share of neighbours in their ",
+                       "image's cluster (above chance) from ", fixed(start_fit_, 4), " to ",
+                       fixed(now, 4), "; the network it started from is put back"));
+  return true;
+}
+
+}  // namespace dcacn
