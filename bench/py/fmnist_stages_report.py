@@ -24,12 +24,20 @@ def cpu_name():
 
 
 def stage_ends(path):
+    """The last row of each stage, as (name, row); a guard's row (a second row at the stage's
+    last step) comes after its stage's own."""
     rows = list(csv.DictReader(open(path)))
     ends = []
     for i, r in enumerate(rows):
         last = i + 1 == len(rows) or rows[i + 1]["stage"] != r["stage"]
-        if last:
-            ends.append(r)
+        if not last:
+            continue
+        name = KINDS.get(r["stage"], r["stage"])
+        before = rows[i - 1] if i > 0 else None
+        if before is not None and before["stage"] == r["stage"] and before["step"] == r["step"]:
+            ends.append((name, before))
+            name += ", undone by its guard"
+        ends.append((name, r))
     return ends
 
 
@@ -52,9 +60,9 @@ def main(work, cmdline):
         lines += [f"## {name}", "", f"`--stages {stages}`" if stages else "", "",
                   "| after | step | seconds | ACC | NMI | ARI | pseudo-labelled | pseudo ACC |",
                   "|---|---|---|---|---|---|---|---|"]
-        for r in stage_ends(metrics):
+        for stage, r in stage_ends(metrics):
             lines.append("| {} | {} | {:.0f} | {} | {} | {} | {} | {} |".format(
-                KINDS.get(r["stage"], r["stage"]), r["step"], float(r["wall_seconds"]),
+                stage, r["step"], float(r["wall_seconds"]),
                 r["acc"], r["nmi"], r["ari"], r.get("pseudo_labelled", ""),
                 r.get("pseudo_acc", "")))
         final = json.load(open(os.path.join(work, name, "final.json")))

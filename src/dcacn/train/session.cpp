@@ -485,9 +485,9 @@ void TrainingSession::record_neighbours(const std::string& key, const torch::Ten
   }
   neighbours_[key] = neighbours;
   if (!leader() || !data_.has_labels()) return;
-  log_info(c10::str("neighbour stage: ", fixed(neighbour_purity(neighbours, data_.labels), 4),
-                    " of the neighbours share their image's class (labels used for this log "
-                    "line only)"));
+  log_info(c10::str("neighbours (", key,
+                    "): ", fixed(neighbour_purity(neighbours, data_.labels), 4),
+                    " of them share their image's class (labels used for this log line only)"));
 }
 
 torch::Tensor TrainingSession::cached_neighbours(const std::string& key) const {
@@ -559,8 +559,9 @@ void TrainingSession::evaluate_and_save(int64_t at_epoch, int64_t at_batch, bool
   EvalResult ev = ready != nullptr ? std::move(*ready) : evaluate_model();
   last_eval_step_ = state_.step;
   const double position = at_epoch + static_cast<double>(at_batch) / batches_;
-  const bool self_labelling = state_.weights_from == StageKind::kSelfLabel;
   const PseudoLabelStats pseudo = pseudo_label_stats();
+  // A row with no self-labelling step since the last (a guard's row) has no statistics.
+  const bool self_labelling = state_.weights_from == StageKind::kSelfLabel && pseudo.seen() > 0;
   // The row first, then the checkpoint: a resume from an older checkpoint drops the rows
   // written after it, so no row is ever missing or repeated.
   if (leader()) {

@@ -53,11 +53,16 @@ void StageGuard::restore(const StageState& state, const std::string& source) {
       start_model_.emplace_back(name.substr(model_prefix.size()), tensor);
     }
   }
+  if (!graph_.defined() && start_fit_ < 0 && start_model_.empty()) {
+    log_warning(source + " holds no guard state (written before guards): the stage ends unguarded");
+    return;
+  }
   DCACN_CHECK(graph_.defined() && start_fit_ >= 0 && !start_model_.empty(), source,
-              " is inside a guarded stage but holds no guard state");
+              " holds an incomplete guard state");
 }
 
 bool StageGuard::end(StageContext& context, const std::string& who) {
+  if (!graph_.defined()) return false;  // resumed from a checkpoint without a guard state
   const double now = fit(context.probabilities().argmax(1), graph_);
   if (now >= start_fit_) {
     log_info(c10::str(who, ": guard: neighbours share their image's cluster ", fixed(now, 4),
