@@ -306,8 +306,9 @@ void add_run_options(CLI::App* cmd, TrainParams* p) {
   DCACN_RESUMABLE("--neighbour-entropy-weight", neighbour_entropy_weight,
                   "neighbour stage: weight of the entropy of the mean assignment")
   DCACN_RESUMABLE("--stages", stages,
-                  "the run's stages in order, e.g. contrastive:27m,neighbours,selflabel:5m; "
-                  "each KIND[:key=value...], budgets minutes=/Nm, steps=, epochs= (README); "
+                  "the run's stages in order, e.g. contrastive:20m,neighbours,scan:5m; each "
+                  "KIND[:key=value...] (contrastive, neighbours, scan, selflabel), budgets "
+                  "minutes=/Nm, steps=, epochs= (README); "
                   "without it: contrastive (--epochs, --time-budget, --max-steps), then "
                   "self-labelling and the neighbour stage when their flags are set")
   p->options.back().show = [](const TrainConfig& s) {

@@ -188,7 +188,7 @@ TEST_F(DistributedTest, TwoRanksRunEveryStageAndResumeInsideThemBitIdentically) 
   TrainConfig c = test::tiny_train_config(path("data"));
   c.stages =
       "contrastive:steps=6,neighbours:space=pixels:k=5:heads=2:passes=3,"
-      "scan:steps=4:space=pixels:k=5,"
+      "scan:steps=4:space=pixels:k=5:guard=on,"
       "selflabel:steps=4:labels=reliable:threshold=0.5:agreement=0.6:space=features:k=5,"
       "selflabel:steps=3:threshold=0.5:quota=1";
   auto run2 = [&](const std::string& dir, bool resume, int64_t limit) {

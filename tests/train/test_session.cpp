@@ -212,8 +212,8 @@ TEST_F(SessionTest, StagesAppendedToAFinishedRunTrainAsIfPlanned) {
 // The stages that train the network on neighbours and on reliable labels resume bit-identically
 // inside themselves: their neighbours, labels and guard travel in the checkpoint.
 TEST_F(SessionTest, ScanAndReliableSelfLabellingResumeBitIdenticallyInsideThemselves) {
-  const std::string stages = std::string("contrastive:steps=6,") + kNeighbours + "," + kScan +
-                             ":guard=off," + kReliable + ":guard=off";
+  const std::string stages = std::string("contrastive:steps=6,") + kNeighbours + "," + kScan + "," +
+                             kReliable + ":guard=off";
   EXPECT_EQ(run_new(tiny(stages), "a").step, 14);
   const auto rows = test::read_metrics(path("a/metrics.csv"));
   std::vector<std::string> kinds;
@@ -251,7 +251,7 @@ TEST_F(SessionTest, ScanAndReliableSelfLabellingResumeBitIdenticallyInsideThemse
 // the same.
 TEST_F(SessionTest, GuardsUndoStagesThatFitTheNeighboursWorse) {
   const std::string stages =
-      std::string("contrastive:steps=6,") + kNeighbours + "," + kScan + "," + kReliable;
+      std::string("contrastive:steps=6,") + kNeighbours + "," + kScan + ":guard=on," + kReliable;
   run_new(tiny(stages), "a");
   run_new(tiny(std::string("contrastive:steps=6,") + kNeighbours), "start");
   const auto rows = test::read_metrics(path("a/metrics.csv"));
