@@ -70,10 +70,14 @@ TEST(SelfLabelStage, ReliableLabelsNeedConfidenceAndNeighboursThatAgree) {
 
 TEST(SelfLabelStage, ReliableSettingsParseAndWriteBack) {
   TrainConfig c;
-  c.stages = "selflabel:steps=5:labels=reliable:threshold=0.99:agreement=0.8:space=pixels:k=10";
+  c.stages =
+      "selflabel:steps=5:labels=reliable:threshold=0.99:agreement=0.8:space=pixels:k=10:guard=off";
   const Pipeline p = build_pipeline(c);
   const auto& s = dynamic_cast<const SelfLabelStage&>(*p[0]);
   EXPECT_TRUE(s.options().reliable());
+  EXPECT_FALSE(s.options().guard());
+  // The pipeline text a checkpoint records keeps the guard setting, so a resume keeps it too.
+  EXPECT_NE(s.describe().find(":guard=off"), std::string::npos);
   EXPECT_DOUBLE_EQ(s.options().agreement(), 0.8);
   EXPECT_EQ(s.options().space(), NeighbourSpace::kPixels);
   EXPECT_EQ(s.options().k(), 10);

@@ -52,7 +52,8 @@ std::string SelfLabelStage::describe() const {
          ":entropy=" + exact_number(l.entropy_weight()) +
          (options_.reliable() ? ":labels=reliable:agreement=" + exact_number(options_.agreement()) +
                                     ":space=" + neighbour_space_name(options_.space()) +
-                                    ":k=" + std::to_string(options_.k())
+                                    ":k=" + std::to_string(options_.k()) +
+                                    ":guard=" + (options_.guard() ? "on" : "off")
                               : std::string());
 }
 

@@ -1,5 +1,7 @@
 #include "dcacn/train/stage_guard.h"
 
+#include <algorithm>
+
 #include "dcacn/model/state_dict.h"
 #include "dcacn/train/neighbour_mining.h"
 #include "dcacn/util/error.h"
@@ -53,11 +55,15 @@ void StageGuard::restore(const StageState& state, const std::string& source) {
       start_model_.emplace_back(name.substr(model_prefix.size()), tensor);
     }
   }
-  if (!graph_.defined() && start_fit_ < 0 && start_model_.empty()) {
+  const bool has_fit = std::any_of(state.begin(), state.end(), [](const auto& entry) {
+    return entry.first == std::string(kPrefix) + "start_fit";
+  });
+  if (!graph_.defined() && !has_fit && start_model_.empty()) {
     log_warning(source + " holds no guard state (written before guards): the stage ends unguarded");
     return;
   }
-  DCACN_CHECK(graph_.defined() && start_fit_ >= 0 && !start_model_.empty(), source,
+  // The fit may be negative (clusters that fit the graph worse than chance): only presence counts.
+  DCACN_CHECK(graph_.defined() && has_fit && !start_model_.empty(), source,
               " holds an incomplete guard state");
 }
 

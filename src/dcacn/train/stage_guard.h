@@ -32,11 +32,9 @@ class StageGuard {
   /// the start, after putting the start network back into the model.
   bool end(StageContext& context, const std::string& who);
 
-  double start_fit() const { return start_fit_; }
-
  private:
   torch::Tensor graph_;
-  double start_fit_ = -1;
+  double start_fit_ = 0;
   std::vector<std::pair<std::string, torch::Tensor>> start_model_;  // CPU copies
 };
 
