@@ -137,20 +137,36 @@ int report(const TrainResult& r, const std::string& dir, int rank) {
   return 0;
 }
 
-// --stages gives every stage's budget: the budgets of the flags that describe a pipeline
-// (a preset's among them) go, unless given on this command line too (then validate() says
-// they cannot go together).
-void clear_unset_stage_budgets(const TrainParams& p, TrainConfig& c) {
-  auto given = [&](const std::string& name) {
-    for (const auto& opt : p.options) {
-      if (opt.option->get_name() == name) return opt.option->count() > 0;
+bool given(const TrainParams& p, const std::string& name) {
+  for (const auto& opt : p.options) {
+    if (opt.option->get_name() == name) return opt.option->count() > 0;
+  }
+  return false;
+}
+
+// The pipeline when a preset has one (config.stages) or --stages gives one:
+// - --stages given: every stage's budget is in it (or a share of --time-budget, the whole
+//   run's); the budgets of the flags that describe a pipeline go, unless given on this command
+//   line too (then validate() says they cannot go together).
+// - the preset's pipeline and flags of earlier versions that describe another (--max-steps,
+//   --epochs, --selflabel-minutes/-steps, --neighbours off): the flags describe the pipeline, as
+//   they did before presets had one (--time-budget is then the contrastive stage's).
+void settle_pipeline(const TrainParams& p, TrainConfig& c) {
+  if (c.stages.empty()) return;
+  if (!given(p, "--stages")) {
+    const bool legacy = given(p, "--max-steps") || given(p, "--epochs") ||
+                        given(p, "--selflabel-minutes") || given(p, "--selflabel-steps") ||
+                        (given(p, "--neighbours") && c.neighbour_space == "off");
+    if (legacy) {
+      c.stages.clear();
+      log_info("the flags describe the pipeline: " + legacy_pipeline_text(c) + " (not --preset " +
+               c.preset + "'s)");
     }
-    return false;
-  };
-  if (!given("--time-budget")) c.time_budget_minutes = 0;
-  if (!given("--max-steps")) c.max_steps = 0;
-  if (!given("--selflabel-minutes")) c.selflabel_minutes = 0;
-  if (!given("--selflabel-steps")) c.selflabel_steps = 0;
+    return;
+  }
+  if (!given(p, "--max-steps")) c.max_steps = 0;
+  if (!given(p, "--selflabel-minutes")) c.selflabel_minutes = 0;
+  if (!given(p, "--selflabel-steps")) c.selflabel_steps = 0;
 }
 
 int run_train(TrainParams& p) {
@@ -195,7 +211,7 @@ int run_train(TrainParams& p) {
   for (const auto& opt : p.options) {
     if (opt.option->count() > 0) opt.apply(config, p.parsed);
   }
-  if (!config.stages.empty()) clear_unset_stage_budgets(p, config);
+  settle_pipeline(p, config);
   if (p.overwrite && dist.rank == 0) remove_previous_run(p.out);
   Trainer trainer(config, p.out, dist);
   trainer.set_distributed(dist, comm);
@@ -272,8 +288,9 @@ void add_run_options(CLI::App* cmd, TrainParams* p) {
   };
   DCACN_RESUMABLE("--epochs", epochs, "epochs")
   DCACN_RESUMABLE("--time-budget", time_budget_minutes,
-                  "stop once the run's wall time (training and periodic evaluations, over all its "
-                  "sessions) reaches this many minutes (0: no limit)")
+                  "minutes of wall time, over all the run's sessions (0: no limit); with a "
+                  "pipeline (--stages, or a preset's) the whole run's: every stage, its "
+                  "evaluations and the final scoring; without, the contrastive stage's")
   DCACN_RESUMABLE("--max-steps", max_steps,
                   "stop after this many optimiser steps in all (0: no limit)")
   DCACN_RESUMABLE("--device", device, "auto | cpu | cuda")
@@ -308,7 +325,8 @@ void add_run_options(CLI::App* cmd, TrainParams* p) {
   DCACN_RESUMABLE("--stages", stages,
                   "the run's stages in order, e.g. contrastive:20m,neighbours,scan:5m; each "
                   "KIND[:key=value...] (contrastive, neighbours, scan, selflabel), budgets "
-                  "minutes=/Nm, steps=, epochs= (README); "
+                  "minutes=/Nm, share= (of --time-budget, then the whole run's), steps=, epochs= "
+                  "(README); "
                   "without it: contrastive (--epochs, --time-budget, --max-steps), then "
                   "self-labelling and the neighbour stage when their flags are set")
   p->options.back().show = [](const TrainConfig& s) {

@@ -13,6 +13,9 @@ LABELS = {
     "dcacn": "dcacn fmnist-cpu: contrastive stage + neighbour stage (pixel-space neighbours)",
     "no-neighbours": "ablation: fmnist-cpu without the neighbour stage (contrastive for the "
                      "whole budget: the preset before the stage)",
+    "pipeline": "dcacn fmnist-cpu as the README runs it (milestone 3): contrastive (half the "
+                "budget), neighbour stage (pixels), scan (lr 1e-3) to the budget's end less what "
+                "the last stage needs, neighbour stage again; every stage inside the budget",
     "dcacn-60min": "dcacn fmnist-cpu for 60 min: contrastive stage + neighbour stage (pixel-space "
                    "neighbours)",
     "feature-neighbours": "ablation: neighbour stage on neighbours mined in the features",
@@ -55,7 +58,9 @@ def settings(run):
         stage = (f", self-labelling {c['selflabel_minutes']:g} min"
                  if c.get("selflabel_minutes") else "")
         space = c.get("neighbour_space", "off")
-        if space != "off":
+        if c.get("stages"):
+            stage += f", stages {c['stages']}"
+        elif space != "off":
             stage += (f", neighbour stage in {space.rstrip('s')} space (k {c['neighbour_k']}, "
                       f"{c['neighbour_heads']} heads, {c['neighbour_epochs']} epochs)")
         return f"{views}, {c['lr']:g} {c.get('lr_schedule', 'constant')}{stage}"
@@ -291,7 +296,7 @@ def main():
     lines += seeds_table(work, found)
     lines += ablation_table(work, found)
     lines += probe_table(work, found)
-    curved = ("dcacn", "dcacn-60min", "no-neighbours", "feature-neighbours", "garment-neighbours", "python-reference", "earlier-preset", "tune-4local", "long-lr-1e-3-seed1",
+    curved = ("pipeline", "dcacn", "dcacn-60min", "no-neighbours", "feature-neighbours", "garment-neighbours", "python-reference", "earlier-preset", "tune-4local", "long-lr-1e-3-seed1",
               "garment-views", "selflabel", "garment-selflabel")
     for name, variant, seed in found:
         curve = os.path.join(work, name, "metrics.csv")

@@ -63,7 +63,10 @@ TEST_F(CliTrainTest, HelpWithAPresetShowsThePresetsValues) {
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("--width INT=16"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("--views TEXT=2x28@0.2-1,4x14@0.05-0.5"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("--time-budget FLOAT=27"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--time-budget FLOAT=30"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--stages TEXT=contrastive:share=0.5,neighbours,scan:share=1"),
+            std::string::npos)
+      << r.output;
   EXPECT_NE(r.output.find("--neighbours TEXT=pixels"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("--bf16,--no-bf16{false}=on"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("--keep-epoch-checkpoints TEXT=none"), std::string::npos);
@@ -95,6 +98,30 @@ TEST_F(CliTrainTest, ResumeRefusesFixedOptionsAndKeepsTheRunsOwnBudget) {
   const CliRun more = run_cli("train --resume " + path("run") + " --max-steps 5 --quiet");
   ASSERT_EQ(more.status, 0) << more.output;
   EXPECT_NE(more.output.find("budget reached: 5 steps"), std::string::npos) << more.output;
+}
+
+// The CPU preset's pipeline runs inside --time-budget (the whole run's); the flags that describe
+// a pipeline of their own (--max-steps here) replace it with the one they describe.
+TEST_F(CliTrainTest, ThePresetsPipelineRunsInsideTheBudgetUnlessFlagsDescribeAnother) {
+  const std::string args = "train --preset fmnist-cpu --dataset mnist --data " + path("data") +
+                           " --split train --arch resnet18 --width 4 --clusters 2 --batch-size 32 "
+                           "--views 2x12@0.5-1,2x6@0.2-0.5 --eval-batch-size 64 --neighbour-k 5 "
+                           "--neighbour-heads 2 --neighbour-epochs 2 --device cpu --out ";
+  const CliRun whole = run_cli(args + path("whole") + " --time-budget 0.02");
+  ASSERT_EQ(whole.status, 0) << whole.output;
+  EXPECT_NE(read_text(path("whole/config.json"))
+                .find("\"stages\": \"contrastive:share=0.5,neighbours,scan:share=1"),
+            std::string::npos);
+  EXPECT_NE(whole.output.find("time budget: 0.02 min for the whole run"), std::string::npos)
+      << whole.output;
+  // Every stage ran, the last two after the run's clock had reached the budget.
+  EXPECT_NE(whole.output.find("stage 4 of 4"), std::string::npos) << whole.output;
+  EXPECT_NE(whole.output.find("scan stage done"), std::string::npos) << whole.output;
+  EXPECT_TRUE(fs::exists(path("whole/final.json")));
+  const CliRun steps = run_cli(args + path("steps") + " --max-steps 2 --quiet");
+  ASSERT_EQ(steps.status, 0) << steps.output;
+  EXPECT_NE(read_text(path("steps/config.json")).find("\"stages\": \"\""), std::string::npos);
+  EXPECT_NE(steps.output.find("budget reached: 2 steps"), std::string::npos) << steps.output;
 }
 
 TEST_F(CliTrainTest, AGrayscaleFolderTrainsWithTheChannelsAskedFor) {

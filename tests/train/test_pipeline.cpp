@@ -19,16 +19,17 @@ TEST(Pipeline, TheFlagsOfEarlierVersionsDescribeTheirPipeline) {
   TrainConfig c;  // contrastive only, 1000 epochs
   EXPECT_EQ(legacy_pipeline_text(c), "contrastive:epochs=1000");
   c = preset("fmnist-cpu");
-  EXPECT_EQ(legacy_pipeline_text(c), "contrastive:minutes=27:epochs=1000,neighbours");
+  c.stages.clear();  // its flags, without its own pipeline
+  EXPECT_EQ(legacy_pipeline_text(c), "contrastive:minutes=30:epochs=1000,neighbours");
   c.selflabel_steps = 50;
   c.max_steps = 300;
   EXPECT_EQ(legacy_pipeline_text(c),
-            "contrastive:minutes=27:steps=300:epochs=1000,selflabel:steps=50,neighbours");
+            "contrastive:minutes=30:steps=300:epochs=1000,selflabel:steps=50,neighbours");
   // In full, with the settings the flags give.
   const Pipeline p = build_pipeline(c);
   ASSERT_EQ(p.size(), 3u);
   EXPECT_EQ(p[0]->describe(),
-            "contrastive:minutes=27:steps=300:epochs=1000:lr=0.001:schedule=constant");
+            "contrastive:minutes=30:steps=300:epochs=1000:lr=0.001:schedule=constant");
   EXPECT_EQ(p[1]->describe(),
             "selflabel:steps=50:lr=0.0001:threshold=0.9:quota=0.5:ce=1:instance=1:entropy=1");
   EXPECT_EQ(p[2]->describe(), "neighbours:space=pixels:k=20:heads=8:passes=20:lr=0.001:entropy=5");
@@ -70,8 +71,8 @@ TEST(Pipeline, BadTextIsRefusedNamingTheStageAndTheSetting) {
     expect_error_containing([&] { build_pipeline(with_stages(text)); }, parts);
   };
   refused("contrastive:10m,clustering", {"unknown stage 'clustering'", "neighbours"});
-  refused("contrastive:10m:temperature=2",
-          {"unknown setting 'temperature'", "contrastive", "minutes, steps, epochs, lr, schedule"});
+  refused("contrastive:10m:temperature=2", {"unknown setting 'temperature'", "contrastive",
+                                            "minutes, share, steps, epochs, lr, schedule"});
   refused("contrastive", {"stage 1 (contrastive) needs a budget"});
   refused("contrastive:10m,selflabel:threshold=0.9", {"stage 2 (selflabel) needs a budget"});
   refused("contrastive:steps=ten", {"steps='ten' is not a number"});
@@ -89,8 +90,52 @@ TEST(Pipeline, BadTextIsRefusedNamingTheStageAndTheSetting) {
 TEST(Pipeline, StagesAndTheBudgetFlagsDoNotGoTogether) {
   TrainConfig c = with_stages("contrastive:10m");
   EXPECT_NO_THROW(c.validate());
-  c.time_budget_minutes = 5;
-  expect_error_containing([&] { c.validate(); }, {"--stages", "--time-budget"});
+  c.time_budget_minutes = 5;  // the whole run's
+  EXPECT_NO_THROW(c.validate());
+  c.max_steps = 5;
+  expect_error_containing([&] { c.validate(); }, {"--stages", "--max-steps"});
+  c.max_steps = 0;
+  c.selflabel_minutes = 2;
+  expect_error_containing([&] { c.validate(); }, {"--stages", "--selflabel-minutes"});
+}
+
+TEST(Pipeline, SharesAreFractionsOfTheRunsTimeBudget) {
+  TrainConfig c = with_stages("contrastive:share=0.5,neighbours,scan:share=1:minutes=12");
+  c.time_budget_minutes = 30;
+  const Pipeline p = build_pipeline(c);
+  EXPECT_DOUBLE_EQ(p[0]->budget().share(), 0.5);
+  EXPECT_DOUBLE_EQ(p[0]->budget().limit_minutes(), 15);
+  EXPECT_DOUBLE_EQ(p[2]->budget().limit_minutes(), 12);  // its own minutes, the smaller
+  EXPECT_DOUBLE_EQ(p[1]->budget().limit_minutes(), 0);   // a whole stage: no budget
+  // The text keeps the share, not the minutes it gives, and reads back the same.
+  EXPECT_EQ(p[0]->describe(), "contrastive:share=0.5:lr=0.0003:schedule=constant");
+  TrainConfig again = with_stages(pipeline_text(p));
+  again.time_budget_minutes = 30;
+  EXPECT_EQ(pipeline_text(build_pipeline(again)), pipeline_text(p));
+  // Another run budget, other minutes: one pipeline serves every budget.
+  again.time_budget_minutes = 10;
+  EXPECT_DOUBLE_EQ(build_pipeline(again)[0]->budget().limit_minutes(), 5);
+}
+
+TEST(Pipeline, ShareNeedsTheRunsBudgetAndIsAFraction) {
+  expect_error_containing([] { build_pipeline(with_stages("contrastive:share=0.5")); },
+                          {"share=0.5", "give --time-budget"});
+  TrainConfig c = with_stages("contrastive:share=1.5");
+  c.time_budget_minutes = 10;
+  expect_error_containing([&] { build_pipeline(c); }, {"share=1.5", "(0, 1]"});
+}
+
+TEST(Pipeline, ThePresetsPipelineFitsItsBudget) {
+  const TrainConfig c = preset("fmnist-cpu");
+  EXPECT_NO_THROW(c.validate());
+  const Pipeline p = build_pipeline(c);
+  ASSERT_EQ(p.size(), 4u);
+  EXPECT_EQ(p[0]->kind(), StageKind::kContrastive);
+  EXPECT_EQ(p[1]->kind(), StageKind::kNeighbours);
+  EXPECT_EQ(p[2]->kind(), StageKind::kScan);
+  EXPECT_EQ(p[3]->kind(), StageKind::kNeighbours);
+  EXPECT_DOUBLE_EQ(p[0]->budget().limit_minutes(), 15);
+  EXPECT_DOUBLE_EQ(p[2]->budget().limit_minutes(), 30);  // until the run's budget says stop
 }
 
 TEST(Pipeline, NumbersAreWrittenExactly) {

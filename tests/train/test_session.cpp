@@ -295,6 +295,21 @@ TEST_F(SessionTest, GuardsUndoStagesThatFitTheNeighboursWorse) {
 // The consistency of the kept head, recomputed from the saved model alone: its probabilities on
 // the un-augmented images and each image's 5 nearest neighbours in (centred) pixel space found
 // by brute force.
+// --time-budget with --stages is the whole run's: a stage whose share is the whole budget ends
+// when the run's clock reaches it, less what the stages after it need, and those still run.
+TEST_F(SessionTest, TheRunsTimeBudgetEndsTheStagesAndLeavesTheLastOnesTheirTime) {
+  TrainConfig c = tiny(std::string("contrastive:share=1:steps=100000,") + kNeighbours);
+  c.time_budget_minutes = 0.02;  // 1.2 s
+  const TrainResult r = run_new(c, "run");
+  EXPECT_EQ(r.status, TrainResult::Status::kBudgetReached);
+  EXPECT_GT(r.step, 0);
+  EXPECT_LT(r.step, 100000);
+  const auto rows = test::read_metrics(path("run/metrics.csv"));
+  ASSERT_GE(rows.size(), 2u);
+  EXPECT_EQ(rows.back().at("stage"), "3");  // the neighbour stage ran after the budget's end
+  EXPECT_TRUE(std::filesystem::exists(path("run/final.json")));
+}
+
 TEST_F(SessionTest, TheNeighbourRowHoldsTheKeptHeadsConsistencyOverAllNeighbours) {
   run_new(tiny(std::string("contrastive:steps=6,") + kNeighbours), "run");
   const auto rows = test::read_metrics(path("run/metrics.csv"));

@@ -41,7 +41,9 @@ struct TrainConfig {
   int64_t batch_size = 256;
   int64_t epochs = 1000;
   /// > 0: stop once the run's wall time (training and its periodic evaluations, summed over
-  /// resumed sessions) reaches this many minutes.
+  /// resumed sessions) reaches this many minutes. Without `stages`, the contrastive stage's
+  /// budget (the stages after it add their time); with `stages`, the whole run's: every stage,
+  /// its evaluations and the final scoring (train/session.h), and what share= divides.
   double time_budget_minutes = 0;
   int64_t max_steps = 0;  ///< > 0: stop after this many optimiser steps
   uint64_t seed = 0;

@@ -10,7 +10,7 @@ ContrastiveStageOptions contrastive_options(StageSettings& s, const TrainConfig&
   o.budget(s.budget());
   o.lr(s.number("lr", c.lr));
   o.schedule(parse_lr_schedule(s.text("schedule", c.lr_schedule), "--stages contrastive schedule"));
-  s.expect_all_used("minutes, steps, epochs, lr, schedule");
+  s.expect_all_used("minutes, share, steps, epochs, lr, schedule");
   DCACN_CHECK(o.lr() > 0, "--stages: contrastive lr must be positive, got ", o.lr());
   return o;
 }

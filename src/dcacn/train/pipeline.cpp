@@ -68,13 +68,17 @@ std::string exact_number(double value) {
 Pipeline build_pipeline(const TrainConfig& config) {
   const std::string text = config.stages.empty() ? legacy_pipeline_text(config) : config.stages;
   Pipeline pipeline;
+  // With --stages, --time-budget is the whole run's, and shares are fractions of it.
+  const double run_minutes = config.stages.empty() ? 0.0 : config.time_budget_minutes;
   for (const std::string& entry : split(text, ',')) {
     auto [kind, settings] = parse_entry(entry);
+    settings.set_run_minutes(run_minutes);
     pipeline.push_back(make_stage(kind, settings, config));
     const Stage& stage = *pipeline.back();
     DCACN_CHECK(!stage.stepwise() || !stage.budget().unlimited(), "--stages: stage ",
                 pipeline.size(), " (", kind,
-                ") needs a budget: minutes=M (or Mm), steps=S or epochs=E");
+                ") needs a budget: minutes=M (or Mm), share=F (of --time-budget), steps=S or "
+                "epochs=E");
   }
   DCACN_CHECK(!pipeline.empty(), "--stages: no stage given");
   return pipeline;

@@ -4,8 +4,10 @@
 //   --stages contrastive:27m,neighbours:space=pixels,selflabel:minutes=5:threshold=0.99
 //
 // Stages are separated by commas; each is a kind followed by `:key=value` settings:
-//   budgets (every stepwise kind): minutes=M (or Mm), steps=S, epochs=E, counted from the
-//     stage's start; the stage ends at whichever comes first. A stepwise stage needs one.
+//   budgets (every stepwise kind): minutes=M (or Mm), share=F, steps=S, epochs=E, counted from
+//     the stage's start; the stage ends at whichever comes first. A stepwise stage needs one.
+//     share=F is F of the run's time budget (--time-budget, which with --stages is the whole
+//     run's: train/session.h), so that one pipeline serves every budget.
 //   contrastive: lr=, schedule=constant|cosine (over the stage's budget).
 //   selflabel:   lr=, threshold=, quota=, ce=, instance=, entropy= (train/self_labelling.h),
 //                labels=online|reliable, and for reliable labels agreement=, space=, k=

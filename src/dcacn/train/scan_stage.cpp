@@ -19,7 +19,7 @@ ScanStageOptions scan_stage_options(StageSettings& s, const TrainConfig& c) {
   o.k(s.integer("k", c.neighbour_k));
   o.entropy_weight(s.number("entropy", c.neighbour_entropy_weight));
   o.guard(s.flag("guard", false));
-  s.expect_all_used("minutes, steps, epochs, lr, space, k, entropy, guard");
+  s.expect_all_used("minutes, share, steps, epochs, lr, space, k, entropy, guard");
   DCACN_CHECK(o.lr() > 0 && o.k() >= 1 && o.entropy_weight() >= 0,
               "--stages: scan lr and k must be positive and entropy non-negative, got ", o.lr(),
               ", ", o.k(), " and ", o.entropy_weight());

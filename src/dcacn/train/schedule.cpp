@@ -25,7 +25,7 @@ double budget_fraction(const StageBudget& budget, int64_t steps, int64_t steps_p
     f = static_cast<double>(steps) / static_cast<double>(budget.epochs() * steps_per_epoch);
   }
   if (budget.steps() > 0) f = std::max(f, static_cast<double>(steps) / budget.steps());
-  if (budget.minutes() > 0) f = std::max(f, seconds / (60.0 * budget.minutes()));
+  if (budget.limit_minutes() > 0) f = std::max(f, seconds / (60.0 * budget.limit_minutes()));
   return std::clamp(f, 0.0, 1.0);
 }
 

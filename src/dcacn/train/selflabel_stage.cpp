@@ -27,7 +27,8 @@ SelfLabelStageOptions self_label_stage_options(StageSettings& s, const TrainConf
   o.k(s.integer("k", o.k()));
   o.guard(s.flag("guard", true));
   s.expect_all_used(
-      "minutes, steps, epochs, lr, threshold, quota, ce, instance, entropy, labels, agreement, "
+      "minutes, share, steps, epochs, lr, threshold, quota, ce, instance, entropy, labels, "
+      "agreement, "
       "space, k, guard");
   DCACN_CHECK(0 <= o.agreement() && o.agreement() <= 1 && o.k() >= 1,
               "--stages: selflabel agreement is a share in [0, 1] and k positive, got ",

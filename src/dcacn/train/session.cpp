@@ -89,7 +89,8 @@ DCACN build_network(const DCACNOptions& options, const TrainConfig& c, torch::De
 }
 
 bool is_budget(StopPolicy::Reason reason) {
-  return reason == StopPolicy::Reason::kTimeBudget || reason == StopPolicy::Reason::kStepBudget;
+  return reason == StopPolicy::Reason::kTimeBudget || reason == StopPolicy::Reason::kStepBudget ||
+         reason == StopPolicy::Reason::kRunBudget;
 }
 
 }  // namespace
@@ -150,6 +151,11 @@ TrainingSession::TrainingSession(const TrainConfig& c, const std::string& run_di
   log_info(c10::str("training on ", data_.name, ": ", data_.size(), " images, views ",
                     views.describe(), ", device ", device_.str(), c.bf16 ? ", bf16 autocast" : ""));
   log_info("stages: " + pipeline_text(stages_));
+  if (!c.stages.empty() && c.time_budget_minutes > 0) {
+    run_seconds_ = c.time_budget_minutes * 60.0;
+    log_info(c10::str("time budget: ", c.time_budget_minutes,
+                      " min for the whole run, every stage and the final scoring included"));
+  }
   const std::string cpu_preset = dataset_info(c).cpu_preset;
   if (device_.is_cpu() && c.preset.empty() && !cpu_preset.empty() && !resumed_) {
     log_info(c10::str("on a CPU, --preset ", cpu_preset, " trains a network sized for it"));
@@ -204,8 +210,12 @@ double TrainingSession::elapsed() const {
 
 StopPolicy::Reason TrainingSession::agreed_check(const Stage& stage) {
   shared_elapsed_ = elapsed();
-  const StopPolicy::Reason own =
+  StopPolicy::Reason own =
       stop_.check(stage.budget(), steps_in_stage(), seconds_in_stage(), state_.step);
+  if (own == StopPolicy::Reason::kNone && run_seconds_ > 0 &&
+      shared_elapsed_ + reserve_seconds() >= run_seconds_) {
+    own = StopPolicy::Reason::kRunBudget;
+  }
   if (comm_ == nullptr) return own;
   torch::Tensor t = torch::tensor({static_cast<double>(own), shared_elapsed_}, torch::kFloat64);
   comm_->broadcast({t}, 0);
@@ -244,6 +254,13 @@ void TrainingSession::synchronise_model() {
 // The cluster head over all images; data-parallel, each rank scores a contiguous shard of rank
 // 0's model and the predictions and features are gathered.
 EvalResult TrainingSession::evaluate_model() {
+  const auto start = Clock::now();
+  EvalResult ev = evaluate_all();
+  eval_seconds_ = std::chrono::duration<double>(Clock::now() - start).count();
+  return ev;
+}
+
+EvalResult TrainingSession::evaluate_all() {
   if (comm_ == nullptr) {
     return evaluate(*model_, data_, image_size_, c_.eval_batch_size, c_.bf16, c_.channels_last,
                     /*keep_features=*/true);
@@ -419,8 +436,10 @@ TrainingSession::StageEnd TrainingSession::end_stage(Stage& stage, StopPolicy::R
 TrainingSession::StageEnd TrainingSession::run_whole_stage(Stage& stage) {
   progress_.finish();
   WholeStageResult out;
+  const auto start = Clock::now();
   try {
     out = stage.run(*this);
+    whole_seconds_[stage.kind()] = std::chrono::duration<double>(Clock::now() - start).count();
   } catch (const StageInterrupted&) {
     interrupted(c10::str("during stage ", state_.stage_index + 1, " (",
                          stage_kind_name(stage.kind()), "); the checkpoint of step ", state_.step,
@@ -523,9 +542,24 @@ void TrainingSession::show_step(const Stage& stage, const StepLosses& l) {
       " ", fixed(l.cluster, 3), ") ", fixed(rate, 0), " img/s, ETA ", format_duration(eta)));
 }
 
+double TrainingSession::reserve_seconds() const {
+  double reserve = eval_seconds_;  // the current stage's last evaluation
+  for (size_t i = state_.stage_index + 1; i < stages_.size(); ++i) {
+    const Stage& s = *stages_[i];
+    if (s.stepwise()) {
+      reserve += eval_seconds_;
+    } else {
+      const auto it = whole_seconds_.find(s.kind());
+      if (it != whole_seconds_.end()) reserve += it->second;
+    }
+  }
+  return reserve;
+}
+
 // The stepwise stages' budgets left, the current one's from where it stands, at
-// `seconds_per_step`; whole stages are not counted.
+// `seconds_per_step`; whole stages are not counted. A run-budget run: the budget left.
 double TrainingSession::eta_seconds(double seconds_per_step) const {
+  if (run_seconds_ > 0) return std::max(0.0, run_seconds_ - elapsed());
   double eta = 0;
   for (size_t i = state_.stage_index; i < stages_.size(); ++i) {
     const Stage& s = *stages_[i];
@@ -542,7 +576,7 @@ double TrainingSession::eta_seconds(double seconds_per_step) const {
           current ? (end - state_.epoch) * batches_ - state_.batch - 1 : end * batches_;
       left = std::min(left, steps_left * seconds_per_step);
     }
-    if (b.minutes() > 0) left = std::min(left, b.minutes() * 60.0 - seconds_done);
+    if (b.limit_minutes() > 0) left = std::min(left, b.limit_minutes() * 60.0 - seconds_done);
     eta += std::max(0.0, left);
   }
   return eta;

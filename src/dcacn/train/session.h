@@ -99,7 +99,9 @@ class TrainingSession : public StageContext {
   StopPolicy::Reason agreed_check(const Stage& stage);
   bool agreed(bool rank0_value);
   void synchronise_model();
+  /// The network over all images (sharded when data-parallel), timed into eval_seconds_.
   EvalResult evaluate_model();
+  EvalResult evaluate_all();
   /// last_eval_, evaluated again unless it is of the current step and has features.
   const EvalResult& current_outputs();
   bool leader() const { return comm_ == nullptr || comm_->rank() == 0; }
@@ -112,6 +114,9 @@ class TrainingSession : public StageContext {
   void train_batch(Stage& stage, const torch::Tensor& order);
   void show_step(const Stage& stage, const StepLosses& losses);
   double eta_seconds(double seconds_per_step) const;
+  /// Run-budget runs: the seconds the run is expected to need after the current stepwise stage
+  /// ends (its final evaluation, the later stages' measured times and evaluations).
+  double reserve_seconds() const;
   void evaluate_and_save(int64_t at_epoch, int64_t at_batch, bool final,
                          EvalResult* ready = nullptr);
   /// The scorer: the pseudo-labels recorded since the last row, against the true labels.
@@ -151,6 +156,12 @@ class TrainingSession : public StageContext {
   EvalResult last_eval_;
   bool final_written_ = false;
   std::map<std::string, torch::Tensor> neighbours_;  // the latest mined of each space
+  // The run's time budget when it covers the whole pipeline (--stages with --time-budget; 0:
+  // none), and what the budget's reserve is estimated from: the latest evaluation's time and
+  // each kind of whole stage's latest time, measured in this session.
+  double run_seconds_ = 0;
+  double eval_seconds_ = 0;
+  std::map<StageKind, double> whole_seconds_;
   Progress progress_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <c10/util/StringUtil.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "dcacn/train/pipeline.h"
@@ -23,8 +24,18 @@ std::string stage_kind_name(StageKind kind) {
   return "?";
 }
 
+double StageBudget::limit_minutes() const {
+  double limit = minutes();
+  if (share() > 0 && run_minutes() > 0) {
+    const double part = share() * run_minutes();
+    limit = limit > 0 ? std::min(limit, part) : part;
+  }
+  return limit;
+}
+
 bool StageBudget::operator==(const StageBudget& o) const {
-  return minutes() == o.minutes() && steps() == o.steps() && epochs() == o.epochs();
+  return minutes() == o.minutes() && share() == o.share() && steps() == o.steps() &&
+         epochs() == o.epochs();
 }
 
 LossTerms Stage::batch_losses(StageContext&, const torch::Tensor&, const torch::Tensor&) {
@@ -82,9 +93,14 @@ bool StageSettings::flag(const std::string& key, bool fallback) {
 
 StageBudget StageSettings::budget() {
   StageBudget b;
-  b.minutes(number("minutes", 0)).steps(integer("steps", 0)).epochs(integer("epochs", 0));
+  b.minutes(number("minutes", 0)).share(number("share", 0)).run_minutes(run_minutes_);
+  b.steps(integer("steps", 0)).epochs(integer("epochs", 0));
   DCACN_CHECK(b.minutes() >= 0 && b.steps() >= 0 && b.epochs() >= 0, "--stages: ", stage_,
               "'s budget must not be negative");
+  DCACN_CHECK(b.share() >= 0 && b.share() <= 1, "--stages: ", stage_, " share=", b.share(),
+              " must be a fraction of the run's time budget, in (0, 1]");
+  DCACN_CHECK(b.share() == 0 || run_minutes_ > 0, "--stages: ", stage_, " share=", b.share(),
+              " is a share of the run's time budget: give --time-budget MINUTES");
   return b;
 }
 
@@ -97,6 +113,7 @@ void StageSettings::expect_all_used(const std::string& known) const {
 std::string budget_text(const StageBudget& b) {
   std::string s;
   if (b.minutes() > 0) s += ":minutes=" + exact_number(b.minutes());
+  if (b.share() > 0) s += ":share=" + exact_number(b.share());
   if (b.steps() > 0) s += c10::str(":steps=", b.steps());
   if (b.epochs() > 0) s += c10::str(":epochs=", b.epochs());
   return s;

@@ -40,18 +40,27 @@ std::string stage_kind_name(StageKind kind);
 /// A stage's budget, counted from the stage's start; 0 is no limit. A stepwise stage ends at
 /// whichever comes first.
 struct StageBudget {
-  bool unlimited() const { return minutes() <= 0 && steps() <= 0 && epochs() <= 0; }
+  bool unlimited() const { return minutes() <= 0 && share() <= 0 && steps() <= 0 && epochs() <= 0; }
+  /// The stage's time limit in minutes: `minutes`, and `share` of the run's minutes, whichever
+  /// is smaller (0: no time limit).
+  double limit_minutes() const;
+  /// The settings, not the run's minutes, make two budgets the same.
   bool operator==(const StageBudget& other) const;
 
   /// Wall time of the stage, its periodic evaluations included.
   TORCH_ARG(double, minutes) = 0;
+  /// A fraction (0, 1] of the run's time budget (--time-budget with --stages): the stage's
+  /// minutes follow the run's, so one pipeline serves every budget.
+  TORCH_ARG(double, share) = 0;
+  /// The run's time budget in minutes, which `share` is a fraction of (set by build_pipeline).
+  TORCH_ARG(double, run_minutes) = 0;
   /// Optimisation steps.
   TORCH_ARG(int64_t, steps) = 0;
   /// Passes over the data (a stage that begins inside an epoch counts from the next one).
   TORCH_ARG(int64_t, epochs) = 0;
 };
 
-/// ":minutes=27:epochs=1000" (the limits set, in this order; "" when unlimited).
+/// ":minutes=27:share=0.5:epochs=1000" (the limits set, in this order; "" when unlimited).
 std::string budget_text(const StageBudget& budget);
 
 /// One stage's `key=value` settings as --stages gives them; each getter takes its key out, so
@@ -59,13 +68,15 @@ std::string budget_text(const StageBudget& budget);
 class StageSettings {
  public:
   explicit StageSettings(std::string stage);
+  /// The run's time budget, which a budget's share= is a fraction of (0: none).
+  void set_run_minutes(double minutes) { run_minutes_ = minutes; }
   void set(const std::string& key, const std::string& value);
   double number(const std::string& key, double fallback);
   int64_t integer(const std::string& key, int64_t fallback);
   std::string text(const std::string& key, const std::string& fallback);
   /// on or off.
   bool flag(const std::string& key, bool fallback);
-  /// minutes=, steps=, epochs=.
+  /// minutes=, share=, steps=, epochs=.
   StageBudget budget();
   /// InputError naming the first setting left, and `known` (the keys the stage takes).
   void expect_all_used(const std::string& known) const;
@@ -73,6 +84,7 @@ class StageSettings {
  private:
   std::string stage_;
   std::map<std::string, std::string> values_;
+  double run_minutes_ = 0;
 };
 
 /// The images a stage trains on: [N, C, H, W] uint8 (CPU). No labels, by design.

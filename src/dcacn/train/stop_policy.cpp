@@ -6,7 +6,7 @@ namespace dcacn {
 
 StopPolicy::Reason StopPolicy::budget_reached(const StageBudget& b, int64_t steps, double seconds) {
   if (b.steps() > 0 && steps >= b.steps()) return Reason::kStepBudget;
-  if (b.minutes() > 0 && seconds >= b.minutes() * 60.0) return Reason::kTimeBudget;
+  if (b.limit_minutes() > 0 && seconds >= b.limit_minutes() * 60.0) return Reason::kTimeBudget;
   return Reason::kNone;
 }
 
@@ -20,7 +20,11 @@ StopPolicy::Reason StopPolicy::check(const StageBudget& budget, int64_t steps_in
 
 std::string StopPolicy::budget_name(const StageBudget& b, Reason reason) {
   if (reason == Reason::kStepBudget) return c10::str("step budget of ", b.steps(), " steps");
-  if (reason == Reason::kTimeBudget) return c10::str("time budget of ", b.minutes(), " min");
+  if (reason == Reason::kTimeBudget) return c10::str("time budget of ", b.limit_minutes(), " min");
+  if (reason == Reason::kRunBudget) {
+    return c10::str("run's time budget of ", b.run_minutes(),
+                    " min (less what the stages after it need)");
+  }
   return "no budget";
 }
 

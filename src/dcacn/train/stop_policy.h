@@ -16,7 +16,9 @@ namespace dcacn {
 
 class StopPolicy {
  public:
-  enum class Reason { kNone, kTimeBudget, kStepBudget, kInterrupted };
+  /// kRunBudget: the run's time budget (--time-budget with --stages) less what the stages after
+  /// the current one are expected to need (train/session.h).
+  enum class Reason { kNone, kTimeBudget, kStepBudget, kRunBudget, kInterrupted };
 
   /// Why the stage must stop before its step `steps_in_stage` + 1 (the run's `step` + 1) at
   /// `seconds_in_stage`: its budget first, then an interruption.
