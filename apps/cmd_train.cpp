@@ -313,7 +313,7 @@ void add_run_options(CLI::App* cmd, TrainParams* p) {
                   "self-labelling stage: weight of log K - H(mean assignment)")
   DCACN_RESUMABLE("--neighbours", neighbour_space,
                   "without --stages: a neighbour stage at the end (SCAN's clustering step on the "
-                  "frozen features): off | pixels | features, where each image's nearest "
+                  "frozen features): off | pixels | features | both, where each image's nearest "
                   "neighbours are mined; with --stages: the space of its neighbours stages")
   DCACN_RESUMABLE("--neighbour-k", neighbour_k, "neighbour stage: neighbours per image")
   DCACN_RESUMABLE("--neighbour-heads", neighbour_heads,

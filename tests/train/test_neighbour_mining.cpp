@@ -32,8 +32,34 @@ TEST(NeighbourMining, AgreementIsTheShareOfNeighboursInTheImagesCluster) {
 TEST(NeighbourMining, SpacesAreNamedAsTheOptionWritesThem) {
   EXPECT_EQ(parse_neighbour_space("pixels", "--x"), NeighbourSpace::kPixels);
   EXPECT_EQ(neighbour_space_name(NeighbourSpace::kFeatures), "features");
-  test::expect_error_containing([] { parse_neighbour_space("both", "--x"); },
-                                {"--x must be pixels or features, got both"});
+  EXPECT_EQ(parse_neighbour_space("both", "--x"), NeighbourSpace::kBoth);
+  EXPECT_EQ(neighbour_space_name(NeighbourSpace::kBoth), "both");
+  test::expect_error_containing([] { parse_neighbour_space("colour", "--x"); },
+                                {"--x must be pixels, features or both, got colour"});
+}
+
+// The combined space's similarity is the mean of the two cosine similarities: centred pixels
+// and features, each at unit length.
+TEST(NeighbourMining, TheCombinedSpaceAveragesTheTwoCosineSimilarities) {
+  const torch::Tensor images = torch::randint(0, 256, {6, 1, 4, 4}, torch::kUInt8);
+  const torch::Tensor features = torch::randn({6, 3});
+  const torch::Tensor rows = combined_space(images, features, torch::kCPU);
+  ASSERT_EQ(rows.sizes(), (std::vector<int64_t>{6, 16 + 3}));
+  const torch::Tensor p = images.flatten(1).to(torch::kFloat64) / 255.0;
+  const torch::Tensor c = p - p.mean(0, true);
+  const torch::Tensor f = features.to(torch::kFloat64);
+  auto cosine = [](const torch::Tensor& a, const torch::Tensor& b) {
+    return (a * b).sum().item<double>() / (a.norm().item<double>() * b.norm().item<double>());
+  };
+  for (int64_t i = 0; i < 6; ++i) {
+    for (int64_t j = 0; j < 6; ++j) {
+      const double expected = (cosine(c[i], c[j]) + cosine(f[i], f[j])) / 2;
+      EXPECT_NEAR((rows[i] * rows[j]).sum().item<double>(), expected, 1e-5) << i << ", " << j;
+    }
+  }
+  test::expect_error_containing(
+      [&] { combined_space(images, features.slice(0, 0, 5), torch::kCPU); },
+      {"expected [6, D] features"});
 }
 
 }  // namespace

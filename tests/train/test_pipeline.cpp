@@ -81,7 +81,7 @@ TEST(Pipeline, BadTextIsRefusedNamingTheStageAndTheSetting) {
   refused("contrastive:10m,,neighbours", {"an empty stage"});
   refused("contrastive:10m:minutes=5", {"'minutes' given twice"});
   refused("contrastive:10m,neighbours:space=colour",
-          {"space must be pixels or features", "colour"});
+          {"space must be pixels, features or both", "colour"});
   refused("contrastive:10m,selflabel:steps=5:threshold=1", {"threshold", "[0, 1)"});
   refused("contrastive:10m,neighbours:k=0", {"k, heads and passes must be positive"});
   refused("contrastive:10m:schedule=linear", {"schedule", "linear"});

@@ -1,5 +1,10 @@
 #include "dcacn/train/neighbour_mining.h"
 
+#include <torch/nn/functional/normalization.h>
+
+#include <chrono>
+#include <cmath>
+
 #include "dcacn/cluster/neighbours.h"
 #include "dcacn/run/setup.h"
 #include "dcacn/util/error.h"
@@ -10,11 +15,54 @@ namespace dcacn {
 NeighbourSpace parse_neighbour_space(const std::string& text, const std::string& option) {
   if (text == "pixels") return NeighbourSpace::kPixels;
   if (text == "features") return NeighbourSpace::kFeatures;
-  throw InputError(option + " must be pixels or features, got " + text);
+  if (text == "both") return NeighbourSpace::kBoth;
+  throw InputError(option + " must be pixels, features or both, got " + text);
 }
 
 std::string neighbour_space_name(NeighbourSpace space) {
-  return space == NeighbourSpace::kPixels ? "pixels" : "features";
+  switch (space) {
+    case NeighbourSpace::kPixels:
+      return "pixels";
+    case NeighbourSpace::kFeatures:
+      return "features";
+    case NeighbourSpace::kBoth:
+      return "both";
+  }
+  return "?";
+}
+
+namespace {
+
+// "pixel space", for log lines.
+std::string space_words(NeighbourSpace space) {
+  switch (space) {
+    case NeighbourSpace::kPixels:
+      return "pixel space";
+    case NeighbourSpace::kFeatures:
+      return "feature space";
+    case NeighbourSpace::kBoth:
+      return "pixel and feature space";
+  }
+  return "?";
+}
+
+torch::Tensor unit_rows(const torch::Tensor& rows) {
+  namespace F = torch::nn::functional;
+  return F::normalize(rows, F::NormalizeFuncOptions().dim(1).eps(1e-12));
+}
+
+}  // namespace
+
+torch::Tensor combined_space(const torch::Tensor& images, const torch::Tensor& features,
+                             torch::Device device) {
+  TORCH_CHECK(features.dim() == 2 && features.size(0) == images.size(0),
+              "combined_space: expected [", images.size(0), ", D] features, got ",
+              features.sizes());
+  torch::NoGradGuard no_grad;
+  torch::Tensor pixels = pixel_space(images, device);
+  pixels = unit_rows(pixels - pixels.mean(0, /*keepdim=*/true));
+  const torch::Tensor f = unit_rows(features.to(device, torch::kFloat32));
+  return torch::cat({pixels, f}, 1) / std::sqrt(2.0);
 }
 
 torch::Tensor pixel_space(const torch::Tensor& images, torch::Device device) {
@@ -44,23 +92,36 @@ torch::Tensor mine_neighbours(StageContext& context, NeighbourSpace space, int64
                pixels ? std::string() : c10::str(":step=", context.network_version()));
   torch::Tensor cached = context.cached_neighbours(key);
   if (cached.defined()) {
-    log_info(c10::str(who, ": the ", k, " nearest neighbours in ", pixels ? "pixel" : "feature",
-                      " space as mined before"));
+    log_info(c10::str(who, ": the ", k, " nearest neighbours in ", space_words(space),
+                      " as mined before"));
     return cached;
   }
   log_info(c10::str(who, ": mining the ", k, " nearest neighbours of ", n, " images in ",
-                    pixels ? "pixel" : "feature", " space"));
+                    space_words(space)));
   NeighbourOptions mine;
   mine.k = k;
   mine.centre = pixels;
-  const torch::Tensor rows = pixels ? pixel_space(context.images().images, context.device())
-                                    : context.features().to(context.device(), torch::kFloat32);
+  const auto start = std::chrono::steady_clock::now();
+  torch::Tensor rows;
+  switch (space) {
+    case NeighbourSpace::kPixels:
+      rows = pixel_space(context.images().images, context.device());
+      break;
+    case NeighbourSpace::kFeatures:
+      rows = context.features().to(context.device(), torch::kFloat32);
+      break;
+    case NeighbourSpace::kBoth:
+      rows = combined_space(context.images().images, context.features(), context.device());
+      break;
+  }
   torch::Tensor neighbours =
       nearest_neighbours(rows, mine, [&](int64_t done, int64_t all) {
         context.show_progress(c10::str(who, ": neighbours of images ", done, "/", all));
       }).cpu();
   context.finish_progress();
-  context.record_neighbours(key, neighbours);
+  context.record_neighbours(
+      key, neighbours,
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return neighbours;
 }
 

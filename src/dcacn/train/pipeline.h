@@ -12,9 +12,9 @@
 //   selflabel:   lr=, threshold=, quota=, ce=, instance=, entropy= (train/self_labelling.h),
 //                labels=online|reliable, and for reliable labels agreement=, space=, k=
 //                (train/selflabel_stage.h).
-//   neighbours:  space=pixels|features, k=, heads=, passes=, lr=, entropy=
+//   neighbours:  space=pixels|features|both, k=, heads=, passes=, lr=, entropy=
 //                (train/neighbour_stage.h); a whole stage, no budget.
-//   scan:        lr=, space=pixels|features, k=, entropy= (train/scan_stage.h): the neighbour
+//   scan:        lr=, space=pixels|features|both, k=, entropy= (train/scan_stage.h): the neighbour
 //                objective trained through the backbone.
 // A setting not given takes the run's flag of the same meaning (--selflabel-threshold, ...).
 // The same kind may appear more than once.

@@ -437,9 +437,11 @@ TrainingSession::StageEnd TrainingSession::run_whole_stage(Stage& stage) {
   progress_.finish();
   WholeStageResult out;
   const auto start = Clock::now();
+  pixel_mining_seconds_ = 0;
   try {
     out = stage.run(*this);
-    whole_seconds_[stage.kind()] = std::chrono::duration<double>(Clock::now() - start).count();
+    whole_seconds_[stage.kind()] =
+        std::chrono::duration<double>(Clock::now() - start).count() - pixel_mining_seconds_;
   } catch (const StageInterrupted&) {
     interrupted(c10::str("during stage ", state_.stage_index + 1, " (",
                          stage_kind_name(stage.kind()), "); the checkpoint of step ", state_.step,
@@ -497,7 +499,9 @@ void TrainingSession::record_pseudo_labels(const torch::Tensor& index,
   pseudo_labels_.push_back(labels.to(torch::kCPU, torch::kInt64));
 }
 
-void TrainingSession::record_neighbours(const std::string& key, const torch::Tensor& neighbours) {
+void TrainingSession::record_neighbours(const std::string& key, const torch::Tensor& neighbours,
+                                        double seconds) {
+  if (key.rfind("pixels:", 0) == 0) pixel_mining_seconds_ += seconds;
   const std::string space = key.substr(0, key.find(':'));
   for (auto it = neighbours_.begin(); it != neighbours_.end();) {
     it = it->first.rfind(space + ":", 0) == 0 ? neighbours_.erase(it) : std::next(it);

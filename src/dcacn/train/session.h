@@ -85,7 +85,8 @@ class TrainingSession : public StageContext {
   double seconds_in_stage() const override { return shared_elapsed_ - state_.stage_start_seconds; }
   int64_t steps_per_epoch() const override { return batches_; }
   void record_pseudo_labels(const torch::Tensor& index, const torch::Tensor& labels) override;
-  void record_neighbours(const std::string& key, const torch::Tensor& neighbours) override;
+  void record_neighbours(const std::string& key, const torch::Tensor& neighbours,
+                         double seconds) override;
   torch::Tensor cached_neighbours(const std::string& key) const override;
   void share_statistics() override;
 
@@ -115,7 +116,8 @@ class TrainingSession : public StageContext {
   void show_step(const Stage& stage, const StepLosses& losses);
   double eta_seconds(double seconds_per_step) const;
   /// Run-budget runs: the seconds the run is expected to need after the current stepwise stage
-  /// ends (its final evaluation, the later stages' measured times and evaluations).
+  /// ends (its final evaluation, the later stages' measured times, less the pixel neighbours'
+  /// mining they will not repeat, and evaluations).
   double reserve_seconds() const;
   void evaluate_and_save(int64_t at_epoch, int64_t at_batch, bool final,
                          EvalResult* ready = nullptr);
@@ -162,6 +164,9 @@ class TrainingSession : public StageContext {
   double run_seconds_ = 0;
   double eval_seconds_ = 0;
   std::map<StageKind, double> whole_seconds_;
+  // Seconds spent mining pixel neighbours since the current whole stage began: a pixel graph is
+  // mined once per run, so a later stage of the same kind will not spend them again.
+  double pixel_mining_seconds_ = 0;
   Progress progress_;
 };
 

@@ -136,9 +136,10 @@ class StageContext {
   /// Data-parallel: rank 0's BatchNorm statistics on every rank (each rank's own drift apart
   /// in training, and a resumed run starts from rank 0's). No-op in one process.
   virtual void share_statistics() = 0;
-  /// Neighbours [N, k] mined under `key` (train/neighbour_mining.h): kept for the stages after
-  /// (the latest of each space), and logged by the scorer.
-  virtual void record_neighbours(const std::string& key, const torch::Tensor& neighbours) = 0;
+  /// Neighbours [N, k] mined under `key` (train/neighbour_mining.h) in `seconds`: kept for the
+  /// stages after (the latest of each space), and logged by the scorer.
+  virtual void record_neighbours(const std::string& key, const torch::Tensor& neighbours,
+                                 double seconds) = 0;
   /// Those recorded under `key`, or an undefined tensor.
   virtual torch::Tensor cached_neighbours(const std::string& key) const = 0;
 };
