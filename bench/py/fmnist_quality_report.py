@@ -114,6 +114,58 @@ def earlier_sections(present):
     return rows, curves
 
 
+def old_table_rows(heading):
+    """The body rows of the table under `heading` in the results file as it stands (the rows of
+    earlier sittings, whose runs may be gone from the work folder)."""
+    if not os.path.exists(RESULTS):
+        return []
+    rows, inside = [], False
+    for line in open(RESULTS).read().split("\n"):
+        if line.startswith("## "):
+            inside = line.startswith(heading)
+            continue
+        if inside and line.startswith("| ") and "|---" not in line:
+            rows.append(line)
+    return rows[1:]  # the header row is not a body row
+
+
+def merged(lines, heading, old_rows, present_cells):
+    """`lines` (a table section, maybe empty) with the rows of `old_rows` whose first cell it
+    does not have; a new row that is all '-' gives way to the old row of the same first cell."""
+    first = lambda row: row[2:].split(" | ")[0]
+    blank = lambda row: all(c.strip() in ("-", "") for c in row.strip("|").split("|")[1:])
+    old = {first(r): r for r in old_rows}
+    out = []
+    for line in lines:
+        if line.startswith("| ") and "|---" not in line and first(line) in old and blank(line):
+            line = old.pop(first(line))
+        elif line.startswith("| "):
+            old.pop(first(line), None)
+        out.append(line)
+    extra = [r for c, r in old.items() if c not in present_cells]
+    if extra and not out:
+        return []  # the section is rebuilt below from the old file's text
+    return out + extra
+
+
+def old_section(heading):
+    """The whole section under `heading` in the results file as it stands."""
+    out, inside = [], False
+    for line in open(RESULTS).read().split("\n"):
+        if line.startswith("## "):
+            if inside:
+                break
+            inside = line.startswith(heading)
+            if inside:
+                out = ["", line]
+            continue
+        if inside:
+            out.append(line)
+    while out and out[-1] == "":
+        out.pop()
+    return out
+
+
 def seeds_table(work, found):
     """Mean and spread over seeds of every variant run with more than one seed."""
     by_variant = {}
@@ -273,9 +325,17 @@ def main():
         "step count and stage time (202 s, against 67 s for seed 1 alone) are not clean. The 60-min "
         "run (`bench/fmnist_quality --minutes 60 dcacn-60min`) gives the contrastive stage 57 min; "
         "garment-neighbours is the garment views' run with the same stage (27 + stage)",
+        "- milestone 3 rows (`bench/fmnist_quality [--seed N] pipeline`): the preset as the README "
+        "runs it, `--time-budget 30` for the whole run (its four stages, evaluations and final "
+        "scoring; stage 4 in the curves is scan, stage 3 the neighbour stages). They ran on an "
+        "AMD EPYC (2 cores, quiet), the milestone 2 rows (neighbour stage, garment views, "
+        "self-labelling) on an Intel Xeon (0.55-0.63 contrastive steps/s against 0.71-0.73 here): "
+        "compare steps as well as "
+        "minutes across the two",
         f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine of the runs found at this rebuild: {cpu}, {os.cpu_count()} cores (rows "
-        "finished before 2026-11-30 10:00 ran on an AMD EPYC, 2 cores, about 1.7x faster)",
+        "finished before 2026-11-30 10:00 ran on an AMD EPYC, rows from then until 2026-12-02 on "
+        "an Intel Xeon, both 2 cores)",
         "- data: all 70,000 Fashion-MNIST images (train + test), labels used only for scoring",
         "",
         "| run | views, learning rate | budget | ACC | NMI | ARI | "
@@ -293,9 +353,16 @@ def main():
                      f"{head['nmi']:.4f} | {head['ari']:.4f} | {kmtext} | {steps} | {ratetext} | "
                      f"{finished} |")
     lines += kept_rows
-    lines += seeds_table(work, found)
-    lines += ablation_table(work, found)
-    lines += probe_table(work, found)
+    # The tables over runs keep the rows of earlier sittings whose runs are gone.
+    present = {label(v, s) for _, v, s in found} | {"raw pixels"}
+    for heading, table in (("## Over seeds", seeds_table(work, found)),
+                           ("## Ablation at equal time", ablation_table(work, found)),
+                           ("## What the representation knows", probe_table(work, found))):
+        old = old_table_rows(heading)
+        section = merged(table, heading, old, present)
+        if not section and old:
+            section = old_section(heading)
+        lines += section
     curved = ("pipeline", "dcacn", "dcacn-60min", "no-neighbours", "feature-neighbours", "garment-neighbours", "python-reference", "earlier-preset", "tune-4local", "long-lr-1e-3-seed1",
               "garment-views", "selflabel", "garment-selflabel")
     for name, variant, seed in found:
