@@ -335,6 +335,11 @@ void add_run_options(CLI::App* cmd, TrainParams* p) {
   DCACN_SWITCH("--bf16,!--no-bf16", bf16, "bf16 autocast")
   DCACN_SWITCH("--channels-last,!--no-channels-last", channels_last, "NHWC layout")
   DCACN_RESUMABLE("--eval-every", eval_every, "epochs between evaluations and checkpoints")
+  DCACN_RESUMABLE("--eval-every-minutes", eval_every_minutes,
+                  "minutes between evaluations and checkpoints, instead of --eval-every (0: off)")
+  DCACN_RESUMABLE("--eval-images", eval_images,
+                  "images the periodic evaluations score, a fixed sample (a stage's end and the "
+                  "final score use all; 0: all)")
   DCACN_RESUMABLE("--eval-batch-size", eval_batch_size, "images per evaluation batch")
   add(
       cmd->add_option("--keep-epoch-checkpoints", p->keep_epoch_checkpoints,

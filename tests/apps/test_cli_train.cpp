@@ -64,9 +64,10 @@ TEST_F(CliTrainTest, HelpWithAPresetShowsThePresetsValues) {
   EXPECT_NE(r.output.find("--width INT=16"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("--views TEXT=2x28@0.2-1,4x14@0.05-0.5"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("--time-budget FLOAT=30"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("--stages TEXT=contrastive:share=0.5,neighbours,scan:share=1"),
-            std::string::npos)
+  EXPECT_NE(r.output.find("--stages TEXT=contrastive:share=1,neighbours"), std::string::npos)
       << r.output;
+  EXPECT_NE(r.output.find("--eval-every-minutes FLOAT=1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--eval-images INT=5000"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("--neighbours TEXT=pixels"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("--bf16,--no-bf16{false}=on"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("--keep-epoch-checkpoints TEXT=none"), std::string::npos);
@@ -79,15 +80,15 @@ TEST_F(CliTrainTest, ResumeRefusesFixedOptionsAndKeepsTheRunsOwnBudget) {
   ASSERT_EQ(run_cli(tiny_args(3) + " --max-steps 2 --out " + path("run")).status, 0);
   const CliRun lr = run_cli("train --resume " + path("run") + " --lr 0.5");
   EXPECT_EQ(lr.status, 1);
-  EXPECT_EQ(
-      lr.output,
-      "error: --lr cannot change when resuming a run: it keeps its own (may "
-      "change: --epochs, --time-budget, --max-steps, --device, --selflabel-minutes, "
-      "--selflabel-steps, --selflabel-lr, --selflabel-threshold, --selflabel-quota, "
-      "--selflabel-ce-weight, --selflabel-instance-weight, --selflabel-entropy-weight, "
-      "--neighbours, --neighbour-k, --neighbour-heads, --neighbour-epochs, "
-      "--neighbour-lr, --neighbour-entropy-weight, --stages, --eval-every, --eval-batch-size, "
-      "--keep-epoch-checkpoints, --threads, --quiet)\n");
+  EXPECT_EQ(lr.output,
+            "error: --lr cannot change when resuming a run: it keeps its own (may "
+            "change: --epochs, --time-budget, --max-steps, --device, --selflabel-minutes, "
+            "--selflabel-steps, --selflabel-lr, --selflabel-threshold, --selflabel-quota, "
+            "--selflabel-ce-weight, --selflabel-instance-weight, --selflabel-entropy-weight, "
+            "--neighbours, --neighbour-k, --neighbour-heads, --neighbour-epochs, "
+            "--neighbour-lr, --neighbour-entropy-weight, --stages, --eval-every, "
+            "--eval-every-minutes, --eval-images, --eval-batch-size, --keep-epoch-checkpoints, "
+            "--threads, --quiet)\n");
   EXPECT_EQ(run_cli("train --resume " + path("run") + " --preset fmnist-cpu").status, 1);
   // Its own step budget is spent: resuming as it is trains nothing.
   const CliRun same = run_cli("train --resume " + path("run") + " --quiet");
@@ -109,14 +110,17 @@ TEST_F(CliTrainTest, ThePresetsPipelineRunsInsideTheBudgetUnlessFlagsDescribeAno
                            "--neighbour-heads 2 --neighbour-epochs 2 --device cpu --out ";
   const CliRun whole = run_cli(args + path("whole") + " --time-budget 0.02");
   ASSERT_EQ(whole.status, 0) << whole.output;
-  EXPECT_NE(read_text(path("whole/config.json"))
-                .find("\"stages\": \"contrastive:share=0.5,neighbours,scan:share=1"),
-            std::string::npos);
+  EXPECT_NE(
+      read_text(path("whole/config.json")).find("\"stages\": \"contrastive:share=1,neighbours\""),
+      std::string::npos);
   EXPECT_NE(whole.output.find("time budget: 0.02 min for the whole run"), std::string::npos)
       << whole.output;
-  // Every stage ran, the last two after the run's clock had reached the budget.
-  EXPECT_NE(whole.output.find("stage 4 of 4"), std::string::npos) << whole.output;
-  EXPECT_NE(whole.output.find("scan stage done"), std::string::npos) << whole.output;
+  EXPECT_NE(whole.output.find("s of it kept for what follows the current stage"), std::string::npos)
+      << whole.output;
+  // Both stages ran, the neighbour stage in the time kept for it, which it had estimated.
+  EXPECT_NE(whole.output.find("contrastive stage done"), std::string::npos) << whole.output;
+  EXPECT_NE(whole.output.find("stage 2 of 2"), std::string::npos) << whole.output;
+  EXPECT_NE(whole.output.find("(estimated beforehand: "), std::string::npos) << whole.output;
   EXPECT_TRUE(fs::exists(path("whole/final.json")));
   const CliRun steps = run_cli(args + path("steps") + " --max-steps 2 --quiet");
   ASSERT_EQ(steps.status, 0) << steps.output;

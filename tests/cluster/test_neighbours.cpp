@@ -61,6 +61,35 @@ TEST(Neighbours, MostSimilarFirstAndScaleFree) {
   EXPECT_EQ(nb[0][2].item<int64_t>(), 3);
 }
 
+// Rows that vary in 4 directions of 40: their first 4 principal components keep every centred
+// cosine similarity, so the neighbours mined on them are the brute-force ones; the components
+// come out in order of variance, and narrower rows are only centred.
+TEST(Neighbours, PrincipalComponentsKeepTheSimilaritiesOfRowsThatVaryInFewDirections) {
+  torch::manual_seed(5);
+  const torch::Tensor basis = torch::randn({4, 40});
+  const torch::Tensor scale = torch::tensor({4.0f, 3.0f, 2.0f, 1.0f}).unsqueeze(0);
+  const torch::Tensor x = torch::matmul(torch::randn({60, 4}) * scale, basis) + 7.0;
+  const torch::Tensor pc = principal_components(x, 4);
+  ASSERT_EQ(pc.sizes(), (std::vector<int64_t>{60, 4}));
+  const torch::Tensor variance = pc.var(0);
+  for (int64_t c = 1; c < 4; ++c) {
+    EXPECT_GT(variance[c - 1].item<float>(), variance[c].item<float>()) << c;
+  }
+  NeighbourOptions o;
+  o.k = 6;
+  const torch::Tensor nb = nearest_neighbours(pc, o);
+  const auto expected = brute_force(x, 6, /*centre=*/true);
+  for (int64_t i = 0; i < 60; ++i) {
+    std::set<int64_t> got;
+    for (int64_t a = 0; a < 6; ++a) got.insert(nb[i][a].item<int64_t>());
+    EXPECT_EQ(got, expected[i]) << "row " << i;
+  }
+  const torch::Tensor narrow = principal_components(x.slice(1, 0, 3), 4);
+  EXPECT_TRUE(
+      torch::allclose(narrow, x.slice(1, 0, 3) - x.slice(1, 0, 3).mean(0, true), 1e-5, 1e-5));
+  EXPECT_THROW(principal_components(x, 0), c10::Error);
+}
+
 TEST(Neighbours, RefusesKOutsideRange) {
   NeighbourOptions o;
   o.k = 4;

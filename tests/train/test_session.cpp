@@ -310,6 +310,32 @@ TEST_F(SessionTest, TheRunsTimeBudgetEndsTheStagesAndLeavesTheLastOnesTheirTime)
   EXPECT_TRUE(std::filesystem::exists(path("run/final.json")));
 }
 
+// Periodic evaluations score the fixed sample of --eval-images images; a stage's end, the rows
+// the next stage starts from and the final score are of every image.
+TEST_F(SessionTest, PeriodicEvaluationsScoreTheSampleAndStageEndsEveryImage) {
+  TrainConfig c = tiny(std::string("contrastive:epochs=3,") + kNeighbours);
+  c.eval_images = 40;
+  run_new(c, "epochs");
+  const auto rows = test::read_metrics(path("epochs/metrics.csv"));
+  std::vector<std::string> images;
+  for (const auto& r : rows) images.push_back(r.at("eval_images"));
+  EXPECT_EQ(images, (std::vector<std::string>{"40", "40", "128", "128"}));
+  // Every 60 microseconds of the run's clock: after nearly every step, inside epochs too.
+  c.stages = std::string("contrastive:steps=6,") + kNeighbours;
+  c.eval_every_minutes = 1e-6;
+  run_new(c, "minutes");
+  const auto timed = test::read_metrics(path("minutes/metrics.csv"));
+  ASSERT_GE(timed.size(), 6u);
+  for (size_t i = 0; i + 2 < timed.size(); ++i) {
+    EXPECT_EQ(timed[i].at("eval_images"), "40") << i;
+  }
+  EXPECT_NE(timed[1].at("epoch"), "1.000");  // inside the first epoch (4 batches)
+  EXPECT_EQ(timed[timed.size() - 2].at("step"), "6");
+  EXPECT_EQ(timed[timed.size() - 2].at("eval_images"), "128");
+  EXPECT_EQ(timed.back().at("stage"), "3");
+  EXPECT_EQ(timed.back().at("eval_images"), "128");
+}
+
 TEST_F(SessionTest, TheNeighbourRowHoldsTheKeptHeadsConsistencyOverAllNeighbours) {
   run_new(tiny(std::string("contrastive:steps=6,") + kNeighbours), "run");
   const auto rows = test::read_metrics(path("run/metrics.csv"));

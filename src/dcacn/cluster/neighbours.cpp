@@ -33,4 +33,21 @@ torch::Tensor nearest_neighbours(const torch::Tensor& x, const NeighbourOptions&
   return torch::cat(parts, 0);
 }
 
+torch::Tensor principal_components(const torch::Tensor& x, int64_t dims) {
+  TORCH_CHECK(x.dim() == 2 && x.size(0) >= 1,
+              "principal_components: expected an [N, D] matrix, got ", x.sizes());
+  TORCH_CHECK(dims >= 1, "principal_components: dims must be positive, got ", dims);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor rows = x.to(torch::kFloat32);
+  const torch::Tensor centred = rows - rows.mean(0, /*keepdim=*/true);
+  if (x.size(1) <= dims) return centred;
+  // D x D covariance (up to 1/N) in float32 products, decomposed in float64; eigh returns the
+  // eigenvalues in ascending order, so the leading components are the last columns.
+  const torch::Tensor covariance = torch::mm(centred.t(), centred).to(torch::kFloat64);
+  const torch::Tensor vectors = std::get<1>(torch::linalg_eigh(covariance));
+  const torch::Tensor leading =
+      vectors.slice(1, x.size(1) - dims).flip({1}).to(torch::kFloat32).contiguous();
+  return torch::mm(centred, leading);
+}
+
 }  // namespace dcacn

@@ -75,6 +75,11 @@ struct TrainConfig {
   bool channels_last = false;  ///< NHWC weights and inputs (faster convolutions on CPU)
   // Evaluation and checkpoints.
   int64_t eval_every = 1;  ///< epochs between evaluations and checkpoints
+  /// > 0: evaluations and checkpoints every this many minutes of the run instead of per epoch.
+  double eval_every_minutes = 0;
+  /// > 0: the periodic evaluations inside a stage score a fixed sample of this many images
+  /// (drawn from the run's seed); a stage's end and the final score use all. 0: all images.
+  int64_t eval_images = 0;
   int64_t eval_batch_size = 512;
   /// > 0: also keep checkpoints/epoch_NNNN.pt every this many epochs; 0: none (last.pt and
   /// best.pt are always written). A paper preset's epoch checkpoint is ~250 MB.
@@ -100,6 +105,8 @@ struct ResumeOverrides {
   std::optional<int64_t> max_steps;
   std::optional<std::string> device;
   std::optional<int64_t> eval_every;
+  std::optional<double> eval_every_minutes;
+  std::optional<int64_t> eval_images;
   std::optional<int64_t> eval_batch_size;
   std::optional<int64_t> keep_epoch_checkpoints;
   std::optional<double> selflabel_minutes;

@@ -89,7 +89,7 @@ StepLosses LossSums::means() const {
 const char* MetricsLog::header() {
   return "epoch,step,wall_seconds,loss,instance_loss,cluster_loss,entropy_term,"
          "images_per_second,acc,nmi,ari,empty_clusters,largest_cluster_fraction,"
-         "cluster_size_entropy,lr,stage,pseudo_labelled,pseudo_balance,pseudo_acc\n";
+         "cluster_size_entropy,lr,stage,pseudo_labelled,pseudo_balance,pseudo_acc,eval_images\n";
 }
 
 MetricsLog::MetricsLog(std::string path, bool resume, int64_t keep_rows, int64_t resume_step,
@@ -123,7 +123,7 @@ void MetricsLog::append(double epoch_position, int64_t step, double wall_seconds
   } else {
     row << ",,";
   }
-  row << '\n';
+  row << ',' << (ev.predictions.defined() ? ev.predictions.size(0) : 0) << '\n';
   append_file_synced(path_, row.str());
   last_step_ = step;
   ++rows_;

@@ -6,7 +6,9 @@
 #include <torch/optim/adam.h>
 #include <torch/utils.h>
 
+#include <chrono>
 #include <cmath>
+#include <memory>
 
 namespace dcacn {
 namespace {
@@ -52,6 +54,62 @@ NeighbourLoss full_loss(ClusterHead& head, const torch::Tensor& features,
 
 }  // namespace
 
+namespace {
+
+// options.heads() freshly initialised heads on `device` and one Adam over all of them.
+struct HeadSet {
+  std::vector<ClusterHead> heads;
+  std::unique_ptr<torch::optim::Adam> adam;
+};
+
+HeadSet make_heads(const ClusterHeadOptions& head_options, const NeighbourHeadOptions& options,
+                   at::Generator& gen, torch::Device device) {
+  HeadSet set;
+  std::vector<torch::Tensor> params;
+  for (int64_t h = 0; h < options.heads(); ++h) {
+    ClusterHead head(head_options);
+    initialise(head, gen);
+    head->to(device);
+    head->train();
+    for (auto& p : head->parameters()) params.push_back(p);
+    set.heads.push_back(head);
+  }
+  set.adam = std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(options.lr()));
+  return set;
+}
+
+// One step of every head on `both`: b anchors' features, then their b partners'.
+void train_step(HeadSet& set, const torch::Tensor& both, int64_t b, double entropy_weight) {
+  torch::Tensor loss = torch::zeros({}, both.options());
+  for (auto& head : set.heads) {
+    const torch::Tensor p = head->forward(both);
+    loss = loss + neighbour_loss(p.slice(0, 0, b), p.slice(0, b), entropy_weight).total;
+  }
+  set.adam->zero_grad();
+  loss.backward();
+  set.adam->step();
+}
+
+// One pass over the anchors of `x` [N, D] in a random order, each with one of its neighbours
+// `nb` [N, k] drawn at random, in batches of b.
+void train_epoch(HeadSet& set, const torch::Tensor& x, const torch::Tensor& nb, int64_t b,
+                 double entropy_weight, at::Generator& gen) {
+  const int64_t n = x.size(0), k = nb.size(1);
+  const auto cpu_long = torch::TensorOptions().dtype(torch::kInt64);
+  const torch::Tensor order = torch::randperm(n, gen, cpu_long).to(x.device());
+  const torch::Tensor pick = torch::randint(k, {n}, gen, cpu_long).to(x.device());
+  for (int64_t start = 0; start + b <= n; start += b) {
+    const torch::Tensor anchors = order.slice(0, start, start + b);
+    const torch::Tensor partners =
+        nb.index_select(0, anchors).gather(1, pick.slice(0, start, start + b).unsqueeze(1));
+    train_step(set,
+               torch::cat({x.index_select(0, anchors), x.index_select(0, partners.squeeze(1))}), b,
+               entropy_weight);
+  }
+}
+
+}  // namespace
+
 NeighbourHeadResult train_neighbour_heads(const torch::Tensor& features,
                                           const torch::Tensor& neighbours,
                                           const ClusterHeadOptions& head_options,
@@ -69,41 +127,14 @@ NeighbourHeadResult train_neighbour_heads(const torch::Tensor& features,
   const torch::Device device = features.device();
   const torch::Tensor x = features.detach().to(torch::kFloat32);
   const torch::Tensor nb = neighbours.to(device, torch::kInt64);
-  const int64_t n = x.size(0), k = nb.size(1), b = std::min(options.batch_size(), n);
+  const int64_t n = x.size(0), b = std::min(options.batch_size(), n);
 
   at::Generator gen = at::detail::createCPUGenerator(options.seed() * 2654435761ULL + 17);
-  std::vector<ClusterHead> heads;
-  std::vector<torch::Tensor> params;
-  for (int64_t h = 0; h < options.heads(); ++h) {
-    ClusterHead head(head_options);
-    initialise(head, gen);
-    head->to(device);
-    head->train();
-    for (auto& p : head->parameters()) params.push_back(p);
-    heads.push_back(head);
-  }
-  torch::optim::Adam adam(params, torch::optim::AdamOptions(options.lr()));
+  HeadSet set = make_heads(head_options, options, gen, device);
+  std::vector<ClusterHead>& heads = set.heads;
   torch::AutoGradMode grad(true);  // also when the caller is under a no-grad guard
-  const auto cpu_long = torch::TensorOptions().dtype(torch::kInt64);
   for (int64_t epoch = 0; epoch < options.epochs(); ++epoch) {
-    const torch::Tensor order = torch::randperm(n, gen, cpu_long).to(device);
-    const torch::Tensor pick = torch::randint(k, {n}, gen, cpu_long).to(device);
-    for (int64_t start = 0; start + b <= n; start += b) {
-      const torch::Tensor anchors = order.slice(0, start, start + b);
-      const torch::Tensor partners =
-          nb.index_select(0, anchors).gather(1, pick.slice(0, start, start + b).unsqueeze(1));
-      const torch::Tensor both =
-          torch::cat({x.index_select(0, anchors), x.index_select(0, partners.squeeze(1))});
-      torch::Tensor loss = torch::zeros({}, x.options());
-      for (auto& head : heads) {
-        const torch::Tensor p = head->forward(both);
-        loss =
-            loss + neighbour_loss(p.slice(0, 0, b), p.slice(0, b), options.entropy_weight()).total;
-      }
-      adam.zero_grad();
-      loss.backward();
-      adam.step();
-    }
+    train_epoch(set, x, nb, b, options.entropy_weight(), gen);
     if (progress) progress(epoch + 1, options.epochs());
   }
 
@@ -118,6 +149,35 @@ NeighbourHeadResult train_neighbour_heads(const torch::Tensor& features,
   }
   result.head = heads[result.chosen];
   return result;
+}
+
+double neighbour_heads_seconds(const ClusterHeadOptions& head_options,
+                               const NeighbourHeadOptions& options, int64_t n, int64_t k,
+                               torch::Device device) {
+  const int64_t b = std::max<int64_t>(1, std::min(options.batch_size(), n));
+  // The stage's own code on random features and neighbours of a few batches' rows: one epoch
+  // untimed (first-call allocations), one timed, and the heads' scoring timed.
+  const int64_t m = std::min(n, 4 * b);
+  at::Generator gen = at::detail::createCPUGenerator(options.seed() + 1);
+  HeadSet set = make_heads(head_options, options, gen, device);
+  const torch::Tensor x =
+      torch::randn({m, head_options.feature_dim()}, gen).to(device, torch::kFloat32);
+  const torch::Tensor nb =
+      torch::randint(m, {m, std::max<int64_t>(1, k)}, gen, torch::kInt64).to(device);
+  auto seconds = [&](auto&& work) {
+    const auto start = std::chrono::steady_clock::now();
+    work();
+    if (x.is_cuda()) x.sum().item<float>();  // wait for the device
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  torch::AutoGradMode grad(true);
+  train_epoch(set, x, nb, b, options.entropy_weight(), gen);
+  const double epoch = seconds([&] { train_epoch(set, x, nb, b, options.entropy_weight(), gen); });
+  const double scoring = seconds([&] {
+    for (auto& head : set.heads) full_loss(head, x, nb, options.entropy_weight());
+  });
+  const double scale = static_cast<double>(n) / static_cast<double>(m);
+  return (epoch * static_cast<double>(options.epochs()) + scoring) * scale;
 }
 
 }  // namespace dcacn

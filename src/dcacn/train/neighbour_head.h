@@ -70,4 +70,10 @@ NeighbourHeadResult train_neighbour_heads(const torch::Tensor& features,
                                           const NeighbourHeadOptions& options,
                                           const NeighbourHeadProgress& progress = nullptr);
 
+/// The seconds train_neighbour_heads is expected to take on `n` rows with `k` neighbours each on
+/// `device`: its own code timed on random rows of a few batches (after one untimed pass), scaled
+/// to n rows. For a run's time budget (train/session.h).
+double neighbour_heads_seconds(const ClusterHeadOptions& head, const NeighbourHeadOptions& options,
+                               int64_t n, int64_t k, torch::Device device);
+
 }  // namespace dcacn

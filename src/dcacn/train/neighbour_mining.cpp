@@ -46,6 +46,9 @@ std::string space_words(NeighbourSpace space) {
   return "?";
 }
 
+// Pixel rows are mined on their leading principal components (cluster/neighbours.h).
+constexpr int64_t kPixelComponents = 128;
+
 torch::Tensor unit_rows(const torch::Tensor& rows) {
   namespace F = torch::nn::functional;
   return F::normalize(rows, F::NormalizeFuncOptions().dim(1).eps(1e-12));
@@ -59,8 +62,8 @@ torch::Tensor combined_space(const torch::Tensor& images, const torch::Tensor& f
               "combined_space: expected [", images.size(0), ", D] features, got ",
               features.sizes());
   torch::NoGradGuard no_grad;
-  torch::Tensor pixels = pixel_space(images, device);
-  pixels = unit_rows(pixels - pixels.mean(0, /*keepdim=*/true));
+  const torch::Tensor pixels =
+      unit_rows(principal_components(pixel_space(images, device), kPixelComponents));
   const torch::Tensor f = unit_rows(features.to(device, torch::kFloat32));
   return torch::cat({pixels, f}, 1) / std::sqrt(2.0);
 }
@@ -81,15 +84,68 @@ torch::Tensor pixel_space(const torch::Tensor& images, torch::Device device) {
   return torch::cat(rows);
 }
 
+namespace {
+
+// The cache's key of the graph mine_neighbours would give now: pixel neighbours never change;
+// feature neighbours hold for one state of the network.
+std::string mining_key(StageContext& context, NeighbourSpace space, int64_t k) {
+  return c10::str(neighbour_space_name(space), ":k=", k,
+                  space == NeighbourSpace::kPixels ? std::string()
+                                                   : c10::str(":step=", context.network_version()));
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+bool neighbours_mined(StageContext& context, NeighbourSpace space, int64_t k) {
+  k = std::min<int64_t>(k, context.images().size() - 1);
+  return context.cached_neighbours(mining_key(context, space, k)).defined();
+}
+
+double mining_seconds(StageContext& context, NeighbourSpace space, int64_t k) {
+  const int64_t n = context.images().size();
+  k = std::min<int64_t>(k, n - 1);
+  if (k < 1) return 0;
+  torch::NoGradGuard no_grad;
+  const torch::Device device = context.device();
+  double seconds = 0;
+  int64_t width = 0;
+  if (space != NeighbourSpace::kFeatures) {
+    // The pixel rows and their principal components, timed on a slice: both grow with N.
+    const int64_t m = std::min<int64_t>(n, 4096);
+    const auto start = std::chrono::steady_clock::now();
+    const torch::Tensor pc = principal_components(
+        pixel_space(context.images().images.slice(0, 0, m), device), kPixelComponents);
+    width += pc.size(1);
+    seconds += seconds_since(start) * static_cast<double>(n) / static_cast<double>(m);
+  }
+  if (space != NeighbourSpace::kPixels) {
+    width += context.model()->cluster_head->options.feature_dim();
+  }
+  // One chunk of the similarity search on random rows of the space's width, after one untimed.
+  const NeighbourOptions mine;
+  const int64_t chunk = std::min(mine.chunk, n);
+  const torch::Tensor all_t = torch::randn({width, n}, torch::TensorOptions().device(device));
+  const torch::Tensor rows = torch::randn({chunk, width}, all_t.options());
+  auto search = [&] {
+    return std::get<1>(torch::mm(rows, all_t).topk(k, 1)).sum().item<int64_t>();
+  };
+  search();
+  const auto start = std::chrono::steady_clock::now();
+  search();
+  const double chunks = std::ceil(static_cast<double>(n) / static_cast<double>(chunk));
+  return seconds + seconds_since(start) * chunks;
+}
+
 torch::Tensor mine_neighbours(StageContext& context, NeighbourSpace space, int64_t k,
                               const std::string& who) {
   const bool pixels = space == NeighbourSpace::kPixels;
   const int64_t n = context.images().size();
   k = std::min<int64_t>(k, n - 1);
-  // Pixel neighbours never change; feature neighbours hold for one state of the network.
-  const std::string key =
-      c10::str(neighbour_space_name(space), ":k=", k,
-               pixels ? std::string() : c10::str(":step=", context.network_version()));
+  const std::string key = mining_key(context, space, k);
   torch::Tensor cached = context.cached_neighbours(key);
   if (cached.defined()) {
     log_info(c10::str(who, ": the ", k, " nearest neighbours in ", space_words(space),
@@ -105,7 +161,8 @@ torch::Tensor mine_neighbours(StageContext& context, NeighbourSpace space, int64
   torch::Tensor rows;
   switch (space) {
     case NeighbourSpace::kPixels:
-      rows = pixel_space(context.images().images, context.device());
+      rows = principal_components(pixel_space(context.images().images, context.device()),
+                                  kPixelComponents);
       break;
     case NeighbourSpace::kFeatures:
       rows = context.features().to(context.device(), torch::kFloat32);
@@ -119,9 +176,7 @@ torch::Tensor mine_neighbours(StageContext& context, NeighbourSpace space, int64
         context.show_progress(c10::str(who, ": neighbours of images ", done, "/", all));
       }).cpu();
   context.finish_progress();
-  context.record_neighbours(
-      key, neighbours,
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  context.record_neighbours(key, neighbours, seconds_since(start));
   return neighbours;
 }
 

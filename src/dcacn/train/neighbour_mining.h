@@ -28,16 +28,25 @@ std::string neighbour_space_name(NeighbourSpace space);
 /// area-averaged down to at most 32 x 32 pixels first.
 torch::Tensor pixel_space(const torch::Tensor& images, torch::Device device);
 
-/// The rows mined in the kBoth space: [N, P + D] on `device`, the centred pixel rows and the
-/// `features` [N, D] rows each scaled to unit length, side by side and divided by sqrt(2).
+/// The rows mined in the kBoth space: [N, P + D] on `device`, the centred pixel rows (on their
+/// first 128 principal components when there are more pixels) and the `features` [N, D] rows,
+/// each scaled to unit length, side by side and divided by sqrt(2).
 torch::Tensor combined_space(const torch::Tensor& images, const torch::Tensor& features,
                              torch::Device device);
 
 /// [N, k] int64 (CPU): the k nearest neighbours of every training image in `space` (cosine
-/// similarity; pixels centred), under the network as it stands. Mined once per space, k and
-/// network state; `who` names the stage in the progress line.
+/// similarity; pixels centred and on their first 128 principal components), under the network as it
+/// stands. Mined once per space, k and network state; `who` names the stage in the progress line.
 torch::Tensor mine_neighbours(StageContext& context, NeighbourSpace space, int64_t k,
                               const std::string& who);
+
+/// Whether mine_neighbours(context, space, k, ...) would now hand back a graph mined before.
+bool neighbours_mined(StageContext& context, NeighbourSpace space, int64_t k);
+
+/// The seconds mining the graph takes when it is not cached: the pixel rows' preparation timed
+/// on a slice and one chunk of the similarity search timed on random rows of the space's width,
+/// scaled to all images. For a run's time budget (train/session.h).
+double mining_seconds(StageContext& context, NeighbourSpace space, int64_t k);
 
 /// [N] float: the share of each image's neighbours ([N, k]) that `clusters` ([N] int64) puts in
 /// the image's own cluster.

@@ -50,7 +50,22 @@ void copy_parameters(torch::nn::Module& target, const torch::nn::Module& source)
   }
 }
 
+double NeighbourStage::estimate_seconds(StageContext& context) {
+  const int64_t n = context.images().size();
+  if (heads_seconds_ < 0) {
+    heads_seconds_ =
+        neighbour_heads_seconds(context.model()->cluster_head->options, options_.heads(), n,
+                                std::min<int64_t>(options_.k(), n - 1), context.device());
+  }
+  if (neighbours_mined(context, options_.space(), options_.k())) return heads_seconds_;
+  if (mining_seconds_ < 0)
+    mining_seconds_ = mining_seconds(context, options_.space(), options_.k());
+  return heads_seconds_ + mining_seconds_;
+}
+
 WholeStageResult NeighbourStage::run(StageContext& context) {
+  // What a run's time budget expected, when it asked (for the log line at the end).
+  const double estimate = heads_seconds_ < 0 ? -1.0 : estimate_seconds(context);
   const auto start = std::chrono::steady_clock::now();
   const torch::Tensor cpu_features = context.features();
   const torch::Tensor features = cpu_features.to(context.device(), torch::kFloat32);
@@ -80,11 +95,13 @@ WholeStageResult NeighbourStage::run(StageContext& context) {
   for (size_t h = 0; h < trained.total.size(); ++h) {
     losses += c10::str(h == 0 ? "" : ", ", fixed(trained.consistency[h], 4));
   }
-  log_info(c10::str(
-      "neighbour stage: kept head ", chosen, " of ", o.heads(), " (consistency per head: ", losses,
-      "); ",
-      fixed(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 0),
-      " s"));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  log_info(c10::str("neighbour stage: kept head ", chosen, " of ", o.heads(),
+                    " (consistency per head: ", losses, "); ", fixed(seconds, 0), " s",
+                    estimate < 0
+                        ? std::string()
+                        : c10::str(" (estimated beforehand: ", fixed(estimate, 0), " s)")));
   return out;
 }
 

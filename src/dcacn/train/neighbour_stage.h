@@ -33,12 +33,14 @@ class NeighbourStage : public Stage {
   const StageBudget& budget() const override { return budget_; }
   bool stepwise() const override { return false; }
   WholeStageResult run(StageContext& context) override;
+  double estimate_seconds(StageContext& context) override;
 
   const NeighbourStageOptions& options() const { return options_; }
 
  private:
   NeighbourStageOptions options_;
-  StageBudget budget_;  // none
+  double heads_seconds_ = -1, mining_seconds_ = -1;  // estimate_seconds()'s timings
+  StageBudget budget_;                               // none
 };
 
 /// Copies `source`'s parameters into `target`'s of the same name; InputError naming the first

@@ -212,7 +212,7 @@ StopPolicy::Reason TrainingSession::agreed_check(const Stage& stage) {
   shared_elapsed_ = elapsed();
   StopPolicy::Reason own =
       stop_.check(stage.budget(), steps_in_stage(), seconds_in_stage(), state_.step);
-  if (own == StopPolicy::Reason::kNone && run_seconds_ > 0 &&
+  if (own == StopPolicy::Reason::kNone && run_seconds_ > 0 && leader() &&
       shared_elapsed_ + reserve_seconds() >= run_seconds_) {
     own = StopPolicy::Reason::kRunBudget;
   }
@@ -336,6 +336,15 @@ bool TrainingSession::last_stage() const {
 TrainResult TrainingSession::run() {
   model_->train();
   StageEnd stepwise_end = StageEnd::kEpochs;  // of the last stepwise stage
+  if (c_.eval_every_minutes > 0) {
+    const double every = c_.eval_every_minutes * 60.0;
+    next_eval_seconds_ = every * (std::floor(elapsed() / every) + 1);
+  }
+  if (run_seconds_ > 0 && leader() && state_.stage_index < static_cast<int64_t>(stages_.size())) {
+    log_info(c10::str("time budget: ", fixed(reserve_seconds(), 0),
+                      " s of it kept for what follows the current stage (its evaluation and the "
+                      "later stages, estimated from timings of small pieces of their work)"));
+  }
   while (state_.stage_index < static_cast<int64_t>(stages_.size())) {
     Stage& stage = *stages_[state_.stage_index];
     if (!state_.stage_started) begin_stage(stage);
@@ -394,12 +403,19 @@ TrainingSession::StageEnd TrainingSession::train_stage(Stage& stage) {
         return StageEnd::kInterrupted;
       }
       train_batch(stage, order);
+      if (c_.eval_every_minutes > 0 && state_.batch + 1 < batches_ && periodic_eval_due()) {
+        progress_.finish();
+        evaluate_and_save(state_.epoch, state_.batch + 1, /*final=*/false, nullptr,
+                          /*sample=*/true);
+      }
     }
     progress_.finish();
     const int64_t done = state_.epoch + 1;
     const bool stage_end = epochs > 0 && done == state_.stage_start_epoch + epochs;
-    if (done % c_.eval_every == 0 || stage_end) {
-      evaluate_and_save(done, 0, /*final=*/stage_end && last_stage());
+    if (stage_end) {
+      evaluate_and_save(done, 0, /*final=*/last_stage());
+    } else if (c_.eval_every_minutes > 0 ? periodic_eval_due() : done % c_.eval_every == 0) {
+      evaluate_and_save(done, 0, /*final=*/false, nullptr, /*sample=*/true);
     }
   }
 }
@@ -411,7 +427,10 @@ TrainingSession::StageEnd TrainingSession::end_stage(Stage& stage, StopPolicy::R
   progress_.finish();
   const bool last = last_stage();
   if (last_eval_step_ != state_.step) {
-    if (agreed(leader() && metrics_->last_step() != state_.step)) {
+    // A stage's end is scored on every image, also when a periodic evaluation on a sample
+    // has just written this step's row.
+    if (agreed(leader() &&
+               (metrics_->last_step() != state_.step || sampled_step_ == state_.step))) {
       evaluate_and_save(at_epoch, at_batch, /*final=*/last);
     } else if (last) {  // resumed from the checkpoint of this step, which has its metrics row
       last_eval_ = evaluate_model();
@@ -436,12 +455,8 @@ TrainingSession::StageEnd TrainingSession::end_stage(Stage& stage, StopPolicy::R
 TrainingSession::StageEnd TrainingSession::run_whole_stage(Stage& stage) {
   progress_.finish();
   WholeStageResult out;
-  const auto start = Clock::now();
-  pixel_mining_seconds_ = 0;
   try {
     out = stage.run(*this);
-    whole_seconds_[stage.kind()] =
-        std::chrono::duration<double>(Clock::now() - start).count() - pixel_mining_seconds_;
   } catch (const StageInterrupted&) {
     interrupted(c10::str("during stage ", state_.stage_index + 1, " (",
                          stage_kind_name(stage.kind()), "); the checkpoint of step ", state_.step,
@@ -501,16 +516,18 @@ void TrainingSession::record_pseudo_labels(const torch::Tensor& index,
 
 void TrainingSession::record_neighbours(const std::string& key, const torch::Tensor& neighbours,
                                         double seconds) {
-  if (key.rfind("pixels:", 0) == 0) pixel_mining_seconds_ += seconds;
   const std::string space = key.substr(0, key.find(':'));
   for (auto it = neighbours_.begin(); it != neighbours_.end();) {
     it = it->first.rfind(space + ":", 0) == 0 ? neighbours_.erase(it) : std::next(it);
   }
   neighbours_[key] = neighbours;
-  if (!leader() || !data_.has_labels()) return;
-  log_info(c10::str("neighbours (", key,
-                    "): ", fixed(neighbour_purity(neighbours, data_.labels), 4),
-                    " of them share their image's class (labels used for this log line only)"));
+  if (!leader()) return;
+  log_info(c10::str(
+      "neighbours (", key, ") mined in ", fixed(seconds, 1), " s",
+      data_.has_labels()
+          ? c10::str(": ", fixed(neighbour_purity(neighbours, data_.labels), 4),
+                     " of them share their image's class (labels used for this log line only)")
+          : std::string()));
 }
 
 torch::Tensor TrainingSession::cached_neighbours(const std::string& key) const {
@@ -546,18 +563,35 @@ void TrainingSession::show_step(const Stage& stage, const StepLosses& l) {
       " ", fixed(l.cluster, 3), ") ", fixed(rate, 0), " img/s, ETA ", format_duration(eta)));
 }
 
-double TrainingSession::reserve_seconds() const {
-  double reserve = eval_seconds_;  // the current stage's last evaluation
+double TrainingSession::reserve_seconds() {
+  double reserve = eval_estimate();  // the current stage's last evaluation
   for (size_t i = state_.stage_index + 1; i < stages_.size(); ++i) {
-    const Stage& s = *stages_[i];
-    if (s.stepwise()) {
-      reserve += eval_seconds_;
-    } else {
-      const auto it = whole_seconds_.find(s.kind());
-      if (it != whole_seconds_.end()) reserve += it->second;
-    }
+    Stage& s = *stages_[i];
+    reserve += s.stepwise() ? eval_estimate() : s.estimate_seconds(*this);
   }
   return reserve;
+}
+
+// The latest evaluation's time; before the first, that of two batches (after one untimed) or of
+// the latest evaluation on the sample, scaled to this rank's share of the images.
+double TrainingSession::eval_estimate() {
+  if (eval_seconds_ > 0) return eval_seconds_;
+  if (eval_calibration_ < 0) {
+    const int64_t n = data_.size(), m = std::min(n, 2 * c_.eval_batch_size);
+    InferenceOptions o;
+    o.batch_size = c_.eval_batch_size;
+    o.bf16 = c_.bf16;
+    o.channels_last = c_.channels_last;
+    o.features = true;
+    o.embeddings = false;
+    run_model(*model_, data_.images.slice(0, 0, std::min(n, c_.eval_batch_size)), image_size_, o);
+    const auto start = Clock::now();
+    run_model(*model_, data_.images.slice(0, 0, m), image_size_, o);
+    const double ranks = comm_ == nullptr ? 1.0 : static_cast<double>(comm_->size());
+    eval_calibration_ = std::chrono::duration<double>(Clock::now() - start).count() *
+                        static_cast<double>(n) / (static_cast<double>(m) * ranks);
+  }
+  return eval_calibration_;
 }
 
 // The stepwise stages' budgets left, the current one's from where it stands, at
@@ -586,16 +620,57 @@ double TrainingSession::eta_seconds(double seconds_per_step) const {
   return eta;
 }
 
+// Minutes-based evaluations: due when the run's clock (rank 0's, agreed) has passed the next
+// multiple of --eval-every-minutes.
+bool TrainingSession::periodic_eval_due() {
+  const double every = c_.eval_every_minutes * 60.0;
+  if (shared_elapsed_ < next_eval_seconds_) return false;
+  next_eval_seconds_ = every * (std::floor(shared_elapsed_ / every) + 1);
+  return true;
+}
+
+// The periodic evaluations' fixed sample of --eval-images images (all when 0 or more than the
+// data), drawn once from the run's seed.
+EvalResult TrainingSession::evaluate_sample() {
+  const int64_t n = data_.size();
+  if (c_.eval_images <= 0 || c_.eval_images >= n) return evaluate_model();
+  if (!sample_index_.defined()) {
+    at::Generator gen = at::detail::createCPUGenerator(c_.seed * 40503ULL + 29);
+    sample_index_ =
+        std::get<0>(torch::randperm(n, gen, torch::kInt64).slice(0, 0, c_.eval_images).sort());
+  }
+  if (comm_ != nullptr) synchronise_model();  // each rank scores the sample with rank 0's model
+  Dataset part;
+  part.images = data_.images.index_select(0, sample_index_);
+  if (data_.has_labels()) part.labels = data_.labels.index_select(0, sample_index_);
+  part.class_names = data_.class_names;
+  part.name = data_.name;
+  const auto start = Clock::now();
+  EvalResult ev = evaluate(*model_, part, image_size_, c_.eval_batch_size, c_.bf16,
+                           c_.channels_last, /*keep_features=*/false);
+  if (eval_seconds_ <= 0) {  // until a full evaluation is timed, the sample's scaled up
+    const double ranks = comm_ == nullptr ? 1.0 : static_cast<double>(comm_->size());
+    eval_calibration_ = std::chrono::duration<double>(Clock::now() - start).count() *
+                        static_cast<double>(n) / (static_cast<double>(part.size()) * ranks);
+  }
+  return ev;
+}
+
 void TrainingSession::evaluate_and_save(int64_t at_epoch, int64_t at_batch, bool final,
-                                        EvalResult* ready) {
+                                        EvalResult* ready, bool sample) {
   const double train_rate = meter_.close_segment();
+  const bool part = sample && c_.eval_images > 0 && c_.eval_images < data_.size();
   if (leader() && ready == nullptr) {
-    log_info(c10::str("step ", state_.step, ": evaluating on ", data_.size(), " images"));
+    log_info(c10::str("step ", state_.step, ": evaluating on ",
+                      part ? c10::str("a sample of ", c_.eval_images) : c10::str(data_.size()),
+                      " images"));
   }
   // Features are kept so that, when the budget ends right after this evaluation, the final
   // report (k-means on them) and a neighbour stage do not evaluate the same model again.
-  EvalResult ev = ready != nullptr ? std::move(*ready) : evaluate_model();
-  last_eval_step_ = state_.step;
+  EvalResult ev = ready != nullptr ? std::move(*ready)
+                  : part           ? evaluate_sample()
+                                   : evaluate_model();
+  if (!part) last_eval_step_ = state_.step;
   const double position = at_epoch + static_cast<double>(at_batch) / batches_;
   const PseudoLabelStats pseudo = pseudo_label_stats();
   // A row with no self-labelling step since the last (a guard's row) has no statistics.
@@ -621,7 +696,11 @@ void TrainingSession::evaluate_and_save(int64_t at_epoch, int64_t at_batch, bool
   }
   if (final) write_final(ev);
   meter_.restart();
-  last_eval_ = std::move(ev);
+  if (part) {
+    sampled_step_ = state_.step;
+  } else {
+    last_eval_ = std::move(ev);
+  }
 }
 
 void TrainingSession::write_final(const EvalResult& ev) {

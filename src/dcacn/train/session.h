@@ -116,11 +116,17 @@ class TrainingSession : public StageContext {
   void show_step(const Stage& stage, const StepLosses& losses);
   double eta_seconds(double seconds_per_step) const;
   /// Run-budget runs: the seconds the run is expected to need after the current stepwise stage
-  /// ends (its final evaluation, the later stages' measured times, less the pixel neighbours'
-  /// mining they will not repeat, and evaluations).
-  double reserve_seconds() const;
+  /// ends: its final evaluation, the later whole stages' estimates (Stage::estimate_seconds)
+  /// and the later stepwise stages' evaluations.
+  double reserve_seconds();
+  /// The seconds an evaluation of every image takes: measured, or estimated before the first.
+  double eval_estimate();
+  /// `sample`: a periodic evaluation, on --eval-images images when set (not kept for the
+  /// stages, whose features cover every image).
   void evaluate_and_save(int64_t at_epoch, int64_t at_batch, bool final,
-                         EvalResult* ready = nullptr);
+                         EvalResult* ready = nullptr, bool sample = false);
+  EvalResult evaluate_sample();
+  bool periodic_eval_due();
   /// The scorer: the pseudo-labels recorded since the last row, against the true labels.
   PseudoLabelStats pseudo_label_stats() const;
   void write_final(const EvalResult& ev);
@@ -159,14 +165,13 @@ class TrainingSession : public StageContext {
   bool final_written_ = false;
   std::map<std::string, torch::Tensor> neighbours_;  // the latest mined of each space
   // The run's time budget when it covers the whole pipeline (--stages with --time-budget; 0:
-  // none), and what the budget's reserve is estimated from: the latest evaluation's time and
-  // each kind of whole stage's latest time, measured in this session.
+  // none), and the latest evaluation's time (its estimate before the first: -1 until taken).
   double run_seconds_ = 0;
   double eval_seconds_ = 0;
-  std::map<StageKind, double> whole_seconds_;
-  // Seconds spent mining pixel neighbours since the current whole stage began: a pixel graph is
-  // mined once per run, so a later stage of the same kind will not spend them again.
-  double pixel_mining_seconds_ = 0;
+  double eval_calibration_ = -1;
+  double next_eval_seconds_ = 0;  // --eval-every-minutes: the run clock's next evaluation
+  torch::Tensor sample_index_;    // --eval-images: the sample's rows, sorted
+  int64_t sampled_step_ = -1;     // the step of the latest row scored on the sample
   Progress progress_;
 };
 

@@ -189,6 +189,10 @@ class Stage {
 
   /// Whole: runs the stage. Throws StageInterrupted when a stop is requested during it.
   virtual WholeStageResult run(StageContext& context);
+  /// Whole: the seconds run() is expected to take if it began now, for a run's time budget
+  /// (what the context has cached counted as free); from timings of small pieces of its work,
+  /// taken once.
+  virtual double estimate_seconds(StageContext& context) { return 0; }
 };
 
 }  // namespace dcacn
