@@ -258,6 +258,9 @@ void add_model_options(CLI::App* cmd, TrainParams* p) {
   DCACN_FIELD("--width", width, "backbone base channels")
   DCACN_FIELD("--attention", attention, "cbam | none")
   DCACN_FIELD("--stem", stem, "auto | cifar | imagenet")
+  DCACN_FIELD("--init-weights", init_weights,
+              "a torchvision ResNet state dict (e.g. resnet34-b627a593.pth) the backbone starts "
+              "from; CBAM and the heads start fresh (README)")
   DCACN_FIELD("--clusters", clusters, "number of clusters K")
   DCACN_FIELD("--views", views,
               "COUNTxSIZE[@MIN-MAX][:key=value] groups, global first (see augment-preview; "

@@ -13,6 +13,8 @@
 #include "cli_util.h"
 #include "dcacn/dist/communicator.h"
 #include "dcacn/io/image_grid.h"
+#include "dcacn/model/resnet.h"
+#include "dcacn/model/state_dict.h"
 #include "dcacn/run/checkpoint.h"
 
 namespace dcacn {
@@ -126,6 +128,46 @@ TEST_F(CliTrainTest, ThePresetsPipelineRunsInsideTheBudgetUnlessFlagsDescribeAno
   ASSERT_EQ(steps.status, 0) << steps.output;
   EXPECT_NE(read_text(path("steps/config.json")).find("\"stages\": \"\""), std::string::npos);
   EXPECT_NE(steps.output.find("budget reached: 2 steps"), std::string::npos) << steps.output;
+}
+
+// --init-weights: a torchvision ResNet state dict starts the backbone (the log says what was
+// loaded, adapted and left fresh); a file that is not one is refused before the run's folder is
+// made.
+TEST_F(CliTrainTest, InitWeightsStartTheBackboneOrAreRefusedBeforeAnythingIsWritten) {
+  ResNet torchvision(ResNetOptions(18).width(64).stem(Stem::kImagenet).attention(Attention::kNone));
+  auto tensors = state_dict(*torchvision);
+  tensors.emplace_back("fc.weight", torch::zeros({1000, 512}));
+  tensors.emplace_back("fc.bias", torch::zeros({1000}));
+  save_tensors(tensors, path("resnet18.pth"));
+  const std::string args = "train --dataset mnist --data " + path("data") +
+                           " --split train --arch resnet18 --clusters 2 --batch-size 32 "
+                           "--views 2x12@0.5-1 --max-steps 1 --device cpu --out ";
+  const CliRun ok =
+      run_cli(args + path("ok") + " --width 64 --init-weights " + path("resnet18.pth"));
+  ASSERT_EQ(ok.status, 0) << ok.output;
+  EXPECT_NE(ok.output.find("backbone from " + path("resnet18.pth") + ": loaded "),
+            std::string::npos)
+      << ok.output;
+  // 12 px images get the 3x3 stem, which torchvision has no weights for.
+  EXPECT_NE(ok.output.find("left as initialised (conv1.weight (the file's stem is 7x7, the "
+                           "network's 3x3)"),
+            std::string::npos)
+      << ok.output;
+  EXPECT_NE(ok.output.find("skipped 2 (fc.weight, fc.bias)"), std::string::npos) << ok.output;
+  // A file of another width, and one that is no ResNet: one line, no folder.
+  const CliRun wide =
+      run_cli(args + path("wide") + " --width 32 --init-weights " + path("resnet18.pth"));
+  EXPECT_EQ(wide.status, 1);
+  EXPECT_EQ(wide.output, "error: " + path("resnet18.pth") +
+                             " is for width 64 (its layer1.0.conv1.weight is [64, 64, 3, 3]), the "
+                             "network's is 32 (--width 64 takes it)\n");
+  EXPECT_FALSE(fs::exists(path("wide")));
+  save_tensors({{"weight", torch::zeros({2})}}, path("other.pth"));
+  const CliRun other =
+      run_cli(args + path("other") + " --width 64 --init-weights " + path("other.pth"));
+  EXPECT_EQ(other.status, 1);
+  EXPECT_NE(other.output.find("is not a torchvision ResNet state dict"), std::string::npos);
+  EXPECT_FALSE(fs::exists(path("other")));
 }
 
 TEST_F(CliTrainTest, AGrayscaleFolderTrainsWithTheChannelsAskedFor) {

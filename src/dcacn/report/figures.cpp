@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <sstream>
 
 #include "dcacn/report/gnuplot.h"
@@ -102,26 +103,50 @@ MetricsRows read_metrics_rows(const std::string& path) {
   return rows;
 }
 
+namespace {
+
+const char* stage_title(const std::string& stage) {
+  if (stage == "1") return "contrastive";
+  if (stage == "2") return "selflabel";
+  if (stage == "3") return "neighbours";
+  if (stage == "4") return "scan";
+  return "stage";
+}
+
+}  // namespace
+
 bool plot_training_curves(ReportWriter& w, const MetricsRows& rows) {
-  std::ostringstream scores, losses;
-  scores << "# epoch acc nmi ari\n";
-  losses << "# epoch loss instance cluster entropy\n";
+  // x: minutes of the run's clock, so that runs shorter than an epoch have a curve too.
+  std::ostringstream scores, losses, marks;
+  scores << "# minutes acc nmi ari\n";
+  losses << "# minutes loss instance cluster entropy\n";
   bool has_scores = false;
+  std::string previous_stage, previous_x = "0";
   for (const auto& r : rows) {
+    const std::string x = format_number("%.3f", std::atof(r.at("wall_seconds").c_str()) / 60.0);
     const bool s = !r.at("acc").empty();
     has_scores = has_scores || s;
-    if (s) {
-      scores << r.at("epoch") << " " << r.at("acc") << " " << r.at("nmi") << " " << r.at("ari")
-             << "\n";
+    if (s) scores << x << " " << r.at("acc") << " " << r.at("nmi") << " " << r.at("ari") << "\n";
+    const auto stage = r.find("stage");
+    const std::string kind = stage == r.end() ? "" : stage->second;
+    // A stage began after the row before its first: a dashed line there, named.
+    if (!kind.empty() && kind != previous_stage) {
+      marks << "set arrow from " << previous_x << ", graph 0 to " << previous_x
+            << ", graph 1 nohead dt 2 lc rgb '#888888'\nset label "
+            << gnuplot_quote(stage_title(kind)) << " at " << previous_x
+            << ", graph 0.04 offset 0.3, 0 font ',8' tc rgb '#555555'\n";
     }
+    previous_stage = kind;
+    previous_x = x;
     // The neighbour and scan stages' rows (stages 3 and 4) hold another objective than the
     // contrastive losses.
-    const auto stage = r.find("stage");
-    if (stage != r.end() && (stage->second == "3" || stage->second == "4")) continue;
-    losses << r.at("epoch") << " " << r.at("loss") << " " << r.at("instance_loss") << " "
+    if (kind == "3" || kind == "4") continue;
+    losses << x << " " << r.at("loss") << " " << r.at("instance_loss") << " "
            << r.at("cluster_loss") << " " << r.at("entropy_term") << "\n";
   }
-  const std::string style = "set grid\nset key outside right top\nset xlabel 'epoch'\n";
+  const std::string style =
+      "set grid\nset key outside right top\nset xlabel 'minutes of the run'\nset xrange [0:*]\n" +
+      marks.str();
   const std::string line = " with linespoints lw 2 ps 0.7";
   if (has_scores) {
     w.data("curves.dat", scores.str());

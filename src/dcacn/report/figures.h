@@ -35,8 +35,9 @@ using MetricsRows = std::vector<std::map<std::string, std::string>>;
 /// metrics.csv as rows of column name -> text; empty when the file does not exist.
 MetricsRows read_metrics_rows(const std::string& path);
 
-/// curves.png (ACC, NMI, ARI against epoch, when the rows have scores) and loss.png. Returns
-/// whether curves.png was drawn.
+/// curves.png (ACC, NMI, ARI against the run's minutes, when the rows have scores) and loss.png,
+/// with a dashed line where each stage begins (after the row before its first). Returns whether
+/// curves.png was drawn.
 bool plot_training_curves(ReportWriter& w, const MetricsRows& rows);
 
 /// sizes.png: the clusters' sizes, largest first.

@@ -17,7 +17,7 @@ namespace dcacn {
   X(selflabel_steps) X(selflabel_lr) X(selflabel_threshold) X(selflabel_quota)                 \
   X(selflabel_ce_weight) X(selflabel_instance_weight) X(selflabel_entropy_weight)             \
   X(neighbour_space) X(neighbour_k) X(neighbour_heads) X(neighbour_epochs) X(neighbour_lr)     \
-  X(neighbour_entropy_weight) X(stages) X(eval_every_minutes) X(eval_images)
+  X(neighbour_entropy_weight) X(stages) X(eval_every_minutes) X(eval_images) X(init_weights)
 // clang-format on
 
 nlohmann::json TrainConfig::to_json() const {

@@ -84,6 +84,9 @@ struct TrainConfig {
   /// > 0: also keep checkpoints/epoch_NNNN.pt every this many epochs; 0: none (last.pt and
   /// best.pt are always written). A paper preset's epoch checkpoint is ~250 MB.
   int64_t keep_epoch_checkpoints = 0;
+  /// A torchvision ResNet state dict the backbone of a new run starts from (model/pretrained.h);
+  /// empty: initialised from the seed.
+  std::string init_weights;
   std::string device = "auto";  ///< auto | cpu | cuda
   std::string preset;           ///< the preset this configuration started from, if any
 

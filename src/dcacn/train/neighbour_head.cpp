@@ -155,15 +155,15 @@ double neighbour_heads_seconds(const ClusterHeadOptions& head_options,
                                const NeighbourHeadOptions& options, int64_t n, int64_t k,
                                torch::Device device) {
   const int64_t b = std::max<int64_t>(1, std::min(options.batch_size(), n));
-  // The stage's own code on random features and neighbours of a few batches' rows: one epoch
-  // untimed (first-call allocations), one timed, and the heads' scoring timed.
-  const int64_t m = std::min(n, 4 * b);
+  // The stage's own steps on random features and neighbours of the stage's size (gathering
+  // rows from a table of n is part of a step's cost): two untimed (first-call allocations),
+  // four timed; and the heads' scoring timed on a slice.
   at::Generator gen = at::detail::createCPUGenerator(options.seed() + 1);
   HeadSet set = make_heads(head_options, options, gen, device);
   const torch::Tensor x =
-      torch::randn({m, head_options.feature_dim()}, gen).to(device, torch::kFloat32);
+      torch::randn({n, head_options.feature_dim()}, gen).to(device, torch::kFloat32);
   const torch::Tensor nb =
-      torch::randint(m, {m, std::max<int64_t>(1, k)}, gen, torch::kInt64).to(device);
+      torch::randint(n, {n, std::max<int64_t>(1, k)}, gen, torch::kInt64).to(device);
   auto seconds = [&](auto&& work) {
     const auto start = std::chrono::steady_clock::now();
     work();
@@ -171,13 +171,27 @@ double neighbour_heads_seconds(const ClusterHeadOptions& head_options,
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
   torch::AutoGradMode grad(true);
-  train_epoch(set, x, nb, b, options.entropy_weight(), gen);
-  const double epoch = seconds([&] { train_epoch(set, x, nb, b, options.entropy_weight(), gen); });
-  const double scoring = seconds([&] {
-    for (auto& head : set.heads) full_loss(head, x, nb, options.entropy_weight());
+  const int64_t untimed = std::min<int64_t>(n, 2 * b), timed = std::min<int64_t>(n, 4 * b);
+  train_epoch(set, x.slice(0, 0, untimed), nb.slice(0, 0, untimed), b, options.entropy_weight(),
+              gen);
+  const double steps = seconds([&] {
+    for (int64_t start = 0; start + b <= timed; start += b) {
+      const torch::Tensor anchors = torch::randint(n, {b}, gen, torch::kInt64).to(device);
+      const torch::Tensor partners = nb.index_select(0, anchors).select(1, 0);
+      train_step(set, torch::cat({x.index_select(0, anchors), x.index_select(0, partners)}), b,
+                 options.entropy_weight());
+    }
   });
-  const double scale = static_cast<double>(n) / static_cast<double>(m);
-  return (epoch * static_cast<double>(options.epochs()) + scoring) * scale;
+  const int64_t m = std::min<int64_t>(n, 4 * b);
+  const double scoring = seconds([&] {
+    for (auto& head : set.heads) {
+      full_loss(head, x.slice(0, 0, m), nb.slice(0, 0, m).remainder(m), options.entropy_weight());
+    }
+  });
+  const double steps_per_epoch = static_cast<double>(n / b);
+  return steps / static_cast<double>(std::max<int64_t>(1, timed / b)) * steps_per_epoch *
+             static_cast<double>(options.epochs()) +
+         scoring * static_cast<double>(n) / static_cast<double>(m);
 }
 
 }  // namespace dcacn

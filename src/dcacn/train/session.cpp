@@ -12,6 +12,7 @@
 #include "dcacn/data/registry.h"
 #include "dcacn/infer/inference.h"
 #include "dcacn/metrics/neighbour_purity.h"
+#include "dcacn/model/pretrained.h"
 #include "dcacn/model/state_dict.h"
 #include "dcacn/run/setup.h"
 #include "dcacn/train/train_step.h"
@@ -140,6 +141,11 @@ TrainingSession::TrainingSession(const TrainConfig& c, const std::string& run_di
       model_(build_network(network_options(c, data_, image_size_, restored), c, device_)),
       writer_(run_dir, c.keep_epoch_checkpoints),
       batches_(data_.size() / c.batch_size) {
+  if (restored == nullptr && !c.init_weights.empty()) {
+    const PretrainedReport report =
+        load_torchvision_resnet(*model_->backbone, read_state_dict(c.init_weights), c.init_weights);
+    if (leader()) log_info(c10::str("backbone from ", c.init_weights, ": ", report.summary()));
+  }
   const MultiCropSpec views = view_spec(c);
   adam_ = std::make_unique<torch::optim::Adam>(
       model_->parameters(), torch::optim::AdamOptions(c.lr).weight_decay(c.weight_decay));

@@ -2,6 +2,8 @@
 
 #include <filesystem>
 
+#include "dcacn/model/pretrained.h"
+#include "dcacn/model/state_dict.h"
 #include "dcacn/train/pipeline.h"
 #include "dcacn/util/error.h"
 #include "dcacn/util/fs.h"
@@ -53,7 +55,11 @@ Trainer::Trainer(const TrainConfig& config, const std::string& run_dir, const Di
               " already holds a run (checkpoints/last.pt); continue it with --resume ", run_dir,
               " or choose another --out");
   config_.validate();
-  build_pipeline(config_);  // the --stages text is checked before anything is written
+  build_pipeline(config_);              // the --stages text is checked before anything is written
+  if (!config_.init_weights.empty()) {  // and so is the file the backbone starts from
+    check_torchvision_resnet(read_state_dict(config_.init_weights), config_.depth, config_.width,
+                             config_.init_weights);
+  }
   stop_ = std::make_unique<StopPolicy>();
 }
 

@@ -1,0 +1,47 @@
+#include <fstream>
+#include <sstream>
+
+#include "../test_util.h"
+#include "dcacn/report/figures.h"
+
+namespace dcacn {
+namespace {
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class FiguresTest : public test::TempDirTest {};
+
+// The curves run on the run's minutes (a run shorter than an epoch still has a curve), and each
+// stage's start is marked after the row before its first.
+TEST_F(FiguresTest, CurvesAreOnTheRunsMinutesWithEachStagesStartMarked) {
+  auto row = [](const char* seconds, const char* acc, const char* stage) {
+    return std::map<std::string, std::string>{
+        {"epoch", "0.100"}, {"wall_seconds", seconds}, {"acc", acc}, {"nmi", "0.5"},
+        {"ari", "0.4"},     {"loss", "7.1"},           {"instance_loss", "5"},
+        {"cluster_loss", "2"}, {"entropy_term", "0.1"}, {"stage", stage}};
+  };
+  const MetricsRows rows = {row("60.0", "0.41", "1"), row("120.0", "0.52", "1"),
+                            row("171.0", "0.61", "1"), row("210.0", "0.70", "3")};
+  ReportWriter w(dir_);
+  ASSERT_TRUE(plot_training_curves(w, rows));
+  EXPECT_EQ(read_all(path("curves.dat")),
+            "# minutes acc nmi ari\n1.000 0.41 0.5 0.4\n2.000 0.52 0.5 0.4\n"
+            "2.850 0.61 0.5 0.4\n3.500 0.70 0.5 0.4\n");
+  // The neighbour stage's row holds another objective: not on the loss curve.
+  EXPECT_EQ(read_all(path("loss.dat")).find("3.500"), std::string::npos);
+  const std::string script = read_all(path("curves.gp"));
+  EXPECT_NE(script.find("set xlabel 'minutes of the run'"), std::string::npos) << script;
+  EXPECT_NE(script.find("set arrow from 0, graph 0 to 0, graph 1"), std::string::npos) << script;
+  EXPECT_NE(script.find("set arrow from 2.850, graph 0 to 2.850, graph 1"), std::string::npos)
+      << script;
+  EXPECT_NE(script.find("set label 'neighbours' at 2.850"), std::string::npos) << script;
+  EXPECT_EQ(read_all(path("curves.png")).substr(1, 3), "PNG");
+}
+
+}  // namespace
+}  // namespace dcacn
