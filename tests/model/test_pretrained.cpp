@@ -24,7 +24,8 @@ torch::Tensor formula(const std::string& name, const torch::Tensor& like) {
   const torch::Tensor s =
       torch::sin(0.37 * torch::arange(like.numel(), torch::kFloat64) + phase).view(like.sizes());
   auto ends = [&](const std::string& tail) {
-    return name.size() >= tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
+    return name.size() >= tail.size() &&
+           name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
   };
   torch::Tensor v;
   if (ends("running_var")) {
@@ -171,9 +172,9 @@ TEST(Pretrained, TheReaderTakesTorchSavesOrderedDict) {
     names.push_back(name);
     EXPECT_TRUE(t.equal(formula(name, t))) << name;
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"conv1.weight", "bn1.weight", "bn1.bias",
-                                             "bn1.running_mean", "bn1.running_var",
-                                             "bn1.num_batches_tracked", "fc.bias"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"conv1.weight", "bn1.weight", "bn1.bias", "bn1.running_mean",
+                                      "bn1.running_var", "bn1.num_batches_tracked", "fc.bias"}));
 }
 
 }  // namespace

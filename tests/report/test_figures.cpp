@@ -20,10 +20,16 @@ class FiguresTest : public test::TempDirTest {};
 // stage's start is marked after the row before its first.
 TEST_F(FiguresTest, CurvesAreOnTheRunsMinutesWithEachStagesStartMarked) {
   auto row = [](const char* seconds, const char* acc, const char* stage) {
-    return std::map<std::string, std::string>{
-        {"epoch", "0.100"}, {"wall_seconds", seconds}, {"acc", acc}, {"nmi", "0.5"},
-        {"ari", "0.4"},     {"loss", "7.1"},           {"instance_loss", "5"},
-        {"cluster_loss", "2"}, {"entropy_term", "0.1"}, {"stage", stage}};
+    return std::map<std::string, std::string>{{"epoch", "0.100"},
+                                              {"wall_seconds", seconds},
+                                              {"acc", acc},
+                                              {"nmi", "0.5"},
+                                              {"ari", "0.4"},
+                                              {"loss", "7.1"},
+                                              {"instance_loss", "5"},
+                                              {"cluster_loss", "2"},
+                                              {"entropy_term", "0.1"},
+                                              {"stage", stage}};
   };
   const MetricsRows rows = {row("60.0", "0.41", "1"), row("120.0", "0.52", "1"),
                             row("171.0", "0.61", "1"), row("210.0", "0.70", "3")};

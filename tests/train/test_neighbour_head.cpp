@@ -106,6 +106,18 @@ TEST(NeighbourHead, SameSeedSameHeadsOtherSeedOtherHeads) {
   EXPECT_NE(a.total, other.total);
 }
 
+// The estimate of a stage's head training runs its steps on random rows of the stage's size
+// (more rows than the batches it times, as in a real stage) and grows with the passes.
+TEST(NeighbourHead, TheTimeEstimateRunsOnTablesLargerThanItsBatches) {
+  NeighbourHeadOptions o;
+  o.heads(2).batch_size(16).epochs(1);
+  const double one = neighbour_heads_seconds(ClusterHeadOptions(8, 3), o, 1000, 5, torch::kCPU);
+  EXPECT_GT(one, 0);
+  o.epochs(200);
+  const double many = neighbour_heads_seconds(ClusterHeadOptions(8, 3), o, 1000, 5, torch::kCPU);
+  EXPECT_GT(many, one);
+}
+
 TEST(NeighbourHead, RefusesMismatchedShapes) {
   NeighbourHeadOptions o;
   EXPECT_THROW(train_neighbour_heads(torch::rand({10, 4}), torch::zeros({9, 2}, torch::kInt64),

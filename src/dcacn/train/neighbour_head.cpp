@@ -172,8 +172,8 @@ double neighbour_heads_seconds(const ClusterHeadOptions& head_options,
   };
   torch::AutoGradMode grad(true);
   const int64_t untimed = std::min<int64_t>(n, 2 * b), timed = std::min<int64_t>(n, 4 * b);
-  train_epoch(set, x.slice(0, 0, untimed), nb.slice(0, 0, untimed), b, options.entropy_weight(),
-              gen);
+  train_epoch(set, x.slice(0, 0, untimed), nb.slice(0, 0, untimed).remainder(untimed), b,
+              options.entropy_weight(), gen);
   const double steps = seconds([&] {
     for (int64_t start = 0; start + b <= timed; start += b) {
       const torch::Tensor anchors = torch::randint(n, {b}, gen, torch::kInt64).to(device);
