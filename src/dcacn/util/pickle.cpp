@@ -23,77 +23,6 @@ void write_pickle(const std::string& path, const c10::IValue& value) {
 
 namespace {
 
-// Python's pickle opcodes that torch.save writes (protocol 2), by the bytes of argument they
-// take: a fixed count, or kLine (up to a newline; GLOBAL: two lines), kLen1/kLen4 (a
-// little-endian length of 1 or 4 bytes, then that many bytes).
-constexpr int kLine = -1, kLen1 = -2, kLen4 = -3, kUnknown = -4;
-
-int argument_bytes(uint8_t op) {
-  switch (op) {
-    case '(':
-    case '.':
-    case '0':
-    case '1':
-    case '2':
-    case 'N':
-    case 'R':
-    case 'a':
-    case 'b':
-    case 'd':
-    case '}':
-    case 'e':
-    case 'l':
-    case ']':
-    case 'o':
-    case 's':
-    case 't':
-    case ')':
-    case 'u':
-    case 0x85:
-    case 0x86:
-    case 0x87:
-    case 0x88:
-    case 0x89:
-    case 0x81:
-    case 'Q':
-      return 0;
-    case 0x80:
-    case 'K':
-    case 'h':
-    case 'q':
-      return 1;
-    case 'M':
-      return 2;
-    case 'J':
-    case 'j':
-    case 'r':
-      return 4;
-    case 'G':
-      return 8;
-    case 'c':
-    case 'I':
-    case 'L':
-    case 'S':
-    case 'V':
-    case 'g':
-    case 'p':
-    case 'P':
-    case 'F':
-      return kLine;
-    case 'U':
-    case 'C':
-    case 0x8a:
-      return kLen1;
-    case 'X':
-    case 'T':
-    case 'B':
-    case 0x8b:
-      return kLen4;
-    default:
-      return kUnknown;
-  }
-}
-
 // How an opcode changes the unpickler's stack: values popped (kToMark: down to the topmost
 // mark) and pushed (kMark: a mark). The kinds torch.save's pickles hold.
 constexpr int kToMark = -1, kMark = -2;
@@ -130,7 +59,11 @@ std::pair<int, int> stack_effect(uint8_t op) {
     case 'p':
     case 0x80:
     case '.':
+    case 0x94:  // MEMOIZE
+    case 0x95:  // FRAME
       return {0, 0};
+    case 0x93:  // STACK_GLOBAL
+      return {2, 1};
     case '2':
       return {0, 1};
     default:  // every other kind pushes one value
@@ -159,7 +92,7 @@ std::string plain_dicts(const std::string& in, const std::string& source) {
     throw InputError(c10::str(source, ": ", why, " at byte ", i, " of its pickle"));
   };
   auto little = [&](size_t at, int bytes) {
-    uint64_t v = 0;
+    uint32_t v = 0;
     for (int b = bytes - 1; b >= 0; --b) v = (v << 8) | static_cast<uint8_t>(in[at + b]);
     return v;
   };
@@ -178,24 +111,8 @@ std::string plain_dicts(const std::string& in, const std::string& source) {
   };
   while (i < in.size()) {
     const uint8_t op = static_cast<uint8_t>(in[i]);
-    const int arg = argument_bytes(op);
-    size_t end = i + 1;
-    if (arg == kUnknown) fail(c10::str("unsupported pickle opcode 0x", std::hex, int{op}));
-    if (arg >= 0) end += arg;
-    if (arg == kLine) {
-      const int lines = op == 'c' ? 2 : 1;
-      for (int l = 0; l < lines; ++l) {
-        end = in.find('\n', end);
-        if (end == std::string::npos) fail("a truncated line");
-        ++end;
-      }
-    }
-    if (arg == kLen1 || arg == kLen4) {
-      const int width = arg == kLen1 ? 1 : 4;
-      if (end + width > in.size()) fail("a truncated length");
-      end += width + little(end, width);
-    }
-    if (end > in.size()) fail("a truncated argument");
+    size_t end =
+        pickle_opcode_end(reinterpret_cast<const uint8_t*>(in.data()), in.size(), i, source);
     const bool is_put = op == 'q' || op == 'r', is_get = op == 'h' || op == 'j';
     const uint32_t memo = (is_put || is_get) ? little(i + 1, op == 'q' || op == 'h' ? 1 : 4) : 0;
     if (op == 'c' && in.compare(i + 1, ordered_dict.size(), ordered_dict) == 0) {

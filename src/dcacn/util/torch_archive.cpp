@@ -128,46 +128,52 @@ OpcodeArgument argument_of(uint8_t op) {
 
 }  // namespace
 
-void check_pickle_opcodes(const uint8_t* pickle, size_t size, const std::string& path) {
-  size_t at = 0;
-  while (at < size) {
-    const size_t start = at;
-    const uint8_t op = pickle[at++];
-    const OpcodeArgument arg = argument_of(op);
-    const size_t left = size - at;
-    auto damaged = [&](const std::string& what) {
-      return InputError(c10::str(path, ": data.pkl is damaged: opcode 0x", std::hex, int(op),
-                                 std::dec, " at byte ", start, " ", what));
-    };
-    switch (arg.kind) {
-      case OpcodeArgument::kUnknown:
-        throw damaged("is not a pickle opcode");
-      case OpcodeArgument::kFixed:
-        if (static_cast<size_t>(arg.bytes) > left) {
-          throw damaged(c10::str("needs ", arg.bytes, " bytes, ", left, " left"));
-        }
-        at += arg.bytes;
-        break;
-      case OpcodeArgument::kLengthPrefixed: {
-        if (static_cast<size_t>(arg.bytes) > left) {
-          throw damaged(c10::str("needs a ", arg.bytes, "-byte length, ", left, " bytes left"));
-        }
-        const uint64_t length = le(pickle + at, arg.bytes);
-        at += arg.bytes;
-        if (length > size - at) {
-          throw damaged(c10::str("declares ", length, " bytes, ", size - at, " left"));
-        }
-        at += length;
-        break;
+size_t pickle_opcode_end(const uint8_t* pickle, size_t size, size_t start,
+                         const std::string& path) {
+  size_t at = start;
+  const uint8_t op = pickle[at++];
+  const OpcodeArgument arg = argument_of(op);
+  const size_t left = size - at;
+  auto damaged = [&](const std::string& what) {
+    return InputError(c10::str(path, ": data.pkl is damaged: opcode 0x", std::hex, int(op),
+                               std::dec, " at byte ", start, " ", what));
+  };
+  switch (arg.kind) {
+    case OpcodeArgument::kUnknown:
+      throw damaged("is not a pickle opcode");
+    case OpcodeArgument::kFixed:
+      if (static_cast<size_t>(arg.bytes) > left) {
+        throw damaged(c10::str("needs ", arg.bytes, " bytes, ", left, " left"));
       }
-      case OpcodeArgument::kLines:
-        for (int line = 0; line < arg.bytes; ++line) {
-          const void* end = std::memchr(pickle + at, '\n', size - at);
-          if (end == nullptr) throw damaged("has no end of line");
-          at = static_cast<size_t>(static_cast<const uint8_t*>(end) - pickle) + 1;
-        }
-        break;
+      at += arg.bytes;
+      break;
+    case OpcodeArgument::kLengthPrefixed: {
+      if (static_cast<size_t>(arg.bytes) > left) {
+        throw damaged(c10::str("needs a ", arg.bytes, "-byte length, ", left, " bytes left"));
+      }
+      const uint64_t length = le(pickle + at, arg.bytes);
+      at += arg.bytes;
+      if (length > size - at) {
+        throw damaged(c10::str("declares ", length, " bytes, ", size - at, " left"));
+      }
+      at += length;
+      break;
     }
+    case OpcodeArgument::kLines:
+      for (int line = 0; line < arg.bytes; ++line) {
+        const void* end = std::memchr(pickle + at, '\n', size - at);
+        if (end == nullptr) throw damaged("has no end of line");
+        at = static_cast<size_t>(static_cast<const uint8_t*>(end) - pickle) + 1;
+      }
+      break;
+  }
+  return at;
+}
+
+void check_pickle_opcodes(const uint8_t* pickle, size_t size, const std::string& path) {
+  for (size_t at = 0; at < size;) {
+    const uint8_t op = pickle[at];
+    at = pickle_opcode_end(pickle, size, at, path);
     if (op == '.') return;  // STOP
   }
   throw InputError(c10::str(path, ": data.pkl is damaged: it ends without a STOP opcode"));

@@ -25,4 +25,8 @@ void check_torch_archive(const std::vector<uint8_t>& bytes, const std::string& p
 /// newline-terminated) all lie inside it.
 void check_pickle_opcodes(const uint8_t* pickle, size_t size, const std::string& path);
 
+/// The offset just past the opcode at `start` of `pickle` and its argument; InputError as
+/// check_pickle_opcodes when the opcode is unknown or its argument runs past `size`.
+size_t pickle_opcode_end(const uint8_t* pickle, size_t size, size_t start, const std::string& path);
+
 }  // namespace dcacn
