@@ -273,12 +273,7 @@ EvalResult TrainingSession::evaluate_all() {
   }
   synchronise_model();
   const int64_t n = data_.size(), w = comm_->size(), r = comm_->rank();
-  InferenceOptions o;
-  o.batch_size = c_.eval_batch_size;
-  o.bf16 = c_.bf16;
-  o.channels_last = c_.channels_last;
-  o.features = true;
-  o.embeddings = false;
+  const InferenceOptions o = eval_inference_options();
   const ModelOutputs out =
       run_model(*model_, data_.images.slice(0, n * r / w, n * (r + 1) / w), image_size_, o);
   const torch::Tensor probabilities = comm_->all_gather_rows(out.probabilities.to(torch::kFloat32));
@@ -584,20 +579,31 @@ double TrainingSession::eval_estimate() {
   if (eval_seconds_ > 0) return eval_seconds_;
   if (eval_calibration_ < 0) {
     const int64_t n = data_.size(), m = std::min(n, 2 * c_.eval_batch_size);
-    InferenceOptions o;
-    o.batch_size = c_.eval_batch_size;
-    o.bf16 = c_.bf16;
-    o.channels_last = c_.channels_last;
-    o.features = true;
-    o.embeddings = false;
+    const InferenceOptions o = eval_inference_options();
     run_model(*model_, data_.images.slice(0, 0, std::min(n, c_.eval_batch_size)), image_size_, o);
     const auto start = Clock::now();
     run_model(*model_, data_.images.slice(0, 0, m), image_size_, o);
-    const double ranks = comm_ == nullptr ? 1.0 : static_cast<double>(comm_->size());
-    eval_calibration_ = std::chrono::duration<double>(Clock::now() - start).count() *
-                        static_cast<double>(n) / (static_cast<double>(m) * ranks);
+    eval_calibration_ = scaled_to_a_share(start, m);
   }
   return eval_calibration_;
+}
+
+// What an evaluation of `images` that began at `start` says one of this rank's share of every
+// image takes.
+double TrainingSession::scaled_to_a_share(Clock::time_point start, int64_t images) const {
+  const double ranks = comm_ == nullptr ? 1.0 : static_cast<double>(comm_->size());
+  return std::chrono::duration<double>(Clock::now() - start).count() *
+         static_cast<double>(data_.size()) / (static_cast<double>(images) * ranks);
+}
+
+InferenceOptions TrainingSession::eval_inference_options() const {
+  InferenceOptions o;
+  o.batch_size = c_.eval_batch_size;
+  o.bf16 = c_.bf16;
+  o.channels_last = c_.channels_last;
+  o.features = true;
+  o.embeddings = false;
+  return o;
 }
 
 // The stepwise stages' budgets left, the current one's from where it stands, at
@@ -635,37 +641,35 @@ bool TrainingSession::periodic_eval_due() {
   return true;
 }
 
-// The periodic evaluations' fixed sample of --eval-images images (all when 0 or more than the
-// data), drawn once from the run's seed.
+bool TrainingSession::sampling() const {
+  return c_.eval_images > 0 && c_.eval_images < data_.size();
+}
+
+// The periodic evaluations' fixed sample of --eval-images images (sampling() only), drawn and
+// copied out once, from the run's seed.
 EvalResult TrainingSession::evaluate_sample() {
-  const int64_t n = data_.size();
-  if (c_.eval_images <= 0 || c_.eval_images >= n) return evaluate_model();
-  if (!sample_index_.defined()) {
+  if (sample_.size() == 0) {
     at::Generator gen = at::detail::createCPUGenerator(c_.seed * 40503ULL + 29);
-    sample_index_ =
-        std::get<0>(torch::randperm(n, gen, torch::kInt64).slice(0, 0, c_.eval_images).sort());
+    const torch::Tensor index = std::get<0>(
+        torch::randperm(data_.size(), gen, torch::kInt64).slice(0, 0, c_.eval_images).sort());
+    sample_.images = data_.images.index_select(0, index);
+    if (data_.has_labels()) sample_.labels = data_.labels.index_select(0, index);
+    sample_.class_names = data_.class_names;
+    sample_.name = data_.name;
   }
   if (comm_ != nullptr) synchronise_model();  // each rank scores the sample with rank 0's model
-  Dataset part;
-  part.images = data_.images.index_select(0, sample_index_);
-  if (data_.has_labels()) part.labels = data_.labels.index_select(0, sample_index_);
-  part.class_names = data_.class_names;
-  part.name = data_.name;
   const auto start = Clock::now();
-  EvalResult ev = evaluate(*model_, part, image_size_, c_.eval_batch_size, c_.bf16,
+  EvalResult ev = evaluate(*model_, sample_, image_size_, c_.eval_batch_size, c_.bf16,
                            c_.channels_last, /*keep_features=*/false);
-  if (eval_seconds_ <= 0) {  // until a full evaluation is timed, the sample's scaled up
-    const double ranks = comm_ == nullptr ? 1.0 : static_cast<double>(comm_->size());
-    eval_calibration_ = std::chrono::duration<double>(Clock::now() - start).count() *
-                        static_cast<double>(n) / (static_cast<double>(part.size()) * ranks);
-  }
+  // Until a full evaluation is timed, the sample's scaled up.
+  if (eval_seconds_ <= 0) eval_calibration_ = scaled_to_a_share(start, sample_.size());
   return ev;
 }
 
 void TrainingSession::evaluate_and_save(int64_t at_epoch, int64_t at_batch, bool final,
                                         EvalResult* ready, bool sample) {
   const double train_rate = meter_.close_segment();
-  const bool part = sample && c_.eval_images > 0 && c_.eval_images < data_.size();
+  const bool part = sample && sampling();
   if (leader() && ready == nullptr) {
     log_info(c10::str("step ", state_.step, ": evaluating on ",
                       part ? c10::str("a sample of ", c_.eval_images) : c10::str(data_.size()),

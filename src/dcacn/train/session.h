@@ -17,6 +17,7 @@
 
 #include "dcacn/data/dataset.h"
 #include "dcacn/dist/communicator.h"
+#include "dcacn/infer/inference.h"
 #include "dcacn/run/checkpoint.h"
 #include "dcacn/run/config.h"
 #include "dcacn/train/checkpoint_writer.h"
@@ -126,6 +127,10 @@ class TrainingSession : public StageContext {
   void evaluate_and_save(int64_t at_epoch, int64_t at_batch, bool final,
                          EvalResult* ready = nullptr, bool sample = false);
   EvalResult evaluate_sample();
+  /// Whether --eval-images makes the periodic evaluations score a sample.
+  bool sampling() const;
+  InferenceOptions eval_inference_options() const;
+  double scaled_to_a_share(std::chrono::steady_clock::time_point start, int64_t images) const;
   bool periodic_eval_due();
   /// The scorer: the pseudo-labels recorded since the last row, against the true labels.
   PseudoLabelStats pseudo_label_stats() const;
@@ -170,7 +175,7 @@ class TrainingSession : public StageContext {
   double eval_seconds_ = 0;
   double eval_calibration_ = -1;
   double next_eval_seconds_ = 0;  // --eval-every-minutes: the run clock's next evaluation
-  torch::Tensor sample_index_;    // --eval-images: the sample's rows, sorted
+  Dataset sample_;                // --eval-images: the sample, once drawn
   int64_t sampled_step_ = -1;     // the step of the latest row scored on the sample
   Progress progress_;
 };
