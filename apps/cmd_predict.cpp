@@ -29,71 +29,6 @@ struct PredictParams {
   RuntimeOptions runtime;
 };
 
-// The common columns (index, path, cluster), then the confidence and the top-k clusters.
-std::string prediction_table(const ImageSet& set, const torch::Tensor& probabilities) {
-  const int64_t k = probabilities.size(1), top = std::min<int64_t>(3, k);
-  const auto [values, ids] = probabilities.topk(top, 1);
-  const auto v = values.accessor<float, 2>();
-  const auto c = ids.accessor<int64_t, 2>();
-  ExtraColumns extra;
-  extra.names = {"confidence"};
-  for (int64_t t = 1; t <= top; ++t) {
-    extra.names.push_back(c10::str("top", t));
-    extra.names.push_back(c10::str("top", t, "_probability"));
-  }
-  extra.row = [&](int64_t i, std::string& line) {
-    char number[32];
-    std::snprintf(number, sizeof(number), ",%.6f", v[i][0]);
-    line += number;
-    for (int64_t t = 0; t < top; ++t) {
-      std::snprintf(number, sizeof(number), ",%.6f", v[i][t]);
-      line += "," + std::to_string(c[i][t]) + number;
-    }
-  };
-  return predictions_csv(ids.select(1, 0), torch::Tensor(), set.paths, extra);
-}
-
-// Lays out DIR/cluster_NN/<file name> (links, or copies with --copy) in a sibling temporary
-// folder and renames it into place, so DIR is either complete or absent.
-void group_into(const std::string& dir, const ImageSet& set, const torch::Tensor& clusters,
-                int64_t k, bool copy) {
-  DCACN_CHECK(!fs::exists(dir) || (fs::is_directory(dir) && fs::is_empty(dir)), "--group-into ",
-              dir, " already exists and is not empty; choose a new folder");
-  const fs::path target = fs::absolute(dir);
-  const fs::path staging = target.string() + ".partial";
-  fs::remove_all(staging);
-  fs::create_directories(staging);
-  const int width = static_cast<int>(std::to_string(std::max<int64_t>(k - 1, 1)).size());
-  std::map<std::string, int> used;  // names already taken per folder
-  const auto id = clusters.accessor<int64_t, 1>();
-  try {
-    for (size_t i = 0; i < set.paths.size(); ++i) {
-      std::string sub = std::to_string(id[i]);
-      sub = "cluster_" + std::string(std::max<int>(0, width - static_cast<int>(sub.size())), '0') +
-            sub;
-      const fs::path folder = staging / sub;
-      fs::create_directories(folder);
-      const fs::path source = fs::absolute(set.paths[i]);
-      std::string name = source.filename().string();
-      // Same file name from different folders: name~2.png, name~3.png, ...
-      const int n = ++used[sub + "/" + name];
-      if (n > 1) {
-        name = source.stem().string() + "~" + std::to_string(n) + source.extension().string();
-      }
-      if (copy) {
-        fs::copy_file(source, folder / name);
-      } else {
-        fs::create_symlink(source, folder / name);
-      }
-    }
-    if (fs::exists(target)) fs::remove(target);  // the empty folder checked above
-    fs::rename(staging, target);
-  } catch (const fs::filesystem_error& e) {
-    fs::remove_all(staging);
-    throw InputError(c10::str("cannot lay out --group-into ", dir, ": ", e.what()));
-  }
-}
-
 int run_predict(PredictParams& p) {
   apply_runtime_options(p.runtime);
   const TrainedModel model = load_model(p.model);
@@ -107,10 +42,10 @@ int run_predict(PredictParams& p) {
   const auto t1 = std::chrono::steady_clock::now();
   const ModelOutputs out = model.run(set.images, o);
   const double run_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-  const std::string csv = prediction_table(set, out.probabilities);
+  const std::string csv = prediction_table(set.paths, torch::Tensor(), out.probabilities);
   const torch::Tensor clusters = out.probabilities.argmax(1);
   if (!p.group_into.empty()) {
-    group_into(p.group_into, set, clusters, model.clusters(), p.copy);
+    group_into(p.group_into, set.paths, clusters, model.clusters(), p.copy);
     log_info(c10::str("grouped ", set.paths.size(), " images into ", p.group_into,
                       p.copy ? " (copies)" : " (links)"));
   }

@@ -13,6 +13,7 @@ CommandRunner register_score(CLI::App& app);
 CommandRunner register_model_info(CLI::App& app);
 CommandRunner register_augment_preview(CLI::App& app);
 CommandRunner register_train(CLI::App& app);
+CommandRunner register_cluster(CLI::App& app);
 CommandRunner register_evaluate(CLI::App& app);
 CommandRunner register_predict(CLI::App& app);
 CommandRunner register_embed(CLI::App& app);

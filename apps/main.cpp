@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   runners["score"] = dcacn::cli::register_score(app);
   runners["model-info"] = dcacn::cli::register_model_info(app);
   runners["augment-preview"] = dcacn::cli::register_augment_preview(app);
+  runners["cluster"] = dcacn::cli::register_cluster(app);
   runners["train"] = dcacn::cli::register_train(app);
   runners["evaluate"] = dcacn::cli::register_evaluate(app);
   runners["predict"] = dcacn::cli::register_predict(app);

@@ -1,14 +1,19 @@
 #include "model_common.h"
 
+#include <cstdio>
 #include <filesystem>
+#include <map>
 
 #include "dcacn/data/image_folder.h"
+#include "dcacn/io/predictions.h"
 #include "dcacn/run/setup.h"
 #include "dcacn/util/error.h"
 #include "dcacn/util/fs.h"
 #include "dcacn/util/log.h"
 
 namespace dcacn::cli {
+
+namespace fs = std::filesystem;
 
 void add_model_options(CLI::App* command, ModelChoice* choice) {
   command
@@ -94,6 +99,73 @@ ImageSet read_images_for_model(const TrainedModel& model, const std::vector<std:
       c10::str("read ", with_thousands(set.paths.size()), " images",
                set.failed.empty() ? "" : c10::str(", skipped ", set.failed.size(), " unreadable")));
   return set;
+}
+
+// (see model_common.h) The common columns (index, path, cluster), then the confidence and the top-k
+// clusters.
+std::string prediction_table(const std::vector<std::string>& paths, const torch::Tensor& labels,
+                             const torch::Tensor& probabilities) {
+  const int64_t k = probabilities.size(1), top = std::min<int64_t>(3, k);
+  const auto [values, ids] = probabilities.topk(top, 1);
+  const auto v = values.accessor<float, 2>();
+  const auto c = ids.accessor<int64_t, 2>();
+  ExtraColumns extra;
+  extra.names = {"confidence"};
+  for (int64_t t = 1; t <= top; ++t) {
+    extra.names.push_back(c10::str("top", t));
+    extra.names.push_back(c10::str("top", t, "_probability"));
+  }
+  extra.row = [&](int64_t i, std::string& line) {
+    char number[32];
+    std::snprintf(number, sizeof(number), ",%.6f", v[i][0]);
+    line += number;
+    for (int64_t t = 0; t < top; ++t) {
+      std::snprintf(number, sizeof(number), ",%.6f", v[i][t]);
+      line += "," + std::to_string(c[i][t]) + number;
+    }
+  };
+  return predictions_csv(ids.select(1, 0), labels, paths, extra);
+}
+
+// (see model_common.h) Lays out DIR/cluster_NN/<file name> (links, or copies with --copy) in a
+// sibling temporary folder and renames it into place, so DIR is either complete or absent.
+void group_into(const std::string& dir, const std::vector<std::string>& paths,
+                const torch::Tensor& clusters, int64_t k, bool copy) {
+  DCACN_CHECK(!fs::exists(dir) || (fs::is_directory(dir) && fs::is_empty(dir)), "--group-into ",
+              dir, " already exists and is not empty; choose a new folder");
+  const fs::path target = fs::absolute(dir);
+  const fs::path staging = target.string() + ".partial";
+  fs::remove_all(staging);
+  fs::create_directories(staging);
+  const int width = static_cast<int>(std::to_string(std::max<int64_t>(k - 1, 1)).size());
+  std::map<std::string, int> used;  // names already taken per folder
+  const auto id = clusters.accessor<int64_t, 1>();
+  try {
+    for (size_t i = 0; i < paths.size(); ++i) {
+      std::string sub = std::to_string(id[i]);
+      sub = "cluster_" + std::string(std::max<int>(0, width - static_cast<int>(sub.size())), '0') +
+            sub;
+      const fs::path folder = staging / sub;
+      fs::create_directories(folder);
+      const fs::path source = fs::absolute(paths[i]);
+      std::string name = source.filename().string();
+      // Same file name from different folders: name~2.png, name~3.png, ...
+      const int n = ++used[sub + "/" + name];
+      if (n > 1) {
+        name = source.stem().string() + "~" + std::to_string(n) + source.extension().string();
+      }
+      if (copy) {
+        fs::copy_file(source, folder / name);
+      } else {
+        fs::create_symlink(source, folder / name);
+      }
+    }
+    if (fs::exists(target)) fs::remove(target);  // the empty folder checked above
+    fs::rename(staging, target);
+  } catch (const fs::filesystem_error& e) {
+    fs::remove_all(staging);
+    throw InputError(c10::str("cannot lay out --group-into ", dir, ": ", e.what()));
+  }
 }
 
 }  // namespace dcacn::cli

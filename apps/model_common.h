@@ -39,4 +39,15 @@ struct ImageSet {
 /// could be read; unreadable images are listed in `failed` and reported with warnings.
 ImageSet read_images_for_model(const TrainedModel& model, const std::vector<std::string>& inputs);
 
+/// The predictions CSV of `predict` and `cluster`: index, path, [label,] cluster (argmax), then
+/// the confidence and the top-3 clusters with their probabilities. `labels` may be undefined.
+std::string prediction_table(const std::vector<std::string>& paths, const torch::Tensor& labels,
+                             const torch::Tensor& probabilities);
+
+/// Lays out DIR/cluster_NN/<file name> (links to `paths`, or copies) in a sibling temporary
+/// folder and renames it into place, so DIR is either complete or absent. InputError when DIR
+/// exists and is not empty.
+void group_into(const std::string& dir, const std::vector<std::string>& paths,
+                const torch::Tensor& clusters, int64_t k, bool copy);
+
 }  // namespace dcacn::cli

@@ -8,8 +8,8 @@
 #   4 train report                             (training; figures of a run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-declare -A level=([util]=0 [data]=1 [metrics]=1 [cluster]=1 [io]=1 [model]=1 [augment]=1 [dist]=1
-                  [run]=2 [infer]=3 [train]=4 [report]=4)
+declare -A level=([util]=0 [data]=1 [metrics]=1 [io]=1 [model]=1 [augment]=1 [dist]=1
+                  [run]=2 [cluster]=2 [infer]=3 [train]=4 [report]=4)
 status=0
 for dir in src/dcacn/*/; do
   module=$(basename "$dir")

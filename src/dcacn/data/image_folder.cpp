@@ -270,7 +270,7 @@ torch::Tensor decode_images(const std::vector<std::string>& files,
   return images.permute({0, 3, 1, 2}).clone(torch::MemoryFormat::Contiguous);
 }
 
-Dataset load_image_folder(const std::string& root, const ImageFolderOptions& options) {
+ImageFolderListing list_image_folder(const std::string& root) {
   DCACN_CHECK(is_directory(root), "image folder not found: ", root,
               " (expected root/<class>/<image> or a flat folder of JPEG/PNG images)");
   std::vector<std::string> class_dirs, loose;
@@ -286,28 +286,46 @@ Dataset load_image_folder(const std::string& root, const ImageFolderOptions& opt
   std::sort(class_dirs.begin(), class_dirs.end());
   std::sort(loose.begin(), loose.end());
 
-  std::vector<std::string> files;
-  std::vector<int64_t> labels;
-  std::vector<std::string> class_names;
+  ImageFolderListing out;
   for (const auto& name : class_dirs) {
     auto in_class = list_image_files(root + "/" + name);
     if (in_class.empty()) continue;  // e.g. a stray empty folder: not a class
     for (auto& f : in_class) {
-      files.push_back(std::move(f));
-      labels.push_back(static_cast<int64_t>(class_names.size()));
+      out.files.push_back(std::move(f));
+      out.labels.push_back(static_cast<int64_t>(out.class_names.size()));
     }
-    class_names.push_back(name);
+    out.class_names.push_back(name);
   }
-  const bool labelled = !class_names.empty();
-  if (labelled) {
+  if (out.labelled()) {
     DCACN_CHECK(loose.empty(), root, " mixes class folders with ", loose.size(),
                 " loose images (first: ", loose.empty() ? "" : loose.front(),
                 "); put every image in a class folder, or use a flat folder without labels");
   } else {
-    files = loose;
+    out.files = loose;
   }
-  DCACN_CHECK(!files.empty(), "no images found in ", root,
+  DCACN_CHECK(!out.files.empty(), "no images found in ", root,
               " (looked for .jpg .jpeg .png .bmp .gif .tga .psd .ppm .pgm .pnm files)");
+  return out;
+}
+
+ImageHeader read_image_header(const std::string& path) {
+  ImageHeader h;
+  int w = 0, ht = 0, c = 0;
+  if (stbi_info(path.c_str(), &w, &ht, &c) == 0 || w <= 0 || ht <= 0) {
+    const char* reason = stbi_failure_reason();
+    h.error = reason ? reason : "cannot read its header";
+    return h;
+  }
+  h.width = w;
+  h.height = ht;
+  h.channels = c;
+  return h;
+}
+
+Dataset load_image_folder(const std::string& root, const ImageFolderOptions& options) {
+  const ImageFolderListing listing = list_image_folder(root);
+  const std::vector<std::string>& files = listing.files;
+  const bool labelled = listing.labelled();
 
   std::vector<int64_t> kept;
   std::vector<std::string> failed;
@@ -327,9 +345,9 @@ Dataset load_image_folder(const std::string& root, const ImageFolderOptions& opt
   for (int64_t i : kept) out.paths.push_back(files[i]);
   if (labelled) {
     std::vector<int64_t> kept_labels;
-    for (int64_t i : kept) kept_labels.push_back(labels[i]);
+    for (int64_t i : kept) kept_labels.push_back(listing.labels[i]);
     out.labels = torch::tensor(kept_labels, torch::kInt64);
-    out.class_names = class_names;
+    out.class_names = listing.class_names;
   }
   out.name = c10::str("folder ", root, labelled ? " (labelled)" : " (unlabelled)");
   return out;

@@ -47,6 +47,27 @@ torch::Tensor decode_images(const std::vector<std::string>& files,
                             const ImageFolderOptions& options, std::vector<int64_t>* kept,
                             std::vector<std::string>* failed);
 
+/// The images of a labelled or flat folder (see above), without decoding them: InputError for
+/// a missing folder, class folders mixed with loose images, or no image at all.
+struct ImageFolderListing {
+  std::vector<std::string> files;
+  /// Per file, its class (labelled folders); empty for a flat one.
+  std::vector<int64_t> labels;
+  std::vector<std::string> class_names;
+  bool labelled() const { return !class_names.empty(); }
+};
+ImageFolderListing list_image_folder(const std::string& root);
+
+/// What an image file's header declares (nothing is decoded). `error` is set, and the sizes 0,
+/// when the file cannot be read or is not an image the reader decodes.
+struct ImageHeader {
+  int64_t width = 0, height = 0;
+  /// 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA.
+  int64_t channels = 0;
+  std::string error;
+};
+ImageHeader read_image_header(const std::string& path);
+
 /// Reads a labelled or flat image folder (see above).
 Dataset load_image_folder(const std::string& root, const ImageFolderOptions& options);
 

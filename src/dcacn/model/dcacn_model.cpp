@@ -44,6 +44,14 @@ torch::Tensor DCACNImpl::predict(const torch::Tensor& images) {
   return cluster_head->logits(backbone->forward(images)).argmax(1);
 }
 
+void DCACNImpl::replace_cluster_head(ClusterHead head) {
+  TORCH_CHECK(head->options.feature_dim() == cluster_head->options.feature_dim(),
+              "replace_cluster_head: the head takes ", head->options.feature_dim(),
+              " features, the backbone gives ", cluster_head->options.feature_dim());
+  cluster_head = replace_module("cluster_head", head);
+  options.clusters(head->options.clusters());
+}
+
 int64_t parameter_count(const torch::nn::Module& module) {
   int64_t total = 0;
   for (const auto& p : module.parameters()) total += p.numel();

@@ -53,6 +53,8 @@ class DCACNImpl : public torch::nn::Cloneable<DCACNImpl> {
   DCACNOutput forward(const torch::Tensor& images);
   /// Cluster index per image (argmax p), [N] int64.
   torch::Tensor predict(const torch::Tensor& images);
+  /// Puts `head` in place of the cluster head (its K may differ: options.clusters follows).
+  void replace_cluster_head(ClusterHead head);
 
   DCACNOptions options;
   ResNet backbone{nullptr};

@@ -17,7 +17,8 @@ namespace dcacn {
   X(selflabel_steps) X(selflabel_lr) X(selflabel_threshold) X(selflabel_quota)                 \
   X(selflabel_ce_weight) X(selflabel_instance_weight) X(selflabel_entropy_weight)             \
   X(neighbour_space) X(neighbour_k) X(neighbour_heads) X(neighbour_epochs) X(neighbour_lr)     \
-  X(neighbour_entropy_weight) X(stages) X(eval_every_minutes) X(eval_images) X(init_weights)
+  X(neighbour_entropy_weight) X(stages) X(eval_every_minutes) X(eval_images) X(init_weights)  \
+  X(k_range)
 // clang-format on
 
 nlohmann::json TrainConfig::to_json() const {
@@ -46,6 +47,25 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& json) {
   return c;
 }
 
+std::pair<int64_t, int64_t> parse_k_range(const std::string& text, const std::string& what) {
+  const size_t dash = text.find('-');
+  long long a = 0, b = 0;
+  bool ok = dash != std::string::npos && dash > 0 && dash + 1 < text.size();
+  if (ok) {
+    try {
+      size_t used_a = 0, used_b = 0;
+      a = std::stoll(text.substr(0, dash), &used_a);
+      b = std::stoll(text.substr(dash + 1), &used_b);
+      ok = used_a == dash && used_b == text.size() - dash - 1;
+    } catch (const std::exception&) {
+      ok = false;
+    }
+  }
+  DCACN_CHECK(ok && a >= 2 && b >= a, what, " must be A-B with 2 <= A <= B (e.g. 2-30), got '",
+              text, "'");
+  return {a, b};
+}
+
 void TrainConfig::validate() const {
   DCACN_CHECK(depth == 18 || depth == 34 || depth == 50,
               "--arch must be resnet18, resnet34 or resnet50, got depth ", depth);
@@ -55,6 +75,7 @@ void TrainConfig::validate() const {
               dataset, " has its own");
   DCACN_CHECK(width >= 1, "--width must be positive, got ", width);
   DCACN_CHECK(clusters >= 2, "--clusters must be at least 2, got ", clusters);
+  if (!k_range.empty()) parse_k_range(k_range, "--k-range");
   DCACN_CHECK(attention == "cbam" || attention == "none", "--attention must be cbam or none, got ",
               attention);
   DCACN_CHECK(instance_loss == "decoupled" || instance_loss == "infonce",

@@ -24,6 +24,10 @@ struct TrainConfig {
   std::string attention = "cbam";
   std::string stem = "auto";
   int64_t clusters = 10;
+  /// "A-B": the run's number of clusters is estimated in this range (cluster/k_estimation.h)
+  /// when its neighbours stage begins, on the network's features; `clusters` is then the
+  /// training head's K until that stage (over-clustering: the range's end). Empty: `clusters`.
+  std::string k_range;
   // Views: COUNTxSIZE[@MIN-MAX] groups (see parse_views); empty: the dataset's defaults.
   std::string views;
   // Losses.
@@ -99,6 +103,9 @@ struct TrainConfig {
   /// Checks every value; throws InputError naming the option.
   void validate() const;
 };
+
+/// "A-B" with 2 <= A <= B (a --k-range); InputError naming `what` and the text otherwise.
+std::pair<int64_t, int64_t> parse_k_range(const std::string& text, const std::string& what);
 
 /// The settings that may change when a run is resumed (`dcacn train --resume`); everything
 /// else is the run's own. Each is applied only when set.

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "dcacn/cluster/k_estimation.h"
 #include "dcacn/train/pipeline.h"
 #include "dcacn/util/error.h"
 #include "dcacn/util/log.h"
@@ -21,6 +22,10 @@ NeighbourStageOptions neighbour_stage_options(StageSettings& s, const TrainConfi
       .entropy_weight(s.number("entropy", c.neighbour_entropy_weight))
       .seed(c.seed);
   s.expect_all_used("space, k, heads, passes, lr, entropy");
+  if (!c.k_range.empty()) {
+    const auto [low, high] = parse_k_range(c.k_range, "--k-range");
+    o.min_k(low).max_k(high);
+  }
   const NeighbourHeadOptions& h = o.heads();
   DCACN_CHECK(o.k() >= 1 && h.heads() >= 1 && h.epochs() >= 1,
               "--stages: neighbours k, heads and passes must be positive, got ", o.k(), ", ",
@@ -50,17 +55,41 @@ void copy_parameters(torch::nn::Module& target, const torch::nn::Module& source)
   }
 }
 
+namespace {
+
+KEstimationOptions k_estimation_options(const NeighbourStageOptions& o, uint64_t seed) {
+  return KEstimationOptions().min_k(o.min_k()).max_k(o.max_k()).seed(seed);
+}
+
+}  // namespace
+
 double NeighbourStage::estimate_seconds(StageContext& context) {
   const int64_t n = context.images().size();
+  if (options_.max_k() > 0 && k_seconds_ < 0) {
+    // Fits of the largest K on random rows, scaled to the range (a fit's cost grows with K).
+    const KEstimationOptions all = k_estimation_options(options_, context.seed());
+    KEstimationOptions one = all;
+    one.min_k(all.max_k()).pairs(1);
+    const int64_t dim = context.model()->cluster_head->options.feature_dim();
+    const int64_t rows = std::min(n, all.subsample() + all.evaluation());
+    if (rows > all.max_k()) {
+      const double seconds = estimate_clusters(torch::randn({rows, dim}), one).seconds;
+      const double ks = static_cast<double>(all.max_k() - all.min_k() + 1);
+      k_seconds_ = seconds * all.pairs() * ks * (all.min_k() + all.max_k()) / (2.0 * all.max_k());
+    } else {
+      k_seconds_ = 0;
+    }
+  }
+  const double k_seconds = std::max(k_seconds_, 0.0);
   if (heads_seconds_ < 0) {
     heads_seconds_ =
         neighbour_heads_seconds(context.model()->cluster_head->options, options_.heads(), n,
                                 std::min<int64_t>(options_.k(), n - 1), context.device());
   }
-  if (neighbours_mined(context, options_.space(), options_.k())) return heads_seconds_;
+  if (neighbours_mined(context, options_.space(), options_.k())) return k_seconds + heads_seconds_;
   if (mining_seconds_ < 0)
     mining_seconds_ = mining_seconds(context, options_.space(), options_.k());
-  return heads_seconds_ + mining_seconds_;
+  return k_seconds + heads_seconds_ + mining_seconds_;
 }
 
 WholeStageResult NeighbourStage::run(StageContext& context) {
@@ -73,14 +102,28 @@ WholeStageResult NeighbourStage::run(StageContext& context) {
       mine_neighbours(context, options_.space(), options_.k(), "neighbour stage");
   const NeighbourHeadOptions& o = options_.heads();
   DCACN& model = context.model();
-  NeighbourHeadResult trained = train_neighbour_heads(
-      features, neighbours, model->cluster_head->options, o, [&](int64_t done, int64_t all) {
+  ClusterHeadOptions head = model->cluster_head->options;
+  if (options_.max_k() > 0) {
+    context.show_progress(c10::str("neighbour stage: estimating the number of clusters in ",
+                                   options_.min_k(), "-", options_.max_k()));
+    const KEstimate k = estimate_clusters(features, k_estimation_options(options_, context.seed()));
+    context.finish_progress();
+    log_info("number of clusters, by stability of k-means on the features: " + k.summary());
+    context.write_run_file(kKEstimateFile, k.csv());
+    head.clusters(k.chosen);
+  }
+  NeighbourHeadResult trained =
+      train_neighbour_heads(features, neighbours, head, o, [&](int64_t done, int64_t all) {
         context.show_progress(
             c10::str("neighbour stage: ", o.heads(), " heads, epoch ", done, "/", all));
         if (context.stop_requested()) throw StageInterrupted();
       });
   context.finish_progress();
-  copy_parameters(*model->cluster_head, *trained.head);
+  if (head.clusters() == model->cluster_head->options.clusters()) {
+    copy_parameters(*model->cluster_head, *trained.head);
+  } else {
+    context.replace_cluster_head(trained.head);
+  }
   WholeStageResult out;
   {
     torch::NoGradGuard no_grad;  // the head has no layer that trains differently

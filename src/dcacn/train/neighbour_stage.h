@@ -3,7 +3,8 @@
 // (train/neighbour_head.h). Each image's nearest neighbours are mined in pixel space or in the
 // features, several cluster heads are trained on the features so that each image and its
 // neighbours share a cluster, and the lowest-loss head replaces the network's cluster head.
-// A whole stage: it runs at once, with no budget of its own.
+// With a --k-range, the number of clusters is estimated on the features first and the heads
+// have that many outputs. A whole stage: it runs at once, with no budget of its own.
 
 #include "dcacn/run/config.h"
 #include "dcacn/train/neighbour_head.h"
@@ -12,12 +13,19 @@
 
 namespace dcacn {
 
+/// The file of the run's folder that holds the criterion of every K tried (k,stability,...).
+constexpr const char* kKEstimateFile = "k_estimate.csv";
+
 struct NeighbourStageOptions {
   TORCH_ARG(NeighbourSpace, space) = NeighbourSpace::kPixels;
   /// Neighbours per image.
   TORCH_ARG(int64_t, k) = 20;
   /// The heads' training (its seed is the run's).
   TORCH_ARG(NeighbourHeadOptions, heads);
+  /// > 0 (the run's --k-range): the heads' K is estimated in [min_k, max_k] on the features
+  /// first (cluster/k_estimation.h), and the network's cluster head takes that K.
+  TORCH_ARG(int64_t, min_k) = 0;
+  TORCH_ARG(int64_t, max_k) = 0;
 };
 
 /// The options of a `neighbours:...` entry: its settings, the rest from `config`
@@ -40,7 +48,8 @@ class NeighbourStage : public Stage {
  private:
   NeighbourStageOptions options_;
   double heads_seconds_ = -1, mining_seconds_ = -1;  // estimate_seconds()'s timings
-  StageBudget budget_;                               // none
+  double k_seconds_ = -1;
+  StageBudget budget_;  // none
 };
 
 /// Copies `source`'s parameters into `target`'s of the same name; InputError naming the first

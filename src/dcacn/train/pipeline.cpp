@@ -2,6 +2,7 @@
 
 #include <c10/util/StringUtil.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -81,6 +82,13 @@ Pipeline build_pipeline(const TrainConfig& config) {
                 "epochs=E");
   }
   DCACN_CHECK(!pipeline.empty(), "--stages: no stage given");
+  const bool neighbours = std::any_of(pipeline.begin(), pipeline.end(), [](const auto& stage) {
+    return stage->kind() == StageKind::kNeighbours;
+  });
+  DCACN_CHECK(config.k_range.empty() || neighbours, "--k-range ", config.k_range,
+              ": the number of clusters is estimated when a neighbours stage begins, and the "
+              "pipeline ",
+              text, " has none");
   return pipeline;
 }
 

@@ -278,8 +278,8 @@ EvalResult TrainingSession::evaluate_all() {
       run_model(*model_, data_.images.slice(0, n * r / w, n * (r + 1) / w), image_size_, o);
   const torch::Tensor probabilities = comm_->all_gather_rows(out.probabilities.to(torch::kFloat32));
   const torch::Tensor features = comm_->all_gather_rows(out.features.to(torch::kFloat32));
-  EvalResult ev =
-      evaluate_predictions(probabilities.argmax(1), features, c_.clusters, data_.labels);
+  EvalResult ev = evaluate_predictions(probabilities.argmax(1), features,
+                                       model_->options.clusters(), data_.labels);
   ev.probabilities = probabilities;
   return ev;
 }
@@ -472,7 +472,8 @@ TrainingSession::StageEnd TrainingSession::run_whole_stage(Stage& stage) {
   state_.weights_from = stage.kind();
   state_.losses = {};
   state_.losses.add({out.total, 0, out.consistency, out.entropy});
-  EvalResult ev = evaluate_predictions(out.predictions, out.features, c_.clusters, data_.labels);
+  EvalResult ev =
+      evaluate_predictions(out.predictions, out.features, model_->options.clusters(), data_.labels);
   evaluate_and_save(state_.epoch, state_.batch, /*final=*/last, &ev);
   return StageEnd::kDone;
 }
@@ -536,8 +537,20 @@ torch::Tensor TrainingSession::cached_neighbours(const std::string& key) const {
   return it == neighbours_.end() ? torch::Tensor() : it->second;
 }
 
+void TrainingSession::replace_cluster_head(ClusterHead head) {
+  model_->replace_cluster_head(head);
+  // Adam's state is keyed by the parameters' identity; the old head's would linger under
+  // addresses that new tensors may reuse. It starts afresh on the network's parameters.
+  adam_->state().clear();
+  adam_->param_groups().at(0).params() = model_->parameters();
+}
+
+void TrainingSession::write_run_file(const std::string& name, const std::string& text) {
+  if (leader()) write_file_atomic(run_dir_ + "/" + name, text);
+}
+
 PseudoLabelStats TrainingSession::pseudo_label_stats() const {
-  PseudoLabelStats stats(c_.clusters, data_.has_labels() ? data_.num_classes() : 0);
+  PseudoLabelStats stats(model_->options.clusters(), data_.has_labels() ? data_.num_classes() : 0);
   if (carried_pseudo_counts_.defined()) stats.load(carried_pseudo_counts_, writer_.path("last"));
   for (size_t i = 0; i < pseudo_index_.size(); ++i) {
     stats.add(pseudo_labels_[i], data_.has_labels() ? data_.labels.index_select(0, pseudo_index_[i])
@@ -700,7 +713,7 @@ void TrainingSession::evaluate_and_save(int64_t at_epoch, int64_t at_batch, bool
   log_info(c10::str("epoch ", fixed(position, 2), " step ", state_.step, ": loss ",
                     fixed(mean_loss), ", ", ev.summary(),
                     self_labelling ? "; " + pseudo.summary() : ""));
-  if (leader() && ev.collapsing(c_.clusters)) {
+  if (leader() && ev.collapsing(model_->options.clusters())) {
     log_warning(c10::str("the clusters are collapsing: ", ev.summary(),
                          " (try a larger --entropy-weight or --lr lower)"));
   }
@@ -720,7 +733,7 @@ void TrainingSession::write_final(const EvalResult& ev) {
   info.step = state_.step;
   info.train_seconds = elapsed();
   info.training_images_per_second = meter_.session_rate();
-  info.clusters = c_.clusters;
+  info.clusters = model_->options.clusters();
   info.seed = c_.seed;
   write_final_report(run_dir_ + "/final.json", ev, data_.labels, info);
 }

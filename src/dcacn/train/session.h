@@ -89,6 +89,8 @@ class TrainingSession : public StageContext {
   void record_neighbours(const std::string& key, const torch::Tensor& neighbours,
                          double seconds) override;
   torch::Tensor cached_neighbours(const std::string& key) const override;
+  void replace_cluster_head(ClusterHead head) override;
+  void write_run_file(const std::string& name, const std::string& text) override;
   void share_statistics() override;
 
  private:

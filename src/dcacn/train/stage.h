@@ -142,6 +142,11 @@ class StageContext {
                                  double seconds) = 0;
   /// Those recorded under `key`, or an undefined tensor.
   virtual torch::Tensor cached_neighbours(const std::string& key) const = 0;
+  /// Puts `head` in place of the network's cluster head when its K differs (the optimizer then
+  /// starts afresh on the new parameters).
+  virtual void replace_cluster_head(ClusterHead head) = 0;
+  /// Writes `text` to the run's folder as `name`, atomically (rank 0 only; others ignore it).
+  virtual void write_run_file(const std::string& name, const std::string& text) = 0;
 };
 
 /// What a whole stage leaves: the network's cluster of every image after it and the features it
