@@ -57,13 +57,13 @@ std::string default_out(const std::string& folder) {
 
 // The settings the folder gave, in one line for the log (config.json holds every value).
 std::string derived_line(const TrainConfig& c) {
-  return c10::str("settings from the folder: input ", c.channels, "x", c.folder_image_size, "x",
-                  c.folder_image_size, ", views ", c.views, ", ResNet-", c.depth, " width ",
-                  c.width, ", batch ", c.batch_size, ", ",
-                  c.k_range.empty() ? c10::str("K = ", c.clusters)
-                                    : c10::str("K estimated in ", c.k_range),
-                  ", stages ", c.stages, ", ", c.time_budget_minutes,
-                  " min in all (any train option overrides these; all are in config.json)");
+  return c10::str(
+      "settings from the folder: input ", c.channels, "x", c.folder_image_size, "x",
+      c.folder_image_size, ", views ", c.views, ", ResNet-", c.depth, " width ", c.width,
+      ", batch ", c.batch_size, ", ",
+      c.k_range.empty() ? c10::str("K = ", c.clusters) : c10::str("K estimated in ", c.k_range),
+      ", stages ", c.stages, ", ", c.time_budget_minutes,
+      " min in all (any train option overrides these; all are in config.json)");
 }
 
 // After training: predictions of every image, the folders by cluster, the report.
@@ -91,7 +91,8 @@ int finish(const ClusterParams& p, const std::string& out, const TrainResult& re
   if (fs::exists(out + "/k_estimate.csv")) {
     std::cout << "  K:           estimated, criterion per K in " << out << "/k_estimate.csv\n";
   }
-  if (data.has_labels()) std::cout << format_scores(score_clustering(data.labels, clusters)) << '\n';
+  if (data.has_labels())
+    std::cout << format_scores(score_clustering(data.labels, clusters)) << '\n';
   return 0;
 }
 
@@ -102,8 +103,8 @@ int run_cluster(ClusterParams& p) {
   preset_options.minutes = p.minutes;
   preset_options.clusters = parse_k(p.k);
   if (given(p.train, "--k-range")) preset_options.k_range = p.train.parsed.k_range;
-  preset_options.gpu = pick_device(given(p.train, "--device") ? p.train.parsed.device : "auto")
-                           .is_cuda();
+  preset_options.gpu =
+      pick_device(given(p.train, "--device") ? p.train.parsed.device : "auto").is_cuda();
   const FolderSurvey survey = survey_image_folder(p.folder);
   log_info("folder " + p.folder + ": " + survey.summary());
   std::string notes;

@@ -172,6 +172,19 @@ void add_run_options(CLI::App* cmd, TrainParams* p) {
     return s.stages.empty() ? legacy_pipeline_text(s) : s.stages;
   };
   DCACN_SWITCH("--bf16,!--no-bf16", bf16, "bf16 autocast")
+  add(
+      cmd->add_option("--precision", p->precision,
+                      "auto (a new run times training steps in fp32 and bf16 and keeps the "
+                      "faster; the CPU presets') | bf16 | fp32"),
+      [p](TrainConfig& to, const TrainConfig&) {
+        DCACN_CHECK(p->precision == "auto" || p->precision == "bf16" || p->precision == "fp32",
+                    "--precision must be auto, bf16 or fp32, got '", p->precision, "'");
+        to.precision_auto = p->precision == "auto";
+        if (!to.precision_auto) to.bf16 = p->precision == "bf16";
+      },
+      [](const TrainConfig& s) {
+        return std::string(s.precision_auto ? "auto" : s.bf16 ? "bf16" : "fp32");
+      });
   DCACN_SWITCH("--channels-last,!--no-channels-last", channels_last, "NHWC layout")
   DCACN_RESUMABLE("--eval-every", eval_every, "epochs between evaluations and checkpoints")
   DCACN_RESUMABLE("--eval-every-minutes", eval_every_minutes,

@@ -30,6 +30,7 @@ struct TrainParams {
   bool overwrite = false;  // replace a previous run in --out
   TrainConfig parsed;      // parsed values of the options
   std::string arch = "resnet34";
+  std::string precision;  // --precision auto | bf16 | fp32
   std::string keep_epoch_checkpoints = "none";
   RuntimeOptions runtime;
   std::vector<ConfigOption> options;

@@ -30,8 +30,11 @@ TEST(KEstimation, FindsTheNumberOfWellSeparatedGroups) {
     ASSERT_EQ(e.ks.size(), 9u);
     EXPECT_EQ(e.ks.front(), 2);
     EXPECT_EQ(e.ks.back(), 10);
-    // The true K is found again from every subsample: the two fits agree almost perfectly.
+    // The true K is found again from every subsample: the two fits agree almost perfectly, far
+    // more than on the Gaussian reference.
     EXPECT_GT(e.stability[groups - 2], 0.95);
+    EXPECT_LT(e.reference[groups - 2], 0.9);
+    EXPECT_DOUBLE_EQ(e.criterion[groups - 2], e.stability[groups - 2] - e.reference[groups - 2]);
   }
 }
 
@@ -43,7 +46,7 @@ TEST(KEstimation, IsReproducibleFromItsSeedAndWritesEveryK) {
   EXPECT_EQ(a.stability, b.stability);
   EXPECT_EQ(a.chosen, b.chosen);
   const std::string csv = a.csv();
-  EXPECT_EQ(csv.rfind("k,stability,spread,chosen\n", 0), 0u);
+  EXPECT_EQ(csv.rfind("k,stability,spread,reference,criterion,chosen\n", 0), 0u);
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 7);  // header + K = 2..7
   EXPECT_NE(csv.find("\n" + std::to_string(a.chosen) + ","), std::string::npos);
   EXPECT_NE(a.summary().find("K = " + std::to_string(a.chosen)), std::string::npos);
@@ -53,7 +56,8 @@ TEST(KEstimation, RefusesTooFewRows) {
   const torch::Tensor x = torch::randn({10, 4});
   KEstimationOptions o;
   o.min_k(2).max_k(10);
-  test::expect_error_containing([&] { estimate_clusters(x, o); }, {"needs more than 10 images, got 10"});
+  test::expect_error_containing([&] { estimate_clusters(x, o); },
+                                {"needs more than 10 images, got 10"});
 }
 
 }  // namespace

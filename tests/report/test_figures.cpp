@@ -49,5 +49,28 @@ TEST_F(FiguresTest, CurvesAreOnTheRunsMinutesWithEachStagesStartMarked) {
   EXPECT_EQ(read_all(path("curves.png")).substr(1, 3), "PNG");
 }
 
+TEST_F(FiguresTest, TheKEstimateIsPlottedWithTheChosenKMarked) {
+  auto row = [](const char* k, const char* stability, const char* chosen) {
+    return std::map<std::string, std::string>{{"k", k},
+                                              {"stability", stability},
+                                              {"spread", "0.01"},
+                                              {"reference", "0.5"},
+                                              {"criterion", "0.3"},
+                                              {"chosen", chosen}};
+  };
+  ReportWriter w(dir_);
+  EXPECT_EQ(plot_k_estimate(w, {}), 0);  // K was not estimated: no figure
+  EXPECT_TRUE(w.files().empty());
+  const MetricsRows rows = {row("2", "0.80", "0"), row("3", "0.95", "1"), row("4", "0.70", "0")};
+  EXPECT_EQ(plot_k_estimate(w, rows), 3);
+  EXPECT_EQ(read_all(path("k_estimate.dat")),
+            "# k stability spread reference criterion\n2 0.80 0.01 0.5 0.3\n3 0.95 0.01 0.5 "
+            "0.3\n4 0.70 0.01 0.5 0.3\n");
+  const std::string script = read_all(path("k_estimate.gp"));
+  EXPECT_NE(script.find("set arrow from 3, graph 0 to 3, graph 1"), std::string::npos) << script;
+  EXPECT_NE(script.find("Number of clusters: K = 3"), std::string::npos) << script;
+  EXPECT_EQ(read_all(path("k_estimate.png")).substr(1, 3), "PNG");
+}
+
 }  // namespace
 }  // namespace dcacn

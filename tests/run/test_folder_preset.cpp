@@ -57,8 +57,7 @@ TEST_F(FolderPresetTest, MixedSizesAndColourModesAreAdaptedAndSaidSo) {
   EXPECT_EQ(s.sizes.size(), 2u);
   EXPECT_EQ(s.grey, 30);
   EXPECT_EQ(s.colour, 20);
-  EXPECT_NE(s.summary().find("2 sizes (28x28 x30, 80x64 x20)"), std::string::npos)
-      << s.summary();
+  EXPECT_NE(s.summary().find("2 sizes (28x28 x30, 80x64 x20)"), std::string::npos) << s.summary();
   FolderPresetOptions o;
   o.k_range = "2-10";
   std::string notes;

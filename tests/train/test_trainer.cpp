@@ -419,6 +419,77 @@ TEST_F(TrainerTest, TheNeighbourStageAfterABudgetAndOnResumeTrainsTheSame) {
   expect_same_metrics(path("a/metrics.csv"), path("b/metrics.csv"));
 }
 
+// --k-range: the head trains with the range's largest K until the neighbour stage estimates K;
+// the network then has that K, a stage after it trains the new head (the optimiser follows),
+// and the run resumes from a checkpoint of either K.
+TEST_F(TrainerTest, AnEstimatedKReplacesTheHeadForTheStagesAfterIt) {
+  TrainConfig c = with_neighbours(tiny());
+  c.clusters = 5;
+  c.k_range = "2-5";
+  c.stages = "contrastive:steps=3,neighbours,contrastive:steps=2";
+  ASSERT_EQ(run_new(c, "run").status, TrainResult::Status::kBudgetReached);
+  const auto rows = read_metrics(path("run/k_estimate.csv"));
+  ASSERT_EQ(rows.size(), 4u);  // K = 2..5
+  int64_t chosen = 0;
+  for (const auto& row : rows) {
+    if (row.at("chosen") == "1") chosen = std::stoll(row.at("k"));
+  }
+  ASSERT_GE(chosen, 2);
+  const Checkpoint last = load_checkpoint(path("run/checkpoints/last.pt"));
+  EXPECT_EQ(last.step, 5);
+  EXPECT_EQ(last.network.clusters(), chosen);
+  const TrainedModel trained = load_trained_model(path("run"), "cpu");
+  EXPECT_EQ(trained.clusters(), chosen);
+  EXPECT_EQ(trained.model->cluster_head->named_parameters()["mlp.2.weight"].size(0), chosen);
+  // The last stage trained the new head.
+  c.stages = "contrastive:steps=3,neighbours";
+  ASSERT_EQ(run_new(c, "two").status, TrainResult::Status::kBudgetReached);
+  const Checkpoint two = load_checkpoint(path("two/checkpoints/last.pt"));
+  for (size_t i = 0; i < two.model.size(); ++i) {
+    if (two.model[i].first.rfind("cluster_head.", 0) == 0) {
+      EXPECT_FALSE(two.model[i].second.equal(last.model[i].second)) << two.model[i].first;
+    }
+  }
+  // A run whose checkpoint has the estimated K resumes with a stage appended.
+  ResumeOverrides more;
+  more.stages = "contrastive:steps=3,neighbours,contrastive:steps=1";
+  EXPECT_EQ(Trainer(path("two"), more).run().status, TrainResult::Status::kBudgetReached);
+  EXPECT_EQ(load_checkpoint(path("two/checkpoints/last.pt")).network.clusters(), chosen);
+  // Without a neighbours stage there is no K to estimate.
+  c.stages = "contrastive:steps=3";
+  expect_error_containing([&] { Trainer(c, path("none")); },
+                          {"--k-range 2-5", "neighbours stage", "contrastive"});
+}
+
+// --precision auto times both precisions on a new run and records the choice; a resumed run
+// keeps it without measuring again.
+TEST_F(TrainerTest, PrecisionAutoRecordsTheFasterAndResumeKeepsIt) {
+  TrainConfig c = tiny_real_mode();
+  c.bf16 = false;
+  c.precision_auto = true;
+  c.max_steps = 2;
+  ASSERT_EQ(run_new(c, "run").status, TrainResult::Status::kBudgetReached);
+  const TrainConfig saved = load_checkpoint(path("run/checkpoints/last.pt")).config;
+  EXPECT_TRUE(saved.precision_auto);
+  const std::string& m = saved.precision_measured;
+  ASSERT_NE(m.find("fp32 "), std::string::npos) << m;
+  const double fp32 = std::stod(m.substr(m.find("fp32 ") + 5));
+  const double bf16 = std::stod(m.substr(m.find("bf16 ") + 5));
+  EXPECT_GT(fp32, 0);
+  EXPECT_GT(bf16, 0);
+  EXPECT_EQ(saved.bf16, bf16 > fp32) << m;
+  EXPECT_NE(m.find(saved.bf16 ? ": bf16" : ": fp32"), std::string::npos) << m;
+  std::ifstream config_in(path("run/config.json"));
+  EXPECT_EQ(nlohmann::json::parse(config_in)["precision_measured"], m);
+  ResumeOverrides more;
+  more.max_steps = 3;
+  Trainer resumed(path("run"), more);
+  EXPECT_EQ(resumed.run().status, TrainResult::Status::kBudgetReached);
+  const TrainConfig after = load_checkpoint(path("run/checkpoints/last.pt")).config;
+  EXPECT_EQ(after.precision_measured, m);
+  EXPECT_EQ(after.bf16, saved.bf16);
+}
+
 TEST_F(TrainerTest, AStepBudgetEndsTheRunWithAFinalEvaluation) {
   TrainConfig c = tiny();
   c.max_steps = 3;  // inside the second epoch

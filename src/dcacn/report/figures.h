@@ -40,6 +40,11 @@ MetricsRows read_metrics_rows(const std::string& path);
 /// curves.png was drawn.
 bool plot_training_curves(ReportWriter& w, const MetricsRows& rows);
 
+/// k_estimate.png from a run's k_estimate.csv (read with read_metrics_rows): the stability of
+/// every K tried, with its spread over the pairs of fits, the chosen K marked. Returns the K
+/// chosen, or 0 when there are no rows (K was not estimated).
+int64_t plot_k_estimate(ReportWriter& w, const MetricsRows& rows);
+
 /// sizes.png: the clusters' sizes, largest first.
 void plot_cluster_sizes(ReportWriter& w, const ClusterAnalysis& a);
 

@@ -55,6 +55,15 @@ void curves_and_tsne(std::ostream& h, const ReportPage& p, bool has_labels) {
     h << "<p class=\"note\">No evaluations in metrics.csv yet.</p>";
   }
   h << "</div>\n";
+  if (p.estimated_k > 0) {
+    h << "<h2>Number of clusters</h2>\n<div class=\"row\"><img src=\"k_estimate.png\" "
+         "alt=\"stability of k-means against K\"></div>\n<p class=\"note\">K = "
+      << p.estimated_k
+      << " was estimated without labels when the neighbours stage began: for each K, k-means on "
+         "two independent subsamples of the features, compared on a common sample (adjusted "
+         "Rand index, mean of 5 pairs), less the same on a Gaussian with the features' mean and "
+         "covariance; the K most stable above that reference is chosen (k_estimate.csv).</p>\n";
+  }
   if (p.tsne_samples == 0) return;
   h << "<h2>t-SNE of the learned features</h2>\n<div class=\"row\">"
     << "<img src=\"tsne_clusters.png\" alt=\"t-SNE by cluster\">";

@@ -20,6 +20,8 @@ struct ReportPage {
   int64_t clusters = 0;
   bool has_score_curves = false;
   bool has_loss_curves = false;
+  /// > 0: the run estimated K and this was chosen (k_estimate.png).
+  int64_t estimated_k = 0;
   int64_t tsne_samples = 0;  ///< 0: no t-SNE
   uint64_t tsne_seed = 0;
   double tsne_kl = 0;

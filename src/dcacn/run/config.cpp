@@ -18,7 +18,7 @@ namespace dcacn {
   X(selflabel_ce_weight) X(selflabel_instance_weight) X(selflabel_entropy_weight)             \
   X(neighbour_space) X(neighbour_k) X(neighbour_heads) X(neighbour_epochs) X(neighbour_lr)     \
   X(neighbour_entropy_weight) X(stages) X(eval_every_minutes) X(eval_images) X(init_weights)  \
-  X(k_range)
+  X(k_range) X(precision_auto) X(precision_measured)
 // clang-format on
 
 nlohmann::json TrainConfig::to_json() const {
@@ -215,7 +215,10 @@ TrainConfig preset(const std::string& name) {
     // (ACC 0.6456 in 30 min, against 0.6297 with two local crops at 3e-4).
     c.views = "2x28@0.2-1,4x14@0.05-0.5";
     c.lr = 1e-3;
+    // bf16 or fp32, whichever trains faster here (train/precision.h): bf16 on the AMD EPYC of
+    // the benchmarks, fp32 on an Intel Xeon without AMX.
     c.bf16 = true;
+    c.precision_auto = true;
     c.channels_last = true;
     c.eval_every = 1;
     // A point of the curves every minute, on 5,000 images (2-3 s each, ~4% of the run); every

@@ -75,7 +75,12 @@ struct TrainConfig {
   /// the flags above describe (contrastive with --epochs, --time-budget and --max-steps as its
   /// budget, then self-labelling, then the neighbour stage, each when set).
   std::string stages;
-  bool bf16 = false;           ///< CPU bf16 autocast / CUDA bf16 autocast
+  bool bf16 = false;  ///< CPU bf16 autocast / CUDA bf16 autocast
+  /// --precision auto: a new run times a few steps in fp32 and in bf16 when it starts
+  /// (train/precision.h) and sets `bf16` to the faster; `precision_measured` records the
+  /// figures. A resumed run keeps the choice.
+  bool precision_auto = false;
+  std::string precision_measured;
   bool channels_last = false;  ///< NHWC weights and inputs (faster convolutions on CPU)
   // Evaluation and checkpoints.
   int64_t eval_every = 1;  ///< epochs between evaluations and checkpoints

@@ -76,12 +76,10 @@ FolderSurvey survey_image_folder(const std::string& root, const FolderSurveyOpti
   return s;
 }
 
-TrainConfig folder_preset(const FolderSurvey& s, const FolderPresetOptions& o,
-                          std::string* notes) {
+TrainConfig folder_preset(const FolderSurvey& s, const FolderPresetOptions& o, std::string* notes) {
   const int64_t max_k = o.clusters > 0 ? o.clusters : parse_k_range(o.k_range, "--k-range").second;
-  DCACN_CHECK(s.images >= kFolderMinimumImages, s.root, " holds ", s.images,
-              " image", s.images == 1 ? "" : "s", "; clustering needs at least ",
-              kFolderMinimumImages);
+  DCACN_CHECK(s.images >= kFolderMinimumImages, s.root, " holds ", s.images, " image",
+              s.images == 1 ? "" : "s", "; clustering needs at least ", kFolderMinimumImages);
   DCACN_CHECK(o.clusters == 0 || s.images >= 2 * o.clusters, "--k ", o.clusters, " is more than ",
               s.root, "'s ", s.images, " images can make (at least 2 per cluster)");
   DCACN_CHECK(o.clusters > 0 || s.images >= 2 * max_k, "--k auto: the range ", o.k_range,
@@ -108,7 +106,8 @@ TrainConfig folder_preset(const FolderSurvey& s, const FolderPresetOptions& o,
   c.stages = "contrastive:share=1,neighbours";
   c.neighbour_space = "pixels";
   c.neighbour_k = std::min<int64_t>(20, s.images / 4);
-  c.bf16 = !o.gpu;  // as fmnist-cpu (bench/results: the faster on the CPUs measured)
+  c.bf16 = true;
+  c.precision_auto = true;  // the faster of fp32 and bf16, timed when the run starts
   c.channels_last = true;
   c.eval_every_minutes = std::max(0.5, o.minutes / 10.0);
   c.eval_images = s.images > 5000 ? 5000 : 0;

@@ -108,7 +108,9 @@ WholeStageResult NeighbourStage::run(StageContext& context) {
                                    options_.min_k(), "-", options_.max_k()));
     const KEstimate k = estimate_clusters(features, k_estimation_options(options_, context.seed()));
     context.finish_progress();
-    log_info("number of clusters, by stability of k-means on the features: " + k.summary());
+    log_info(
+        "number of clusters (stability of k-means on the features less a Gaussian reference's): " +
+        k.summary());
     context.write_run_file(kKEstimateFile, k.csv());
     head.clusters(k.chosen);
   }

@@ -33,18 +33,6 @@ torch::Tensor epoch_order(uint64_t seed, int64_t epoch, int64_t n) {
   return torch::randperm(n, gen, torch::TensorOptions().dtype(torch::kInt64));
 }
 
-LossOptions loss_options(const TrainConfig& c) {
-  LossOptions o;
-  o.instance = parse_contrast(c.instance_loss);
-  o.instance_temperature = c.instance_temperature;
-  o.cluster = parse_contrast(c.cluster_loss);
-  o.reading = parse_cluster_reading(c.cluster_reading);
-  o.cluster_temperature = c.cluster_temperature;
-  o.cluster_weight = c.cluster_weight;
-  o.entropy_weight = c.entropy_weight;
-  return o;
-}
-
 Dataset load_training_data(const TrainConfig& c) {
   Dataset data = load_dataset(dataset_spec(c));
   DCACN_CHECK(data.size() >= c.batch_size, "--batch-size ", c.batch_size, " is larger than the ",
@@ -95,6 +83,18 @@ bool is_budget(StopPolicy::Reason reason) {
 }
 
 }  // namespace
+
+LossOptions loss_options(const TrainConfig& c) {
+  LossOptions o;
+  o.instance = parse_contrast(c.instance_loss);
+  o.instance_temperature = c.instance_temperature;
+  o.cluster = parse_contrast(c.cluster_loss);
+  o.reading = parse_cluster_reading(c.cluster_reading);
+  o.cluster_temperature = c.cluster_temperature;
+  o.cluster_weight = c.cluster_weight;
+  o.entropy_weight = c.entropy_weight;
+  return o;
+}
 
 TrainState restored_state(const Checkpoint& ck, const std::string& source) {
   TrainState s;

@@ -22,6 +22,7 @@
 #include "dcacn/run/config.h"
 #include "dcacn/train/checkpoint_writer.h"
 #include "dcacn/train/evaluation.h"
+#include "dcacn/train/losses.h"
 #include "dcacn/train/metrics_log.h"
 #include "dcacn/train/pipeline.h"
 #include "dcacn/train/stop_policy.h"
@@ -58,6 +59,9 @@ struct TrainState {
 /// Where a checkpoint stands in `pipeline`; versions 1-3 (no pipeline recorded) are placed in
 /// the pipeline their configuration describes. InputError naming `source` when it does not fit.
 TrainState restored_state(const Checkpoint& checkpoint, const std::string& source);
+
+/// The contrastive losses' settings of a configuration.
+LossOptions loss_options(const TrainConfig& config);
 
 class TrainingSession : public StageContext {
  public:

@@ -4,9 +4,12 @@
 
 #include "dcacn/model/pretrained.h"
 #include "dcacn/model/state_dict.h"
+#include "dcacn/run/setup.h"
 #include "dcacn/train/pipeline.h"
+#include "dcacn/train/precision.h"
 #include "dcacn/util/error.h"
 #include "dcacn/util/fs.h"
+#include "dcacn/util/log.h"
 
 namespace dcacn {
 namespace {
@@ -109,6 +112,19 @@ void Trainer::set_distributed(const DistEnv& env, const CommunicatorOptions& opt
 }
 
 TrainResult Trainer::run() {
+  if (restored_ == nullptr && config_.precision_auto && config_.precision_measured.empty()) {
+    if (dist_.distributed()) {
+      // The ranks would have to agree on one choice before they can talk: kept as set.
+      log_info(c10::str("--precision auto is not measured in a data-parallel run: ",
+                        config_.bf16 ? "bf16" : "fp32", " as set (--precision bf16|fp32)"));
+    } else {
+      const PrecisionChoice p = measure_precision(config_, pick_device(config_.device));
+      config_.bf16 = p.bf16;
+      config_.precision_measured = p.summary();
+      log_info("precision (--precision auto), training steps timed on this machine: " +
+               p.summary());
+    }
+  }
   if (dist_.rank == 0) {
     std::filesystem::create_directories(run_dir_ + "/checkpoints");
     write_file_atomic(run_dir_ + "/config.json", config_.to_json().dump(2) + "\n");
