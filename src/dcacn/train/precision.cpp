@@ -5,6 +5,7 @@
 #include <torch/optim/adam.h>
 
 #include <chrono>
+#include <memory>
 
 #include "dcacn/augment/multicrop.h"
 #include "dcacn/run/setup.h"
@@ -18,41 +19,46 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Training images per second of `steps` timed steps after `warmup` untimed ones.
-double images_per_second(const TrainConfig& c, torch::Device device, bool bf16, int64_t batch,
-                         const PrecisionTrialOptions& o) {
-  const MultiCropSpec views = view_spec(c);
-  const int64_t size = views.global.front().size;
-  const int64_t channels = dataset_info(c).channels;
-  DCACN model(model_options(c, channels, size));
-  if (c.channels_last) to_channels_last(*model);
-  model->to(device);
-  model->train();
-  torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(c.lr));
-  TrainStepOptions step_options;
-  step_options.batch_size = batch;
-  step_options.global_views = static_cast<int64_t>(views.global.size());
-  step_options.losses = loss_options(c);
-  step_options.bf16 = bf16;
-  step_options.channels_last = c.channels_last;
-  TrainStep step(model, adam, step_options);
-  MultiCropAugmenter augment(views, c.seed + 1);
-  at::Generator gen = at::detail::createCPUGenerator(c.seed + 2);
-  const torch::Tensor images =
-      torch::randint(0, 256, {batch, channels, size, size}, gen, torch::kUInt8);
-  const torch::Tensor on_device = to_device(images, device);
-  Clock::time_point start;
-  for (int64_t i = 0; i < o.warmup + o.steps; ++i) {
-    if (i == o.warmup) {
-      if (device.is_cuda()) torch::cuda::synchronize();
-      start = Clock::now();
-    }
-    step.apply(step.losses(augment(on_device)), c.lr);
+// One precision's copy of the run's network, optimiser and views, and a batch of random images.
+struct Trial {
+  Trial(const TrainConfig& c, torch::Device device, bool bf16, int64_t batch)
+      : views(view_spec(c)),
+        model(model_options(c, dataset_info(c).channels, views.global.front().size)),
+        adam(model->parameters(), torch::optim::AdamOptions(c.lr)),
+        augment(views, c.seed + 1),
+        lr(c.lr) {
+    if (c.channels_last) to_channels_last(*model);
+    model->to(device);
+    model->train();
+    TrainStepOptions o;
+    o.batch_size = batch;
+    o.global_views = static_cast<int64_t>(views.global.size());
+    o.losses = loss_options(c);
+    o.bf16 = bf16;
+    o.channels_last = c.channels_last;
+    step = std::make_unique<TrainStep>(model, adam, o);
+    const int64_t size = views.global.front().size;
+    at::Generator gen = at::detail::createCPUGenerator(c.seed + 2);
+    images = to_device(
+        torch::randint(0, 256, {batch, dataset_info(c).channels, size, size}, gen, torch::kUInt8),
+        device);
   }
-  if (device.is_cuda()) torch::cuda::synchronize();
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  return static_cast<double>(o.steps * batch) / std::max(seconds, 1e-9);
-}
+  // Seconds of one training step.
+  double time_step(torch::Device device) {
+    const auto start = Clock::now();
+    step->apply(step->losses(augment(images)), lr);
+    if (device.is_cuda()) torch::cuda::synchronize();
+    return std::chrono::duration<double>(Clock::now() - start).count();
+  }
+
+  MultiCropSpec views;
+  DCACN model;
+  torch::optim::Adam adam;
+  MultiCropAugmenter augment;
+  std::unique_ptr<TrainStep> step;
+  torch::Tensor images;
+  double lr;
+};
 
 }  // namespace
 
@@ -68,9 +74,27 @@ PrecisionChoice measure_precision(const TrainConfig& config, torch::Device devic
               "measuring the precision needs at least one timed step of two images");
   const auto start = Clock::now();
   const int64_t batch = std::min(options.batch, config.batch_size);
+  // Both warmed up first, then their timed steps alternate, so that neither pays for a cold
+  // start or for the machine's speed drifting between the two.
+  Trial fp32(config, device, false, batch), bf16(config, device, true, batch);
+  for (int64_t i = 0; i < options.warmup; ++i) {
+    fp32.time_step(device);
+    bf16.time_step(device);
+  }
+  double fp32_seconds = 0, bf16_seconds = 0;
+  for (int64_t i = 0; i < options.steps; ++i) {
+    if (i % 2 == 0) {
+      fp32_seconds += fp32.time_step(device);
+      bf16_seconds += bf16.time_step(device);
+    } else {
+      bf16_seconds += bf16.time_step(device);
+      fp32_seconds += fp32.time_step(device);
+    }
+  }
   PrecisionChoice out;
-  out.fp32_images_per_second = images_per_second(config, device, false, batch, options);
-  out.bf16_images_per_second = images_per_second(config, device, true, batch, options);
+  const double images = static_cast<double>(options.steps * batch);
+  out.fp32_images_per_second = images / std::max(fp32_seconds, 1e-9);
+  out.bf16_images_per_second = images / std::max(bf16_seconds, 1e-9);
   out.bf16 = out.bf16_images_per_second > out.fp32_images_per_second;
   out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return out;

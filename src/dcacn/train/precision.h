@@ -4,8 +4,8 @@
 // AMX or avx512_bf16 and emulated without, and a narrow network's step is also bound by memory
 // traffic, which bf16 halves (bench/results: bf16 the faster on an AMD EPYC, fp32 on an Intel
 // Xeon with avx512_bf16 and no AMX). A few steps of the run's own network, views and losses are
-// timed in each precision on random images, from a copy of the network (the run's own weights,
-// optimiser and random streams are not touched).
+// timed in each precision on random images (both warmed up, then their steps alternating), on
+// copies of the network (the run's own weights, optimiser and random streams are not touched).
 
 #include <torch/types.h>
 
