@@ -52,7 +52,9 @@ int run_embed(EmbedParams& p) {
   e.features = out.features;
   e.embeddings = out.embeddings;
   e.probabilities = out.probabilities;
-  e.clusters = out.probabilities.argmax(1);
+  const bool run_images = p.images.empty() && !p.data.given() && p.data.split.empty();
+  const auto curated = curated_clusters(p.model, out.probabilities, run_images);
+  e.clusters = curated ? curated->clusters : out.probabilities.argmax(1);
   if (format == "pt") {
     write_embeddings_pt(p.out, e);
   } else {

@@ -42,10 +42,18 @@ int run_predict(PredictParams& p) {
   const auto t1 = std::chrono::steady_clock::now();
   const ModelOutputs out = model.run(set.images, o);
   const double run_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-  const std::string csv = prediction_table(set.paths, torch::Tensor(), out.probabilities);
-  const torch::Tensor clusters = out.probabilities.argmax(1);
+  const auto curated = curated_clusters(p.model, out.probabilities, /*run_images=*/false);
+  const std::string csv = prediction_table(set.paths, torch::Tensor(), out.probabilities,
+                                           curated ? &*curated : nullptr);
   if (!p.group_into.empty()) {
-    group_into(p.group_into, set.paths, clusters, model.clusters(), p.copy);
+    if (curated) {
+      std::vector<std::string> folders;
+      for (const std::string& name : curated->names) folders.push_back(folder_name(name));
+      group_into(p.group_into, set.paths, curated->clusters,
+                 static_cast<int64_t>(curated->names.size()), p.copy, folders);
+    } else {
+      group_into(p.group_into, set.paths, out.probabilities.argmax(1), model.clusters(), p.copy);
+    }
     log_info(c10::str("grouped ", set.paths.size(), " images into ", p.group_into,
                       p.copy ? " (copies)" : " (links)"));
   }

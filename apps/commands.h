@@ -18,5 +18,7 @@ CommandRunner register_evaluate(CLI::App& app);
 CommandRunner register_predict(CLI::App& app);
 CommandRunner register_embed(CLI::App& app);
 CommandRunner register_report(CLI::App& app);
+CommandRunner register_serve(CLI::App& app);
+CommandRunner register_export(CLI::App& app);
 
 }  // namespace dcacn::cli

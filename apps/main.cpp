@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   runners["predict"] = dcacn::cli::register_predict(app);
   runners["embed"] = dcacn::cli::register_embed(app);
   runners["report"] = dcacn::cli::register_report(app);
+  runners["serve"] = dcacn::cli::register_serve(app);
+  runners["export"] = dcacn::cli::register_export(app);
   CLI11_PARSE(app, argc, argv);
   for (const auto* sub : app.get_subcommands()) {
     return dcacn::cli::run_guarded(runners.at(sub->get_name()));

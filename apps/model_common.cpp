@@ -1,10 +1,12 @@
 #include "model_common.h"
 
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <map>
 
 #include "dcacn/data/image_folder.h"
+#include "dcacn/io/image_grid.h"
 #include "dcacn/io/predictions.h"
 #include "dcacn/run/setup.h"
 #include "dcacn/util/error.h"
@@ -27,6 +29,8 @@ void add_model_options(CLI::App* command, ModelChoice* choice) {
                    "versions)")
       ->capture_default_str();
   command->add_option("--device", choice->device, "auto | cpu | cuda")->capture_default_str();
+  command->add_flag("--ignore-curation", choice->ignore_curation,
+                    "use the model's own clusters even when RUN/curation.json exists");
   command
       ->add_option("--batch-size", choice->batch_size,
                    "images per forward pass (0: the run's evaluation batch size)")
@@ -104,7 +108,7 @@ ImageSet read_images_for_model(const TrainedModel& model, const std::vector<std:
 // (see model_common.h) The common columns (index, path, cluster), then the confidence and the top-k
 // clusters.
 std::string prediction_table(const std::vector<std::string>& paths, const torch::Tensor& labels,
-                             const torch::Tensor& probabilities) {
+                             const torch::Tensor& probabilities, const CuratedClusters* curated) {
   const int64_t k = probabilities.size(1), top = std::min<int64_t>(3, k);
   const auto [values, ids] = probabilities.topk(top, 1);
   const auto v = values.accessor<float, 2>();
@@ -124,13 +128,60 @@ std::string prediction_table(const std::vector<std::string>& paths, const torch:
       line += "," + std::to_string(c[i][t]) + number;
     }
   };
-  return predictions_csv(ids.select(1, 0), labels, paths, extra);
+  if (curated == nullptr) return predictions_csv(ids.select(1, 0), labels, paths, extra);
+  extra.names.insert(extra.names.begin(), "name");
+  const auto named = extra.row;
+  const auto cluster = curated->clusters.accessor<int64_t, 1>();
+  extra.row = [&](int64_t i, std::string& line) {
+    line += "," + csv_escape(curated->names.at(cluster[i]));
+    named(i, line);
+  };
+  return predictions_csv(curated->clusters, labels, paths, extra);
+}
+
+std::string folder_name(const std::string& name) {
+  std::string out;
+  for (char c : name) {
+    const bool plain =
+        std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ' ';
+    out += plain ? c : '_';
+  }
+  while (!out.empty() && (out.front() == '.' || out.front() == ' ')) out.erase(out.begin());
+  return out.empty() ? "_" : out.substr(0, 80);
+}
+
+std::optional<CuratedClusters> curated_clusters(const ModelChoice& choice,
+                                                const torch::Tensor& probabilities,
+                                                bool run_images) {
+  if (choice.ignore_curation || !is_directory(choice.checkpoint)) return std::nullopt;
+  bool found = false;
+  const Curation c = load_curation_if_present(choice.checkpoint, &found);
+  if (!found) return std::nullopt;
+  const std::string file = choice.checkpoint + "/" + Curation::kFileName;
+  DCACN_CHECK(c.base_clusters() == probabilities.size(1), file, " was made for a model with ",
+              c.base_clusters(), " clusters; this checkpoint has ", probabilities.size(1),
+              " (give --ignore-curation to use the model's own clusters)");
+  CuratedClusters out;
+  for (int64_t id = 0; id < c.id_bound(); ++id) out.names.push_back(c.name(id));
+  if (run_images && c.images() == probabilities.size(0)) {
+    out.clusters = torch::tensor(c.assignment(), torch::kInt64);
+    log_info(c10::str("applied ", file, " (", c.version(), " records) to the run's images"));
+  } else {
+    const torch::Tensor map = torch::tensor(c.base_cluster_map(), torch::kInt64);
+    out.clusters = map.index_select(0, probabilities.argmax(1));
+    log_info(c10::str("applied ", file, " (", c.version(),
+                      " records) through its cluster map: merges and names carry over, a split "
+                      "cluster's new images go to its largest part"));
+  }
+  return out;
 }
 
 // (see model_common.h) Lays out DIR/cluster_NN/<file name> (links, or copies with --copy) in a
 // sibling temporary folder and renames it into place, so DIR is either complete or absent.
 void group_into(const std::string& dir, const std::vector<std::string>& paths,
-                const torch::Tensor& clusters, int64_t k, bool copy) {
+                const torch::Tensor& clusters, int64_t k, bool copy,
+                const std::vector<std::string>& folder_names, const torch::Tensor& images) {
+  TORCH_CHECK(!paths.empty() || images.defined(), "group_into: paths or images");
   DCACN_CHECK(!fs::exists(dir) || (fs::is_directory(dir) && fs::is_empty(dir)), "--group-into ",
               dir, " already exists and is not empty; choose a new folder");
   const fs::path target = fs::absolute(dir);
@@ -141,12 +192,22 @@ void group_into(const std::string& dir, const std::vector<std::string>& paths,
   std::map<std::string, int> used;  // names already taken per folder
   const auto id = clusters.accessor<int64_t, 1>();
   try {
-    for (size_t i = 0; i < paths.size(); ++i) {
+    const int64_t n_images = paths.empty() ? images.size(0) : static_cast<int64_t>(paths.size());
+    const int index_width =
+        static_cast<int>(std::to_string(std::max<int64_t>(n_images - 1, 1)).size());
+    for (int64_t i = 0; i < n_images; ++i) {
       std::string sub = std::to_string(id[i]);
-      sub = "cluster_" + std::string(std::max<int>(0, width - static_cast<int>(sub.size())), '0') +
-            sub;
+      sub = std::string(std::max<int>(0, width - static_cast<int>(sub.size())), '0') + sub;
+      sub = folder_names.empty() ? "cluster_" + sub : sub + "_" + folder_names.at(id[i]);
       const fs::path folder = staging / sub;
       fs::create_directories(folder);
+      if (paths.empty()) {
+        std::string number = std::to_string(i);
+        number = std::string(std::max<int>(0, index_width - static_cast<int>(number.size())), '0') +
+                 number;
+        write_png((folder / (number + ".png")).string(), images[i]);
+        continue;
+      }
       const fs::path source = fs::absolute(paths[i]);
       std::string name = source.filename().string();
       // Same file name from different folders: name~2.png, name~3.png, ...

@@ -3,9 +3,11 @@
 // predict, embed, report).
 
 #include <CLI/CLI.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "dcacn/curate/curation.h"
 #include "dcacn/data/dataset.h"
 #include "dcacn/infer/inference.h"
 
@@ -17,6 +19,7 @@ struct ModelChoice {
   std::string which = "last";
   std::string device = "auto";
   int64_t batch_size = 0;  ///< 0: the run's evaluation batch size
+  bool ignore_curation = false;
 };
 void add_model_options(CLI::App* command, ModelChoice* choice);
 TrainedModel load_model(const ModelChoice& choice);
@@ -39,15 +42,37 @@ struct ImageSet {
 /// could be read; unreadable images are listed in `failed` and reported with warnings.
 ImageSet read_images_for_model(const TrainedModel& model, const std::vector<std::string>& inputs);
 
+/// A run's curated clusters (RUN/curation.json, edited with `dcacn serve`) for some images.
+struct CuratedClusters {
+  torch::Tensor clusters;          ///< [M] int64 curated cluster ids
+  std::vector<std::string> names;  ///< by cluster id
+};
+/// When `choice` names a run directory that has a curation (and --ignore-curation is not
+/// given): the curated clusters of images whose model probabilities are `probabilities` [M, K].
+/// `run_images`: the rows are the run's own dataset in order, so each image gets its curated
+/// cluster; otherwise the curation's base-cluster map applies (Curation::base_cluster_map).
+std::optional<CuratedClusters> curated_clusters(const ModelChoice& choice,
+                                                const torch::Tensor& probabilities,
+                                                bool run_images);
+
 /// The predictions CSV of `predict` and `cluster`: index, path, [label,] cluster (argmax), then
 /// the confidence and the top-3 clusters with their probabilities. `labels` may be undefined.
+/// With `curated`: the cluster column is the curated one, followed by its name; confidence and
+/// top-3 stay the model's.
 std::string prediction_table(const std::vector<std::string>& paths, const torch::Tensor& labels,
-                             const torch::Tensor& probabilities);
+                             const torch::Tensor& probabilities,
+                             const CuratedClusters* curated = nullptr);
+
+/// A cluster name made safe as a folder name (letters, digits, - _ . and spaces; others "_").
+std::string folder_name(const std::string& name);
 
 /// Lays out DIR/cluster_NN/<file name> (links to `paths`, or copies) in a sibling temporary
 /// folder and renames it into place, so DIR is either complete or absent. InputError when DIR
-/// exists and is not empty.
+/// exists and is not empty. `folder_names` (by cluster id): DIR/NN_<name> instead. Without
+/// paths, `images` ([M, C, H, W] uint8) are written as DIR/<folder>/<index>.png.
 void group_into(const std::string& dir, const std::vector<std::string>& paths,
-                const torch::Tensor& clusters, int64_t k, bool copy);
+                const torch::Tensor& clusters, int64_t k, bool copy,
+                const std::vector<std::string>& folder_names = {},
+                const torch::Tensor& images = {});
 
 }  // namespace dcacn::cli

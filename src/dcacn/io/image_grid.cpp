@@ -38,11 +38,35 @@ torch::Tensor make_grid(const std::vector<torch::Tensor>& columns, int64_t cell,
   return grid.clamp(0, 1).mul(255).round().to(torch::kUInt8);
 }
 
-void write_png(const std::string& path, const torch::Tensor& image) {
+namespace {
+
+void check_png_image(const torch::Tensor& image) {
   TORCH_CHECK(image.dim() == 3 && (image.size(0) == 1 || image.size(0) == 3) &&
                   image.scalar_type() == torch::kUInt8,
-              "write_png: expected uint8 [1 or 3, H, W], got ", image.sizes(), " ",
+              "PNG output: expected uint8 [1 or 3, H, W], got ", image.sizes(), " ",
               image.scalar_type());
+}
+
+void append_bytes(void* context, void* data, int size) {
+  static_cast<std::string*>(context)->append(static_cast<const char*>(data), size);
+}
+
+}  // namespace
+
+std::string encode_png(const torch::Tensor& image) {
+  check_png_image(image);
+  const torch::Tensor hwc = image.permute({1, 2, 0}).contiguous();
+  const int h = static_cast<int>(hwc.size(0)), w = static_cast<int>(hwc.size(1));
+  const int c = static_cast<int>(hwc.size(2));
+  std::string out;
+  TORCH_CHECK(
+      stbi_write_png_to_func(append_bytes, &out, w, h, c, hwc.data_ptr<uint8_t>(), w * c) != 0,
+      "PNG encoding failed");
+  return out;
+}
+
+void write_png(const std::string& path, const torch::Tensor& image) {
+  check_png_image(image);
   const torch::Tensor hwc = image.permute({1, 2, 0}).contiguous();
   const int h = static_cast<int>(hwc.size(0)), w = static_cast<int>(hwc.size(1));
   const int c = static_cast<int>(hwc.size(2));

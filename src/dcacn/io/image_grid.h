@@ -16,4 +16,7 @@ torch::Tensor make_grid(const std::vector<torch::Tensor>& columns, int64_t cell,
 /// Writes uint8 [C, H, W] (C = 1 or 3) as a PNG, through a temporary file and a rename.
 void write_png(const std::string& path, const torch::Tensor& image);
 
+/// The PNG file's bytes of uint8 [C, H, W] (C = 1 or 3), in memory.
+std::string encode_png(const torch::Tensor& image);
+
 }  // namespace dcacn
