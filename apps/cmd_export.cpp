@@ -58,7 +58,8 @@ int run_export(ExportParams& p) {
                data.paths.empty() ? data.images : torch::Tensor());
     log_info("wrote " + p.folders +
              (data.paths.empty() ? " (PNG files: the dataset has no image files)"
-                                 : p.copy ? " (copies)" : " (links)"));
+              : p.copy           ? " (copies)"
+                                 : " (links)"));
   }
   return 0;
 }

@@ -70,12 +70,10 @@ int run_serve(ServeParams& p) {
     log_info(c10::str("curation: ", file, ", ", curation.version(), " records"));
   } else {
     const torch::Tensor base = out.probabilities.argmax(1).contiguous();
-    curation = Curation(std::vector<int64_t>(base.data_ptr<int64_t>(),
-                                             base.data_ptr<int64_t>() + base.numel()),
-                        model.clusters(),
-                        {{"checkpoint", model.checkpoint},
-                         {"step", model.step},
-                         {"dataset", data.name}});
+    curation = Curation(
+        std::vector<int64_t>(base.data_ptr<int64_t>(), base.data_ptr<int64_t>() + base.numel()),
+        model.clusters(),
+        {{"checkpoint", model.checkpoint}, {"step", model.step}, {"dataset", data.name}});
     log_info("curation: none yet; the first edit writes " + file);
   }
 
@@ -106,7 +104,7 @@ int run_serve(ServeParams& p) {
   const int port = server.bind();
   std::cout << "serving " << data.size() << " images of " << p.run_dir << " at http://"
             << (p.server.host.find(':') != std::string::npos ? "[" + p.server.host + "]"
-                                                              : p.server.host)
+                                                             : p.server.host)
             << ":" << port << "/ (Ctrl-C stops)" << std::endl;
   std::atomic<bool> stop{false};
   StopSignals signals(stop);

@@ -21,14 +21,21 @@ packages=(
   clang-format            # the formatting check of .ci/run
   dataset-fashion-mnist   # the embedded default dataset (real images, offline)
   gnuplot-nox             # the figures of `dcacn report` (pngcairo terminal)
+  libcpp-httplib-dev      # the web server of `dcacn serve`
+  chromium                # the browser test of `dcacn serve`'s page (scripts/browser-test.sh)
   fonts-dejavu-core       # their font
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(python3-torch python3-torchvision python3-sklearn python3-scipy python3-pil time
-             chromium)  # chromium: headless screenshot of a report (bench/report_screenshot)
+  packages+=(python3-torch python3-torchvision python3-sklearn python3-scipy python3-pil time)
 fi
 if [[ "${1:-}" == "--fuzz" ]]; then
   packages+=(clang)
+fi
+
+# Node.js and npm drive the browser test (puppeteer-core, tests/browser/package-lock.json); a
+# machine that already has them (another distribution's Node.js) keeps its own.
+if ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
 fi
 
 SUDO=""

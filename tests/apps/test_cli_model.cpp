@@ -12,9 +12,11 @@
 
 #include "../test_util.h"
 #include "cli_util.h"
+#include "dcacn/curate/curation.h"
 #include "dcacn/infer/inference.h"
 #include "dcacn/io/embeddings.h"
 #include "dcacn/io/image_grid.h"
+#include "dcacn/io/predictions.h"
 
 namespace dcacn {
 namespace {
@@ -210,6 +212,84 @@ TEST_F(CliModelTest, EmbedWritesADictOfTensorsAndCsv) {
   const auto header = fields_of(rows[0]);
   EXPECT_EQ(header.size(), 3 + 2 + e.embeddings.size(1) + e.features.size(1));
   EXPECT_EQ(fields_of(rows[5]).size(), header.size());
+}
+
+TEST_F(CliModelTest, ACurationReachesExportEmbedAndPredict) {
+  const CliRun none = run_cli("export " + at("run") + " --csv " + at("none.csv"));
+  EXPECT_EQ(none.status, 1);
+  EXPECT_NE(none.output.find("curation.json not found"), std::string::npos) << none.output;
+  EXPECT_FALSE(fs::exists(at("none.csv")));
+  const CliRun file = run_cli("serve " + at("run") + "/config.json");
+  EXPECT_EQ(file.status, 1);
+  EXPECT_NE(file.output.find("serve takes a run folder"), std::string::npos) << file.output;
+
+  // The model's clusters, then a curation of them: cluster 0 renamed, images 0 and 1 moved to 1.
+  ASSERT_EQ(
+      run_cli("embed --checkpoint " + at("run") + " --out " + at("base.pt") + " --quiet").status,
+      0);
+  const Embeddings base = read_embeddings_pt(at("base.pt"));
+  const torch::Tensor model_clusters = base.clusters.contiguous();
+  std::vector<int64_t> expected(model_clusters.data_ptr<int64_t>(),
+                                model_clusters.data_ptr<int64_t>() + 96);
+  Curation c(expected, 2);
+  c.rename(0, "left, \"square\"");
+  c.move({0, 1}, 1);
+  c.save(at("run") + "/curation.json");
+  expected[0] = expected[1] = 1;
+
+  ASSERT_EQ(run_cli("export " + at("run") + " --csv " + at("curated.csv") + " --folders " +
+                    at("curated") + " --quiet")
+                .status,
+            0);
+  const Predictions exported = read_predictions_csv(at("curated.csv"));
+  EXPECT_EQ(exported.cluster, expected);
+  EXPECT_EQ(exported.label.size(), 96u);
+  const auto rows = lines_of(read_text(at("curated.csv")));
+  EXPECT_EQ(rows[0], "index,label,cluster,name");
+  EXPECT_EQ(rows[1], "0,0,1,cluster 1");
+  // The dataset has no image files: the folders hold PNGs, one per image, named by cluster.
+  const int64_t in_zero = std::count(expected.begin(), expected.end(), 0);
+  int64_t pngs_zero = 0, pngs_one = 0;
+  for (const auto& entry : fs::directory_iterator(at("curated/0_left_ _square_"))) {
+    pngs_zero += entry.path().extension() == ".png";
+  }
+  for (const auto& entry : fs::directory_iterator(at("curated/1_cluster 1"))) {
+    pngs_one += entry.path().extension() == ".png";
+  }
+  EXPECT_EQ(pngs_zero, in_zero);
+  EXPECT_EQ(pngs_one, 96 - in_zero);
+  // A name with a comma and quotes is quoted as RFC 4180 says.
+  const int64_t first_zero = std::find(expected.begin(), expected.end(), 0) - expected.begin();
+  ASSERT_LT(first_zero, 96);
+  EXPECT_EQ(rows[first_zero + 1], std::to_string(first_zero) + "," +
+                                      std::to_string(first_zero % 2) +
+                                      ",0,\"left, \"\"square\"\"\"");
+
+  ASSERT_EQ(
+      run_cli("embed --checkpoint " + at("run") + " --out " + at("curated.pt") + " --quiet").status,
+      0);
+  EXPECT_TRUE(read_embeddings_pt(at("curated.pt")).clusters.equal(torch::tensor(expected)));
+  ASSERT_EQ(run_cli("embed --checkpoint " + at("run") + " --ignore-curation --out " +
+                    at("model.pt") + " --quiet")
+                .status,
+            0);
+  EXPECT_TRUE(read_embeddings_pt(at("model.pt")).clusters.equal(model_clusters));
+
+  // New images go through the curation's cluster map: two moved images do not change which
+  // cluster holds most of each model cluster, so the clusters are the model's, with names.
+  const std::string dir = at("new_images");
+  fs::create_directories(dir);
+  for (int64_t i = 0; i < 4; ++i) {
+    write_png(dir + "/img" + std::to_string(i) + ".png", images_[i].unsqueeze(0));
+  }
+  const CliRun predicted =
+      run_cli("predict --checkpoint " + at("run") + " --images " + dir + " --out " + at("new.csv"));
+  ASSERT_EQ(predicted.status, 0) << predicted.output;
+  EXPECT_NE(predicted.output.find("cluster map"), std::string::npos) << predicted.output;
+  const auto new_rows = lines_of(read_text(at("new.csv")));
+  EXPECT_EQ(new_rows[0].substr(0, 28), "index,path,cluster,name,conf");
+  const Predictions p = read_predictions_csv(at("new.csv"));
+  for (int64_t i = 0; i < 4; ++i) EXPECT_EQ(p.cluster[i], model_clusters[i].item<int64_t>());
 }
 
 TEST_F(CliModelTest, ReportProducesEveryFile) {

@@ -1,13 +1,12 @@
 // Curation: each edit's effect worked out by hand on a 10-image clustering, undo, the file's
 // round trip and its refusals.
 
-#include "dcacn/curate/curation.h"
-
 #include <gtest/gtest.h>
 
 #include <fstream>
 
 #include "../test_util.h"
+#include "dcacn/curate/curation.h"
 #include "dcacn/util/error.h"
 
 namespace dcacn {
@@ -136,8 +135,9 @@ TEST_F(CurationFileTest, ABrokenFileIsRefusedNamingTheFileAndTheEdit) {
       R"({"format": "dcacn-curation", "version": 1, "images": 3, "clusters": 2, )";
   refused(head + R"("base": [0, 1, 2], "edits": []})", "outside 0..1");
   refused(head + R"("base": [0, 1], "edits": []})", "\"images\" is 3");
-  refused(head + R"("base": [0, 1, 1], "edits": [{"id": 1, "op": "move", "images": [0], "to": 5}]})",
-          "edit 1");
+  refused(
+      head + R"("base": [0, 1, 1], "edits": [{"id": 1, "op": "move", "images": [0], "to": 5}]})",
+      "edit 1");
   refused(head + R"("base": [0, 1, 1], "edits": [{"id": 1, "op": "explode"}]})", "unknown edit");
 }
 

@@ -1,8 +1,6 @@
 // The review page's server, in process on a free loopback port: its answers, the hostile
 // requests it refuses, edits from many threads at once, and the file it keeps.
 
-#include "dcacn/serve/server.h"
-
 #include <httplib.h>
 
 #include <filesystem>
@@ -11,6 +9,7 @@
 
 #include "../test_util.h"
 #include "dcacn/io/predictions.h"
+#include "dcacn/serve/server.h"
 
 namespace dcacn {
 namespace {
@@ -26,7 +25,9 @@ constexpr int64_t kImages = 40;
 ServeData forty_images() {
   ServeData d;
   d.title = "test run";
-  d.images = torch::arange(kImages * 4 * 4, torch::kInt64).remainder(256).to(torch::kUInt8)
+  d.images = torch::arange(kImages * 4 * 4, torch::kInt64)
+                 .remainder(256)
+                 .to(torch::kUInt8)
                  .view({kImages, 1, 4, 4});
   d.labels = torch::arange(kImages) % 2;
   d.class_names = {"even", "odd"};
@@ -227,7 +228,8 @@ TEST_F(ServerTest, ConcurrentEditsAreAllKept) {
         auto read = c.Get("/api/state");
         if (!read || read->status != 200) ++failures;
       }
-      const json rename = {{"op", "rename"}, {"cluster", t % 4}, {"name", "by " + std::to_string(t)}};
+      const json rename = {
+          {"op", "rename"}, {"cluster", t % 4}, {"name", "by " + std::to_string(t)}};
       auto res = c.Post("/api/edit", rename.dump(), "application/json");
       if (!res || res->status != 200) ++failures;
     });

@@ -32,8 +32,8 @@ async function edit(change, done) {
       await refresh();
       return false;
     }
-    say(done + " (edit " + body.edit.id + ")", "ok");
     await refresh();
+    say(done + " (edit " + body.edit.id + ")", "ok");
     return true;
   } catch (e) {
     say("The server did not answer: " + e.message, "error");
@@ -125,6 +125,9 @@ async function showCluster(id, page) {
     }
     renderClusters();
     updateSelection();
+    // For scripts that drive the page: which cluster is on show, and a count of renders.
+    document.body.dataset.cluster = id;
+    document.body.dataset.renders = Number(document.body.dataset.renders || 0) + 1;
   } catch (e) {
     say(e.message, "error");
   }

@@ -83,8 +83,8 @@ std::vector<int64_t> Curation::members(int64_t cluster) const {
 
 void Curation::check_cluster(int64_t cluster, const char* what) const {
   if (cluster < 0 || cluster >= id_bound()) {
-    fail(Kind::kUnknown, c10::str(what, " ", cluster, " does not exist (clusters are 0..",
-                                  id_bound() - 1, ")"));
+    fail(Kind::kUnknown,
+         c10::str(what, " ", cluster, " does not exist (clusters are 0..", id_bound() - 1, ")"));
   }
   if (!alive_[cluster]) {
     fail(Kind::kConflict,
@@ -113,8 +113,8 @@ Curation::Applied Curation::apply(const json& r) {
     }
     const std::string name = r["name"].get<std::string>();
     if (name.empty() || name.size() > kMaxNameLength) {
-      fail(Kind::kInvalid, c10::str("a cluster name has 1 to ", kMaxNameLength,
-                                    " characters, got ", name.size()));
+      fail(Kind::kInvalid,
+           c10::str("a cluster name has 1 to ", kMaxNameLength, " characters, got ", name.size()));
     }
     for (unsigned char ch : name) {
       if (ch < 0x20 || ch == 0x7f) fail(Kind::kInvalid, "a cluster name has no control characters");
@@ -255,7 +255,7 @@ int64_t Curation::split(int64_t cluster, const std::vector<int64_t>& parts) {
   const std::vector<int64_t> now = members(cluster);
   if (parts.size() != now.size()) {
     fail(Kind::kConflict, c10::str("the split gives parts for ", parts.size(), " images; cluster ",
-                                    cluster, " has ", now.size()));
+                                   cluster, " has ", now.size()));
   }
   // Renumber the parts by first appearance so that the first image's part keeps the id.
   std::map<int64_t, int64_t> order;
@@ -267,7 +267,7 @@ int64_t Curation::split(int64_t cluster, const std::vector<int64_t>& parts) {
   }
   if (lists.size() < 2) {
     fail(Kind::kConflict, c10::str("the split puts all ", now.size(), " images of cluster ",
-                                    cluster, " in one part"));
+                                   cluster, " in one part"));
   }
   return record({{"op", "split"}, {"cluster", cluster}, {"parts", lists}});
 }
@@ -302,9 +302,12 @@ std::vector<int64_t> Curation::base_cluster_map() const {
 json Curation::to_json() const {
   json edits = json::array();
   for (const json& r : records_) edits.push_back(r);
-  return {{"format", "dcacn-curation"}, {"version", kFormatVersion},
-          {"images", images()},         {"clusters", base_clusters_},
-          {"source", source_},          {"base", base_},
+  return {{"format", "dcacn-curation"},
+          {"version", kFormatVersion},
+          {"images", images()},
+          {"clusters", base_clusters_},
+          {"source", source_},
+          {"base", base_},
           {"edits", edits}};
 }
 

@@ -7,7 +7,8 @@
 //    "source": {...what the base came from...}, "base": [N cluster ids],
 //    "edits": [{"id": 1, "op": "rename", "cluster": c, "name": "..."},
 //              {"id": 2, "op": "merge", "clusters": [a, ...], "into": b},
-//              {"id": 3, "op": "split", "cluster": c, "parts": [[image, ...], ...], "new": [c2, ...]},
+//              {"id": 3, "op": "split", "cluster": c, "parts": [[image, ...], ...], "new": [c2,
+//              ...]},
 //              {"id": 4, "op": "move", "images": [...], "to": c},
 //              {"id": 5, "op": "undo", "target": 4}, ...]}
 // A split records the images of every part (the parts come from k-means on features the file
@@ -16,10 +17,9 @@
 // (an unknown cluster, a cluster merged away by an earlier edit, an image out of range), so two
 // people editing at once lose nothing: each edit applies to what is there when it arrives.
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -31,8 +31,7 @@ namespace dcacn {
 class CurationError : public std::runtime_error {
  public:
   enum class Kind { kInvalid, kUnknown, kConflict };
-  CurationError(Kind kind, const std::string& message)
-      : std::runtime_error(message), kind_(kind) {}
+  CurationError(Kind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
   Kind kind() const { return kind_; }
 
  private:
@@ -101,11 +100,11 @@ class Curation {
     int64_t id = 0;
     std::string op;
     // What undo restores.
-    std::vector<int64_t> images;        // images whose cluster changed
-    std::vector<int64_t> previous;      // their clusters before
-    std::vector<int64_t> revived;       // clusters merged away
-    int64_t created = 0;                // clusters created (split: the last ones)
-    int64_t renamed = -1;               // cluster renamed
+    std::vector<int64_t> images;    // images whose cluster changed
+    std::vector<int64_t> previous;  // their clusters before
+    std::vector<int64_t> revived;   // clusters merged away
+    int64_t created = 0;            // clusters created (split: the last ones)
+    int64_t renamed = -1;           // cluster renamed
     std::string previous_name;
   };
 

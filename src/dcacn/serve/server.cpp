@@ -40,8 +40,9 @@ int64_t int_param(const httplib::Request& req, const char* name, int64_t low, in
     throw RequestError{400, c10::str("missing parameter \"", name, "\"")};
   }
   const std::string text = req.get_param_value(name);
-  const bool digits = !text.empty() && text.size() <= 18 &&
-                      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  const bool digits =
+      !text.empty() && text.size() <= 18 &&
+      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
   const int64_t value = digits ? std::stoll(text) : -1;
   if (!digits || value < low || value > high) {
     throw RequestError{400, c10::str("parameter \"", name, "\" must be an integer in ", low, "..",
@@ -52,9 +53,12 @@ int64_t int_param(const httplib::Request& req, const char* name, int64_t low, in
 
 int status_of(CurationError::Kind kind) {
   switch (kind) {
-    case CurationError::Kind::kUnknown: return 404;
-    case CurationError::Kind::kConflict: return 409;
-    default: return 400;
+    case CurationError::Kind::kUnknown:
+      return 404;
+    case CurationError::Kind::kConflict:
+      return 409;
+    default:
+      return 400;
   }
 }
 
@@ -100,9 +104,9 @@ json CurationServer::Impl::cluster_summary(const Curation& c) const {
   for (int64_t id : c.cluster_ids()) {
     json entry = {{"id", id}, {"name", c.name(id)}, {"size", size[id]}};
     if (labelled && size[id] > 0) {
-      const auto best = std::max_element(
-          label_counts[id].begin(), label_counts[id].end(),
-          [](const auto& x, const auto& y) { return x.second < y.second; });
+      const auto best =
+          std::max_element(label_counts[id].begin(), label_counts[id].end(),
+                           [](const auto& x, const auto& y) { return x.second < y.second; });
       entry["purity"] = static_cast<double>(best->second) / size[id];
       entry["majority_label"] = best->first;
     }
@@ -151,14 +155,14 @@ json CurationServer::Impl::cluster_page(const httplib::Request& req) const {
     if (data.labels.defined()) entry["label"] = data.labels[i].item<int64_t>();
     list.push_back(entry);
   }
-  return {{"id", id}, {"name", name}, {"size", size}, {"page", page},
-          {"pages", pages}, {"per", per}, {"images", list}};
+  return {{"id", id},       {"name", name}, {"size", size},  {"page", page},
+          {"pages", pages}, {"per", per},   {"images", list}};
 }
 
 json CurationServer::Impl::image_detail(const httplib::Request& req) const {
   const int64_t i = int_param(req, "index", 0, images() - 1);
-  const int64_t k = std::min(int_param(req, "neighbours", 0, options.max_neighbours, 12),
-                             images() - 1);
+  const int64_t k =
+      std::min(int_param(req, "neighbours", 0, options.max_neighbours, 12), images() - 1);
   json neighbours = json::array();
   std::vector<int64_t> curated;
   if (k > 0) {
@@ -222,7 +226,8 @@ json CurationServer::Impl::edit(const std::string& body) {
     throw RequestError{400, std::string("the body is not valid JSON: ") + e.what()};
   }
   if (!request.is_object() || !request.contains("op") || !request["op"].is_string()) {
-    throw RequestError{400, "the body is an object with \"op\": rename, merge, split, move or undo"};
+    throw RequestError{400,
+                       "the body is an object with \"op\": rename, merge, split, move or undo"};
   }
   const std::string op = request["op"].get<std::string>();
   std::lock_guard<std::mutex> lock(curation_mutex);
@@ -287,8 +292,8 @@ json CurationServer::Impl::edit(const std::string& body) {
         next.move(list, request["to"].get<int64_t>());
       }
     } else {
-      throw RequestError{400, "unknown op \"" + op.substr(0, 40) +
-                                  "\" (rename, merge, split, move or undo)"};
+      throw RequestError{
+          400, "unknown op \"" + op.substr(0, 40) + "\" (rename, merge, split, move or undo)"};
     }
   } catch (const CurationError& e) {
     throw RequestError{status_of(e.kind()), e.what()};
@@ -357,16 +362,15 @@ void CurationServer::Impl::routes() {
   http.Post("/api/edit", guarded([this](const httplib::Request& req, httplib::Response& res) {
               send_json(res, edit(req.body));
             }));
-  http.set_error_handler(httplib::Server::HandlerWithResponse(
-      [](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    const std::string message =
-        res.status == 413   ? "the request body is too large"
-        : res.status == 404 ? "no such page: " + req.path.substr(0, 80)
-                            : "the request was refused";
-    send_json(res, {{"error", message}}, res.status);
-    return httplib::Server::HandlerResponse::Handled;
-  }));
+  http.set_error_handler(
+      httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        const std::string message = res.status == 413   ? "the request body is too large"
+                                    : res.status == 404 ? "no such page: " + req.path.substr(0, 80)
+                                                        : "the request was refused";
+        send_json(res, {{"error", message}}, res.status);
+        return httplib::Server::HandlerResponse::Handled;
+      }));
   http.set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
         std::string message = "internal error";

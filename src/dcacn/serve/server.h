@@ -34,13 +34,13 @@ namespace dcacn {
 
 /// What the page shows, all in memory.
 struct ServeData {
-  std::string title;                     ///< e.g. the run's folder
-  torch::Tensor images;                  ///< [N, C, H, W] uint8
-  std::vector<std::string> paths;        ///< [N] or empty
-  torch::Tensor labels;                  ///< [N] int64, or undefined
-  std::vector<std::string> class_names;  ///< by label, may be empty
-  torch::Tensor features;                ///< [N, D] float (normalised by the server)
-  torch::Tensor probabilities;           ///< [N, K] float, the model's
+  std::string title;                           ///< e.g. the run's folder
+  torch::Tensor images;                        ///< [N, C, H, W] uint8
+  std::vector<std::string> paths;              ///< [N] or empty
+  torch::Tensor labels;                        ///< [N] int64, or undefined
+  std::vector<std::string> class_names;        ///< by label, may be empty
+  torch::Tensor features;                      ///< [N, D] float (normalised by the server)
+  torch::Tensor probabilities;                 ///< [N, K] float, the model's
   std::map<std::string, std::string> figures;  ///< name -> PNG file
 };
 
@@ -49,12 +49,12 @@ struct ServerOptions {
   int port = 8000;  ///< 0: any free port
   /// Where each edit is saved (atomically); empty: kept in memory only (tests).
   std::string curation_file;
-  size_t max_body = 1 << 20;   ///< bytes of a request body
-  int threads = 8;             ///< request threads
-  int64_t max_page = 500;      ///< images per page at most
+  size_t max_body = 1 << 20;  ///< bytes of a request body
+  int threads = 8;            ///< request threads
+  int64_t max_page = 500;     ///< images per page at most
   int64_t max_neighbours = 64;
-  int64_t max_split = 20;      ///< parts of a split at most
-  uint64_t seed = 0;           ///< k-means of splits
+  int64_t max_split = 20;  ///< parts of a split at most
+  uint64_t seed = 0;       ///< k-means of splits
 };
 
 class CurationServer {
