@@ -5,6 +5,7 @@
 # and that export compared with `dcacn export`'s.
 #   scripts/browser-test.sh [OUT_DIR]   screenshot, log and CSVs in OUT_DIR (default: a
 #                                       temporary folder, removed afterwards)
+#   DCACN_RUN=RUN scripts/browser-test.sh OUT_DIR   the page of an existing run (a copy of it)
 # Needs the dcacn program ($DCACN, default build/dcacn: scripts/build.sh), chromium and npm
 # (scripts/install-deps.sh). ctest runs it as the test "browser_serve".
 set -euo pipefail
@@ -21,10 +22,17 @@ cleanup() {
 trap cleanup EXIT
 
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-"$dcacn" train --dataset fashion-mnist --split test --arch resnet18 --width 8 --clusters 10 \
-  --batch-size 128 --views 2x16@0.5-1,2x8@0.2-0.5 --max-steps 40 --device cpu --quiet \
-  --out "$work/run" >/dev/null
-"$dcacn" report "$work/run" --tsne-samples 300 --tsne-iterations 250 --quiet >/dev/null
+if [[ -n "${DCACN_RUN:-}" ]]; then
+  # An existing run, copied so that its own curation.json is neither used nor changed.
+  mkdir -p "$work/run"
+  cp -r "$DCACN_RUN"/config.json "$DCACN_RUN"/checkpoints "$work/run/"
+  [[ -d "$DCACN_RUN/report" ]] && cp -r "$DCACN_RUN/report" "$work/run/"
+else
+  "$dcacn" train --dataset fashion-mnist --split test --arch resnet18 --width 8 --clusters 10 \
+    --batch-size 128 --views 2x16@0.5-1,2x8@0.2-0.5 --max-steps 40 --device cpu --quiet \
+    --out "$work/run" >/dev/null
+  "$dcacn" report "$work/run" --tsne-samples 300 --tsne-iterations 250 --quiet >/dev/null
+fi
 
 "$dcacn" serve "$work/run" --port 0 --quiet >"$work/serve.log" 2>&1 &
 server=$!

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <shared_mutex>
 #include <unordered_map>
 
 #include "dcacn/cluster/kmeans.h"
@@ -71,7 +72,11 @@ struct CurationServer::Impl {
   torch::Tensor confidence;     // [N] the model's top probability
   httplib::Server http;
 
-  mutable std::mutex curation_mutex;
+  // Readers share curation_mutex; an edit holds edit_mutex throughout (edits apply one at a
+  // time) and curation_mutex only to copy the curation and to swap in the saved result, so that
+  // reads do not wait for the file to be written.
+  mutable std::shared_mutex curation_mutex;
+  std::mutex edit_mutex;
   Curation curation;
 
   mutable std::mutex thumb_mutex;
@@ -118,7 +123,7 @@ json CurationServer::Impl::cluster_summary(const Curation& c) const {
 json CurationServer::Impl::state() const {
   json figures = json::array();
   for (const auto& entry : data.figures) figures.push_back(entry.first);
-  std::lock_guard<std::mutex> lock(curation_mutex);
+  std::shared_lock<std::shared_mutex> lock(curation_mutex);
   return {{"title", data.title},
           {"images", images()},
           {"model_clusters", data.probabilities.size(1)},
@@ -137,7 +142,7 @@ json CurationServer::Impl::cluster_page(const httplib::Request& req) const {
   int64_t id;
   std::string name;
   {
-    std::lock_guard<std::mutex> lock(curation_mutex);
+    std::shared_lock<std::shared_mutex> lock(curation_mutex);
     id = int_param(req, "id", 0, int64_t(1) << 40);
     if (!curation.exists(id)) throw RequestError{404, c10::str("cluster ", id, " does not exist")};
     members = curation.members(id);
@@ -169,7 +174,7 @@ json CurationServer::Impl::image_detail(const httplib::Request& req) const {
     const torch::Tensor similarity = unit_features.matmul(unit_features[i]);
     similarity[i] = -2.0f;  // not its own neighbour
     const auto [values, ids] = similarity.topk(k);
-    std::lock_guard<std::mutex> lock(curation_mutex);
+    std::shared_lock<std::shared_mutex> lock(curation_mutex);
     for (int64_t n = 0; n < k; ++n) {
       const int64_t j = ids[n].item<int64_t>();
       neighbours.push_back({{"index", j},
@@ -179,7 +184,7 @@ json CurationServer::Impl::image_detail(const httplib::Request& req) const {
   }
   json out = {{"index", i}, {"neighbours", neighbours}};
   {
-    std::lock_guard<std::mutex> lock(curation_mutex);
+    std::shared_lock<std::shared_mutex> lock(curation_mutex);
     out["cluster"] = curation.assignment()[i];
     out["model_cluster"] = curation.base()[i];
   }
@@ -207,7 +212,7 @@ std::string CurationServer::Impl::export_csv() const {
   std::vector<int64_t> assignment;
   std::vector<std::string> names;
   {
-    std::lock_guard<std::mutex> lock(curation_mutex);
+    std::shared_lock<std::shared_mutex> lock(curation_mutex);
     assignment = curation.assignment();
     for (int64_t c = 0; c < curation.id_bound(); ++c) names.push_back(curation.name(c));
   }
@@ -230,10 +235,14 @@ json CurationServer::Impl::edit(const std::string& body) {
                        "the body is an object with \"op\": rename, merge, split, move or undo"};
   }
   const std::string op = request["op"].get<std::string>();
-  std::lock_guard<std::mutex> lock(curation_mutex);
+  std::lock_guard<std::mutex> one_edit_at_a_time(edit_mutex);
   // Edits go to a copy that replaces the curation only once its file is saved, so that a
   // refused edit or a failed save changes nothing.
-  Curation next = curation;
+  Curation next;
+  {
+    std::shared_lock<std::shared_mutex> read(curation_mutex);
+    next = curation;
+  }
   try {
     if (op == "split") {
       if (!request.contains("cluster") || !request["cluster"].is_number_integer() ||
@@ -305,6 +314,7 @@ json CurationServer::Impl::edit(const std::string& body) {
       throw RequestError{500, c10::str("the edit was not saved (", e.what(), "); nothing changed")};
     }
   }
+  std::unique_lock<std::shared_mutex> write(curation_mutex);
   curation = std::move(next);
   return {{"version", curation.version()},
           {"latest_edit", curation.latest_edit()},
@@ -407,6 +417,9 @@ CurationServer::CurationServer(ServeData data, Curation curation, ServerOptions 
   s.curation = std::move(curation);
   s.options = std::move(options);
   s.http.set_payload_max_length(s.options.max_body);
+  // Small answers written in pieces (headers, then body) otherwise wait for the client's delayed
+  // acknowledgement (Nagle): 40 ms per request on Linux loopback.
+  s.http.set_tcp_nodelay(true);
   const int threads = std::max(1, s.options.threads);
   s.http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   s.routes();
@@ -434,7 +447,7 @@ void CurationServer::stop() {
 }
 
 Curation CurationServer::curation() const {
-  std::lock_guard<std::mutex> lock(impl_->curation_mutex);
+  std::shared_lock<std::shared_mutex> lock(impl_->curation_mutex);
   return impl_->curation;
 }
 

@@ -50,8 +50,9 @@ struct ServerOptions {
   /// Where each edit is saved (atomically); empty: kept in memory only (tests).
   std::string curation_file;
   size_t max_body = 1 << 20;  ///< bytes of a request body
-  int threads = 8;            ///< request threads
-  int64_t max_page = 500;     ///< images per page at most
+  /// Request threads; each serves one keep-alive connection while it lasts, so a few per client.
+  int threads = 32;
+  int64_t max_page = 500;  ///< images per page at most
   int64_t max_neighbours = 64;
   int64_t max_split = 20;  ///< parts of a split at most
   uint64_t seed = 0;       ///< k-means of splits
