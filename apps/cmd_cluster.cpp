@@ -91,6 +91,8 @@ int finish(const ClusterParams& p, const std::string& out, const TrainResult& re
   if (fs::exists(out + "/k_estimate.csv")) {
     std::cout << "  K:           estimated, criterion per K in " << out << "/k_estimate.csv\n";
   }
+  std::cout << "  review:      dcacn serve " << out
+            << " (a page to rename, merge, split and move; then dcacn export)\n";
   if (data.has_labels())
     std::cout << format_scores(score_clustering(data.labels, clusters)) << '\n';
   return 0;

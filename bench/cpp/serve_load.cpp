@@ -134,9 +134,10 @@ int main(int argc, char** argv) {
           ++errors;
           std::lock_guard<std::mutex> lock(merge_mutex);
           if (error_samples.size() < 5) {
-            error_samples.push_back(kind + ": " + (res ? std::to_string(res->status) + " " +
-                                                             res->body.substr(0, 120)
-                                                       : httplib::to_string(res.error())));
+            error_samples.push_back(
+                kind + ": " +
+                (res ? std::to_string(res->status) + " " + res->body.substr(0, 120)
+                     : httplib::to_string(res.error())));
           }
           continue;
         }
@@ -165,13 +166,13 @@ int main(int argc, char** argv) {
     std::istringstream h(line);
     for (std::string f; std::getline(h, f, ',');) header.push_back(f);
   }
-  const size_t cluster_col =
-      std::find(header.begin(), header.end(), "cluster") - header.begin();
+  const size_t cluster_col = std::find(header.begin(), header.end(), "cluster") - header.begin();
   while (std::getline(lines, line)) {
     std::istringstream f(line);
     std::vector<std::string> fields;
     for (std::string x; std::getline(f, x, ',');) fields.push_back(x);
-    if (fields.size() > cluster_col) exported[std::stoll(fields[0])] = std::stoll(fields[cluster_col]);
+    if (fields.size() > cluster_col)
+      exported[std::stoll(fields[0])] = std::stoll(fields[cluster_col]);
   }
   int64_t misplaced = 0;
   for (const auto& m : last_target) {

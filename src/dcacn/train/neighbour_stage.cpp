@@ -1,5 +1,7 @@
 #include "dcacn/train/neighbour_stage.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <chrono>
 
 #include "dcacn/cluster/k_estimation.h"
@@ -73,7 +75,9 @@ double NeighbourStage::estimate_seconds(StageContext& context) {
     const int64_t dim = context.model()->cluster_head->options.feature_dim();
     const int64_t rows = std::min(n, all.subsample() + all.evaluation());
     if (rows > all.max_k()) {
-      const double seconds = estimate_clusters(torch::randn({rows, dim}), one).seconds;
+      // Its own generator: timing must not move the run's global random stream.
+      at::Generator generator = at::detail::createCPUGenerator(context.seed() * 7919ULL + 3);
+      const double seconds = estimate_clusters(torch::randn({rows, dim}, generator), one).seconds;
       const double ks = static_cast<double>(all.max_k() - all.min_k() + 1);
       k_seconds_ = seconds * all.pairs() * ks * (all.min_k() + all.max_k()) / (2.0 * all.max_k());
     } else {
