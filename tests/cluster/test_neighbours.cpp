@@ -50,6 +50,49 @@ TEST(Neighbours, MatchBruteForceAcrossChunksWithAndWithoutCentring) {
   }
 }
 
+// The bfloat16 shortlist, ranked in float32, finds the neighbours brute force finds (the
+// shortlist of 2k + 8 leaves room for bfloat16's rounding), and kFastest times the first two
+// chunks, one each way, and says which it kept.
+TEST(Neighbours, TheBfloat16ShortlistFindsTheFloat32Neighbours) {
+  torch::manual_seed(4);
+  const torch::Tensor x = torch::randn({150, 12});
+  const auto expected = brute_force(x, 6, false);
+  for (auto products :
+       {NeighbourOptions::Products::kShortlist, NeighbourOptions::Products::kFastest}) {
+    NeighbourOptions o;
+    o.k = 6;
+    o.chunk = 40;
+    o.products = products;
+    NeighbourSearch search;
+    const torch::Tensor nb = nearest_neighbours(x, o, nullptr, &search);
+    int64_t differing = 0;
+    for (int64_t i = 0; i < 150; ++i) {
+      std::set<int64_t> got;
+      for (int64_t a = 0; a < 6; ++a) got.insert(nb[i][a].item<int64_t>());
+      differing += got != expected[i];
+    }
+    EXPECT_EQ(differing, 0);
+    if (products == NeighbourOptions::Products::kFastest) {
+      EXPECT_GT(search.float32_seconds, 0);
+      EXPECT_GT(search.shortlist_seconds, 0);
+      EXPECT_EQ(search.used == NeighbourOptions::Products::kShortlist,
+                search.shortlist_seconds < search.float32_seconds);
+    } else {
+      EXPECT_EQ(search.used, NeighbourOptions::Products::kShortlist);
+    }
+  }
+  // Most similar first, in float32 similarities.
+  NeighbourOptions o;
+  o.k = 6;
+  o.products = NeighbourOptions::Products::kShortlist;
+  const torch::Tensor nb = nearest_neighbours(x, o);
+  const torch::Tensor unit = x / x.norm(2, 1, true);
+  for (int64_t i = 0; i < 150; i += 7) {
+    const torch::Tensor sims = unit.index_select(0, nb[i]).matmul(unit[i]);
+    for (int64_t a = 1; a < 6; ++a) EXPECT_GE(sims[a - 1].item<float>(), sims[a].item<float>());
+  }
+}
+
 TEST(Neighbours, MostSimilarFirstAndScaleFree) {
   // Row 0 is closest in angle to row 2, then row 1; scaling a row changes nothing.
   const torch::Tensor x = torch::tensor({{1.0f, 0.0f}, {1.0f, 1.0f}, {10.0f, 1.0f}, {0.0f, 1.0f}});

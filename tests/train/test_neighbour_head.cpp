@@ -90,6 +90,54 @@ TEST(NeighbourHead, LearnsTheGroupingThatTheNeighboursCarry) {
   EXPECT_LT(s_blind.acc, 0.8);
 }
 
+// The batched heads are the heads trained one after the other (the reference path): the same
+// initial draws, the same batches, the same updates, up to float rounding of the products.
+TEST(NeighbourHead, BatchedHeadsAreTheHeadsTrainedOneAfterTheOther) {
+  const Blobs b = blobs();
+  NeighbourHeadOptions o;
+  o.heads(4).epochs(6).batch_size(32).lr(1e-2).seed(3);
+  const NeighbourHeadResult batched =
+      train_neighbour_heads(b.features, b.neighbours, ClusterHeadOptions(8, 3), o);
+  o.batched(false);
+  const NeighbourHeadResult reference =
+      train_neighbour_heads(b.features, b.neighbours, ClusterHeadOptions(8, 3), o);
+  EXPECT_EQ(batched.chosen, reference.chosen);
+  ASSERT_EQ(batched.total.size(), 4u);
+  for (size_t h = 0; h < 4; ++h) {
+    EXPECT_NEAR(batched.total[h], reference.total[h], 1e-4) << "head " << h;
+    EXPECT_NEAR(batched.consistency[h], reference.consistency[h], 1e-4) << "head " << h;
+  }
+  ASSERT_EQ(batched.epoch_consistency.size(), 6u);
+  for (size_t e = 0; e < 6; ++e) {
+    EXPECT_NEAR(batched.epoch_consistency[e], reference.epoch_consistency[e], 1e-4);
+  }
+  const auto p = batched.head->parameters(), q = reference.head->parameters();
+  ASSERT_EQ(p.size(), q.size());
+  for (size_t i = 0; i < p.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(p[i], q[i], 1e-4, 1e-5)) << "parameter " << i;
+  }
+}
+
+// With a patience, training ends after that many passes in a row that did not lower the mean
+// consistency by the tolerance; without one, every pass runs.
+TEST(NeighbourHead, TheStoppingRuleEndsOnceAPassNoLongerHelps) {
+  const Blobs b = blobs();
+  NeighbourHeadOptions o;
+  o.heads(2).epochs(150).batch_size(60).lr(1e-2).seed(5).patience(2).tolerance(0.01);
+  const NeighbourHeadResult r =
+      train_neighbour_heads(b.features, b.neighbours, ClusterHeadOptions(8, 3), o);
+  ASSERT_LT(r.epochs, 150);
+  ASSERT_GE(r.epochs, 3);
+  ASSERT_EQ(static_cast<int64_t>(r.epoch_consistency.size()), r.epochs);
+  const std::vector<double>& c = r.epoch_consistency;
+  const double best_before = *std::min_element(c.begin(), c.end() - 2);
+  EXPECT_GE(c[c.size() - 1], best_before * 0.99);
+  EXPECT_GE(c[c.size() - 2], best_before * 0.99);
+  o.patience(0);
+  EXPECT_EQ(train_neighbour_heads(b.features, b.neighbours, ClusterHeadOptions(8, 3), o).epochs,
+            150);
+}
+
 TEST(NeighbourHead, SameSeedSameHeadsOtherSeedOtherHeads) {
   const Blobs b = blobs();
   NeighbourHeadOptions o;

@@ -32,7 +32,9 @@ TEST(Pipeline, TheFlagsOfEarlierVersionsDescribeTheirPipeline) {
             "contrastive:minutes=30:steps=300:epochs=1000:lr=0.001:schedule=constant");
   EXPECT_EQ(p[1]->describe(),
             "selflabel:steps=50:lr=0.0001:threshold=0.9:quota=0.5:ce=1:instance=1:entropy=1");
-  EXPECT_EQ(p[2]->describe(), "neighbours:space=pixels:k=20:heads=8:passes=20:lr=0.001:entropy=5");
+  EXPECT_EQ(p[2]->describe(),
+            "neighbours:space=pixels:k=20:heads=8:passes=20:lr=0.001:entropy=5:patience=2:"
+            "tolerance=0.01");
   EXPECT_TRUE(p[0]->stepwise());
   EXPECT_FALSE(p[2]->stepwise());
 }

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <memory>
 
 namespace dcacn {
@@ -56,7 +57,70 @@ NeighbourLoss full_loss(ClusterHead& head, const torch::Tensor& features,
 
 namespace {
 
-// options.heads() freshly initialised heads on `device` and one Adam over all of them.
+// The heads as stacked tensors, so that one batched product serves them all: head h is
+// softmax(relu(x w1[h] + b1[h]) w2[h] + b2[h]), w1 [H, D, D] and w2 [H, D, K] input-major.
+// Initialised as ClusterHead's Linear layers would be, head after head from the same generator,
+// so that the heads are those of the one-at-a-time path (the reference; options.batched(false)).
+struct HeadStack {
+  torch::Tensor w1, b1, w2, b2;
+  std::unique_ptr<torch::optim::Adam> adam;
+
+  int64_t size() const { return w1.size(0); }
+  // [B, D] -> [H, B, K] probabilities.
+  torch::Tensor forward(const torch::Tensor& x) const {
+    const torch::Tensor in = x.unsqueeze(0).expand({size(), x.size(0), x.size(1)});
+    return torch::softmax(torch::baddbmm(b2, torch::relu(torch::baddbmm(b1, in, w1)), w2), 2);
+  }
+  // Head h as a ClusterHead (weights copied).
+  ClusterHead head(int64_t h, const ClusterHeadOptions& options) const {
+    ClusterHead out(options);
+    torch::NoGradGuard no_grad;
+    auto children = out->mlp->children();
+    auto* first = children[0]->as<torch::nn::Linear>();
+    auto* second = children[2]->as<torch::nn::Linear>();
+    first->weight.copy_(w1[h].t());
+    first->bias.copy_(b1[h].squeeze(0));
+    second->weight.copy_(w2[h].t());
+    second->bias.copy_(b2[h].squeeze(0));
+    out->to(w1.device());
+    out->eval();
+    return out;
+  }
+};
+
+HeadStack make_stack(const ClusterHeadOptions& head_options, const NeighbourHeadOptions& options,
+                     at::Generator& gen, torch::Device device) {
+  const int64_t h = options.heads(), d = head_options.feature_dim(), k = head_options.clusters();
+  std::vector<torch::Tensor> w1, b1, w2, b2;
+  const double bound = 1.0 / std::sqrt(static_cast<double>(d));
+  for (int64_t i = 0; i < h; ++i) {
+    // Linear(D, D) then Linear(D, K): weight [out, in] then bias, as initialise() draws them.
+    w1.push_back(torch::empty({d, d}).uniform_(-bound, bound, gen).t());
+    b1.push_back(torch::empty({1, d}).uniform_(-bound, bound, gen));
+    w2.push_back(torch::empty({k, d}).uniform_(-bound, bound, gen).t());
+    b2.push_back(torch::empty({1, k}).uniform_(-bound, bound, gen));
+  }
+  HeadStack s;
+  s.w1 = torch::stack(w1).to(device).contiguous().requires_grad_(true);
+  s.b1 = torch::stack(b1).to(device).contiguous().requires_grad_(true);
+  s.w2 = torch::stack(w2).to(device).contiguous().requires_grad_(true);
+  s.b2 = torch::stack(b2).to(device).contiguous().requires_grad_(true);
+  s.adam = std::make_unique<torch::optim::Adam>(std::vector<torch::Tensor>{s.w1, s.b1, s.w2, s.b2},
+                                                torch::optim::AdamOptions(options.lr()));
+  return s;
+}
+
+// Per head over the rows of `p` ([H, 2b, K]: b anchors, then their b partners): the
+// consistency [H] and the entropy of the mean assignment [H] (neighbour_loss, batched).
+std::pair<torch::Tensor, torch::Tensor> stacked_loss(const torch::Tensor& p, int64_t b) {
+  const torch::Tensor anchors = p.slice(1, 0, b), partners = p.slice(1, b);
+  const torch::Tensor consistency = -(anchors * partners).sum(2).clamp_min(1e-7).log().mean(1);
+  const torch::Tensor m = anchors.mean(1);
+  const torch::Tensor entropy = -(m * m.clamp_min(1e-8).log()).sum(1);
+  return {consistency, entropy};
+}
+
+// The one-at-a-time path: options.heads() ClusterHeads and one Adam over all of them.
 struct HeadSet {
   std::vector<ClusterHead> heads;
   std::unique_ptr<torch::optim::Adam> adam;
@@ -78,34 +142,77 @@ HeadSet make_heads(const ClusterHeadOptions& head_options, const NeighbourHeadOp
   return set;
 }
 
-// One step of every head on `both`: b anchors' features, then their b partners'.
-void train_step(HeadSet& set, const torch::Tensor& both, int64_t b, double entropy_weight) {
-  torch::Tensor loss = torch::zeros({}, both.options());
-  for (auto& head : set.heads) {
-    const torch::Tensor p = head->forward(both);
-    loss = loss + neighbour_loss(p.slice(0, 0, b), p.slice(0, b), entropy_weight).total;
+// Either path behind one interface: a step on `both` (b anchors' features, then their b
+// partners') returns the summed consistency of the heads (for the stopping rule).
+struct Heads {
+  HeadStack stack;
+  HeadSet set;
+  bool batched = true;
+
+  double step(const torch::Tensor& both, int64_t b, double entropy_weight) {
+    torch::Tensor loss, consistency;
+    torch::optim::Adam* adam;
+    if (batched) {
+      const auto [c, e] = stacked_loss(stack.forward(both), b);
+      loss = (c - entropy_weight * e).sum();
+      consistency = c.sum();
+      adam = stack.adam.get();
+    } else {
+      loss = torch::zeros({}, both.options());
+      consistency = torch::zeros({}, both.options());
+      for (auto& head : set.heads) {
+        const torch::Tensor p = head->forward(both);
+        const NeighbourLoss l = neighbour_loss(p.slice(0, 0, b), p.slice(0, b), entropy_weight);
+        loss = loss + l.total;
+        consistency = consistency + l.consistency;
+      }
+      adam = set.adam.get();
+    }
+    adam->zero_grad();
+    loss.backward();
+    adam->step();
+    return consistency.item<double>();
   }
-  set.adam->zero_grad();
-  loss.backward();
-  set.adam->step();
+  ClusterHead head(int64_t h, const ClusterHeadOptions& options) {
+    if (batched) return stack.head(h, options);
+    set.heads[h]->eval();
+    return set.heads[h];
+  }
+};
+
+Heads make_all_heads(const ClusterHeadOptions& head_options, const NeighbourHeadOptions& options,
+                     at::Generator& gen, torch::Device device) {
+  Heads heads;
+  heads.batched = options.batched();
+  if (heads.batched) {
+    heads.stack = make_stack(head_options, options, gen, device);
+  } else {
+    heads.set = make_heads(head_options, options, gen, device);
+  }
+  return heads;
 }
 
 // One pass over the anchors of `x` [N, D] in a random order, each with one of its neighbours
-// `nb` [N, k] drawn at random, in batches of b.
-void train_epoch(HeadSet& set, const torch::Tensor& x, const torch::Tensor& nb, int64_t b,
-                 double entropy_weight, at::Generator& gen) {
+// `nb` [N, k] drawn at random, in batches of b. Returns the mean over the pass's steps of the
+// heads' summed consistency.
+double train_epoch(Heads& heads, const torch::Tensor& x, const torch::Tensor& nb, int64_t b,
+                   double entropy_weight, at::Generator& gen) {
   const int64_t n = x.size(0), k = nb.size(1);
   const auto cpu_long = torch::TensorOptions().dtype(torch::kInt64);
   const torch::Tensor order = torch::randperm(n, gen, cpu_long).to(x.device());
   const torch::Tensor pick = torch::randint(k, {n}, gen, cpu_long).to(x.device());
+  double sum = 0;
+  int64_t steps = 0;
   for (int64_t start = 0; start + b <= n; start += b) {
     const torch::Tensor anchors = order.slice(0, start, start + b);
     const torch::Tensor partners =
         nb.index_select(0, anchors).gather(1, pick.slice(0, start, start + b).unsqueeze(1));
-    train_step(set,
-               torch::cat({x.index_select(0, anchors), x.index_select(0, partners.squeeze(1))}), b,
-               entropy_weight);
+    sum +=
+        heads.step(torch::cat({x.index_select(0, anchors), x.index_select(0, partners.squeeze(1))}),
+                   b, entropy_weight);
+    ++steps;
   }
+  return steps == 0 ? 0.0 : sum / static_cast<double>(steps);
 }
 
 }  // namespace
@@ -130,24 +237,38 @@ NeighbourHeadResult train_neighbour_heads(const torch::Tensor& features,
   const int64_t n = x.size(0), b = std::min(options.batch_size(), n);
 
   at::Generator gen = at::detail::createCPUGenerator(options.seed() * 2654435761ULL + 17);
-  HeadSet set = make_heads(head_options, options, gen, device);
-  std::vector<ClusterHead>& heads = set.heads;
-  torch::AutoGradMode grad(true);  // also when the caller is under a no-grad guard
-  for (int64_t epoch = 0; epoch < options.epochs(); ++epoch) {
-    train_epoch(set, x, nb, b, options.entropy_weight(), gen);
-    if (progress) progress(epoch + 1, options.epochs());
+  Heads heads = make_all_heads(head_options, options, gen, device);
+  NeighbourHeadResult result;
+  {
+    torch::AutoGradMode grad(true);  // also when the caller is under a no-grad guard
+    double best = std::numeric_limits<double>::infinity();
+    int64_t since_best = 0;
+    for (int64_t epoch = 0; epoch < options.epochs(); ++epoch) {
+      const double consistency =
+          train_epoch(heads, x, nb, b, options.entropy_weight(), gen) / options.heads();
+      result.epochs = epoch + 1;
+      result.epoch_consistency.push_back(consistency);
+      if (progress) progress(epoch + 1, options.epochs());
+      // Stop once a pass has not lowered the heads' mean consistency by the tolerance (relative)
+      // for `patience` passes in a row.
+      if (consistency < best * (1.0 - options.tolerance())) {
+        best = consistency;
+        since_best = 0;
+      } else if (options.patience() > 0 && ++since_best >= options.patience()) {
+        break;
+      }
+    }
   }
 
-  NeighbourHeadResult result;
   for (int64_t h = 0; h < options.heads(); ++h) {
-    heads[h]->eval();
-    const NeighbourLoss l = full_loss(heads[h], x, nb, options.entropy_weight());
+    ClusterHead head = heads.head(h, head_options);
+    const NeighbourLoss l = full_loss(head, x, nb, options.entropy_weight());
     result.total.push_back(l.total.item<double>());
     result.consistency.push_back(l.consistency.item<double>());
     result.entropy.push_back(l.entropy.item<double>());
     if (result.total[h] < result.total[result.chosen]) result.chosen = h;
   }
-  result.head = heads[result.chosen];
+  result.head = heads.head(result.chosen, head_options);
   return result;
 }
 
@@ -159,7 +280,7 @@ double neighbour_heads_seconds(const ClusterHeadOptions& head_options,
   // rows from a table of n is part of a step's cost): two untimed (first-call allocations),
   // four timed; and the heads' scoring timed on a slice.
   at::Generator gen = at::detail::createCPUGenerator(options.seed() + 1);
-  HeadSet set = make_heads(head_options, options, gen, device);
+  Heads heads = make_all_heads(head_options, options, gen, device);
   const torch::Tensor x =
       torch::randn({n, head_options.feature_dim()}, gen).to(device, torch::kFloat32);
   const torch::Tensor nb =
@@ -172,19 +293,20 @@ double neighbour_heads_seconds(const ClusterHeadOptions& head_options,
   };
   torch::AutoGradMode grad(true);
   const int64_t untimed = std::min<int64_t>(n, 2 * b), timed = std::min<int64_t>(n, 4 * b);
-  train_epoch(set, x.slice(0, 0, untimed), nb.slice(0, 0, untimed).remainder(untimed), b,
+  train_epoch(heads, x.slice(0, 0, untimed), nb.slice(0, 0, untimed).remainder(untimed), b,
               options.entropy_weight(), gen);
   const double steps = seconds([&] {
     for (int64_t start = 0; start + b <= timed; start += b) {
       const torch::Tensor anchors = torch::randint(n, {b}, gen, torch::kInt64).to(device);
       const torch::Tensor partners = nb.index_select(0, anchors).select(1, 0);
-      train_step(set, torch::cat({x.index_select(0, anchors), x.index_select(0, partners)}), b,
+      heads.step(torch::cat({x.index_select(0, anchors), x.index_select(0, partners)}), b,
                  options.entropy_weight());
     }
   });
   const int64_t m = std::min<int64_t>(n, 4 * b);
   const double scoring = seconds([&] {
-    for (auto& head : set.heads) {
+    for (int64_t h = 0; h < options.heads(); ++h) {
+      ClusterHead head = heads.head(h, head_options);
       full_loss(head, x.slice(0, 0, m), nb.slice(0, 0, m).remainder(m), options.entropy_weight());
     }
   });

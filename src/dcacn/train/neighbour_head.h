@@ -34,6 +34,13 @@ struct NeighbourHeadOptions {
   TORCH_ARG(double, entropy_weight) = 5.0;
   /// Seed of the heads' initialisation, the anchors' order and the neighbours drawn.
   TORCH_ARG(uint64_t, seed) = 0;
+  /// Stop before `epochs` once `patience` passes in a row have not lowered the heads' mean
+  /// consistency (over the pass's steps) by `tolerance`, relative; 0: every pass.
+  TORCH_ARG(int64_t, patience) = 0;
+  TORCH_ARG(double, tolerance) = 0.01;
+  /// All heads in one batched product (true), or one head after the other (the reference path:
+  /// the same heads and updates, computed head by head).
+  TORCH_ARG(bool, batched) = true;
 };
 
 struct NeighbourLoss {
@@ -56,6 +63,10 @@ struct NeighbourHeadResult {
   /// Per head, over all images and all their neighbours: the consistency term, the entropy of
   /// the mean assignment, and the total loss that chose the head.
   std::vector<double> consistency, entropy, total;
+  /// Passes run (options.epochs unless the stopping rule ended it sooner), and the heads' mean
+  /// training consistency over each.
+  int64_t epochs = 0;
+  std::vector<double> epoch_consistency;
 };
 
 /// Called after each epoch (of all heads together) with (epochs done, epochs in all).

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "dcacn/cluster/neighbours.h"
 #include "dcacn/train/stage.h"
 
 namespace dcacn {
@@ -39,6 +40,18 @@ torch::Tensor combined_space(const torch::Tensor& images, const torch::Tensor& f
 /// stands. Mined once per space, k and network state; `who` names the stage in the progress line.
 torch::Tensor mine_neighbours(StageContext& context, NeighbourSpace space, int64_t k,
                               const std::string& who);
+
+/// What mine_neighbours computes, without a stage or its cache: the k nearest neighbours of
+/// `images` ([N, C, H, W] uint8) in `space` (`features` [N, D] for the feature spaces), [N, k]
+/// int64 on the CPU. For benchmarks of the stage's parts.
+/// The similarities are computed the faster of two ways, measured on the first two chunks
+/// (NeighbourOptions::Products::kFastest, unless `products` says otherwise); `search` says
+/// which.
+torch::Tensor mine_neighbours_of(
+    const torch::Tensor& images, const torch::Tensor& features, NeighbourSpace space, int64_t k,
+    torch::Device device, const NeighbourProgress& progress = nullptr,
+    NeighbourSearch* search = nullptr,
+    NeighbourOptions::Products products = NeighbourOptions::Products::kFastest);
 
 /// Whether mine_neighbours(context, space, k, ...) would now hand back a graph mined before.
 bool neighbours_mined(StageContext& context, NeighbourSpace space, int64_t k);

@@ -22,8 +22,10 @@ NeighbourStageOptions neighbour_stage_options(StageSettings& s, const TrainConfi
       .epochs(s.integer("passes", c.neighbour_epochs))
       .lr(s.number("lr", c.neighbour_lr))
       .entropy_weight(s.number("entropy", c.neighbour_entropy_weight))
+      .patience(s.integer("patience", kNeighbourPatience))
+      .tolerance(s.number("tolerance", kNeighbourTolerance))
       .seed(c.seed);
-  s.expect_all_used("space, k, heads, passes, lr, entropy");
+  s.expect_all_used("space, k, heads, passes, lr, entropy, patience, tolerance");
   if (!c.k_range.empty()) {
     const auto [low, high] = parse_k_range(c.k_range, "--k-range");
     o.min_k(low).max_k(high);
@@ -32,6 +34,10 @@ NeighbourStageOptions neighbour_stage_options(StageSettings& s, const TrainConfi
   DCACN_CHECK(o.k() >= 1 && h.heads() >= 1 && h.epochs() >= 1,
               "--stages: neighbours k, heads and passes must be positive, got ", o.k(), ", ",
               h.heads(), " and ", h.epochs());
+  DCACN_CHECK(h.patience() >= 0 && h.tolerance() >= 0 && h.tolerance() < 1,
+              "--stages: neighbours patience must be 0 (every pass) or more and tolerance in "
+              "[0, 1), got ",
+              h.patience(), " and ", h.tolerance());
   DCACN_CHECK(h.lr() > 0 && h.entropy_weight() >= 0,
               "--stages: neighbours lr must be positive and entropy non-negative, got ", h.lr(),
               " and ", h.entropy_weight());
@@ -42,7 +48,8 @@ std::string NeighbourStage::describe() const {
   const NeighbourHeadOptions& h = options_.heads();
   return c10::str("neighbours:space=", neighbour_space_name(options_.space()), ":k=", options_.k(),
                   ":heads=", h.heads(), ":passes=", h.epochs(), ":lr=", exact_number(h.lr()),
-                  ":entropy=", exact_number(h.entropy_weight()));
+                  ":entropy=", exact_number(h.entropy_weight()), ":patience=", h.patience(),
+                  ":tolerance=", exact_number(h.tolerance()));
 }
 
 void copy_parameters(torch::nn::Module& target, const torch::nn::Module& source) {
@@ -146,11 +153,11 @@ WholeStageResult NeighbourStage::run(StageContext& context) {
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  log_info(c10::str("neighbour stage: kept head ", chosen, " of ", o.heads(),
-                    " (consistency per head: ", losses, "); ", fixed(seconds, 0), " s",
-                    estimate < 0
-                        ? std::string()
-                        : c10::str(" (estimated beforehand: ", fixed(estimate, 0), " s)")));
+  log_info(c10::str(
+      "neighbour stage: kept head ", chosen, " of ", o.heads(), " (consistency per head: ", losses,
+      ") after ", trained.epochs, " of ", o.epochs(), " passes; ", fixed(seconds, 0), " s",
+      estimate < 0 ? std::string()
+                   : c10::str(" (estimated beforehand: ", fixed(estimate, 0), " s)")));
   return out;
 }
 

@@ -16,6 +16,12 @@ namespace dcacn {
 /// The file of the run's folder that holds the criterion of every K tried (k,stability,...).
 constexpr const char* kKEstimateFile = "k_estimate.csv";
 
+/// The heads' stopping rule unless the entry sets patience= / tolerance=: training ends after
+/// kNeighbourPatience passes in a row that lowered the heads' mean consistency by less than
+/// kNeighbourTolerance (relative), or after passes= passes (bench/results/neighbour_stage.md).
+constexpr int64_t kNeighbourPatience = 2;
+constexpr double kNeighbourTolerance = 0.01;
+
 struct NeighbourStageOptions {
   TORCH_ARG(NeighbourSpace, space) = NeighbourSpace::kPixels;
   /// Neighbours per image.
