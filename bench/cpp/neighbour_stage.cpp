@@ -8,9 +8,9 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
-#include <thread>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "dcacn/infer/inference.h"
 #include "dcacn/metrics/metrics.h"
@@ -72,26 +72,32 @@ int main(int argc, char** argv) {
     float32_agreement = neighbour_agreement(data.labels, float32_neighbours).mean().item<double>();
   }
   // Neighbours the two ways share (as sets per image).
-  const torch::Tensor same =
-      (neighbours.unsqueeze(2) == float32_neighbours.unsqueeze(1)).any(2).to(torch::kFloat64).mean();
+  const torch::Tensor same = (neighbours.unsqueeze(2) == float32_neighbours.unsqueeze(1))
+                                 .any(2)
+                                 .to(torch::kFloat64)
+                                 .mean();
 
-  nlohmann::json result = {{"images", data.size()},
-                           {"features_seconds", features_s},
-                           {"mining_seconds", mining_s},
-                           {"mining_float32_seconds", float32_s},
-                           {"mining_used_shortlist",
-                            search.used == NeighbourOptions::Products::kShortlist},
-                           {"mining_timed_chunks", {search.float32_seconds, search.shortlist_seconds}},
-                           {"neighbours_same_as_float32", same.item<double>()},
-                           {"neighbours_sharing_class", agreement},
-                           {"float32_neighbours_sharing_class", float32_agreement},
-                           {"ways", nlohmann::json::array()}};
+  nlohmann::json result = {
+      {"images", data.size()},
+      {"features_seconds", features_s},
+      {"mining_seconds", mining_s},
+      {"mining_float32_seconds", float32_s},
+      {"mining_used_shortlist", search.used == NeighbourOptions::Products::kShortlist},
+      {"mining_timed_chunks", {search.float32_seconds, search.shortlist_seconds}},
+      {"neighbours_same_as_float32", same.item<double>()},
+      {"neighbours_sharing_class", agreement},
+      {"float32_neighbours_sharing_class", float32_agreement},
+      {"ways", nlohmann::json::array()}};
   const ClusterHeadOptions head = model.model->cluster_head->options;
   const auto train = [&](const std::string& name, bool batched, int64_t stop_patience,
                          int64_t max_passes) {
     NeighbourHeadOptions o;
-    o.heads(heads).epochs(max_passes).seed(seed).batched(batched).patience(stop_patience).tolerance(
-        tolerance);
+    o.heads(heads)
+        .epochs(max_passes)
+        .seed(seed)
+        .batched(batched)
+        .patience(stop_patience)
+        .tolerance(tolerance);
     const auto start = std::chrono::steady_clock::now();
     NeighbourHeadResult r = train_neighbour_heads(out.features, neighbours, head, o);
     const double s = seconds_since(start);

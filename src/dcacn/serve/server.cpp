@@ -52,6 +52,29 @@ int64_t int_param(const httplib::Request& req, const char* name, int64_t low, in
   return value;
 }
 
+// An edit's integer field, or a list of integers; RequestError 400 naming the edit otherwise.
+int64_t edit_integer(const json& request, const char* key, const std::string& op) {
+  if (!request.contains(key) || !request[key].is_number_integer()) {
+    throw RequestError{400, c10::str("a ", op, " needs \"", key, "\" as an integer")};
+  }
+  return request[key].get<int64_t>();
+}
+
+std::vector<int64_t> edit_integers(const json& request, const char* key, const std::string& op) {
+  if (!request.contains(key) || !request[key].is_array()) {
+    throw RequestError{400, c10::str("a ", op, " needs \"", key, "\" as a list of integers")};
+  }
+  std::vector<int64_t> out;
+  for (const json& v : request[key]) {
+    if (!v.is_number_integer()) {
+      throw RequestError{400,
+                         c10::str("\"", key, "\" holds integers, not ", v.dump().substr(0, 40))};
+    }
+    out.push_back(v.get<int64_t>());
+  }
+  return out;
+}
+
 int status_of(CurationError::Kind kind) {
   switch (kind) {
     case CurationError::Kind::kUnknown:
@@ -245,12 +268,8 @@ json CurationServer::Impl::edit(const std::string& body) {
   }
   try {
     if (op == "split") {
-      if (!request.contains("cluster") || !request["cluster"].is_number_integer() ||
-          !request.contains("k") || !request["k"].is_number_integer()) {
-        throw RequestError{400, "a split needs \"cluster\" and \"k\" as integers"};
-      }
-      const int64_t id = request["cluster"].get<int64_t>();
-      const int64_t k = request["k"].get<int64_t>();
+      const int64_t id = edit_integer(request, "cluster", op);
+      const int64_t k = edit_integer(request, "k", op);
       if (!next.exists(id)) throw RequestError{404, c10::str("cluster ", id, " does not exist")};
       const std::vector<int64_t> members = next.members(id);
       const int64_t most = std::min<int64_t>(options.max_split, members.size());
@@ -271,35 +290,14 @@ json CurationServer::Impl::edit(const std::string& body) {
       const json& target = request.value("expected", json());
       next.undo(target.is_number_integer() ? target.get<int64_t>() : -1);
     } else if (op == "rename") {
-      if (!request.contains("cluster") || !request["cluster"].is_number_integer() ||
-          !request.contains("name") || !request["name"].is_string()) {
-        throw RequestError{400, "a rename needs \"cluster\" (an integer) and \"name\" (a string)"};
+      if (!request.contains("name") || !request["name"].is_string()) {
+        throw RequestError{400, "a rename needs \"name\" as a string"};
       }
-      next.rename(request["cluster"].get<int64_t>(), request["name"].get<std::string>());
-    } else if (op == "merge" || op == "move") {
-      if (op == "merge") {
-        if (!request.contains("clusters") || !request["clusters"].is_array() ||
-            !request.contains("into") || !request["into"].is_number_integer()) {
-          throw RequestError{400, "a merge needs \"clusters\" (a list) and \"into\" (an integer)"};
-        }
-        std::vector<int64_t> from;
-        for (const json& c : request["clusters"]) {
-          if (!c.is_number_integer()) throw RequestError{400, "\"clusters\" holds integers"};
-          from.push_back(c.get<int64_t>());
-        }
-        next.merge(from, request["into"].get<int64_t>());
-      } else {
-        if (!request.contains("images") || !request["images"].is_array() ||
-            !request.contains("to") || !request["to"].is_number_integer()) {
-          throw RequestError{400, "a move needs \"images\" (a list) and \"to\" (an integer)"};
-        }
-        std::vector<int64_t> list;
-        for (const json& i : request["images"]) {
-          if (!i.is_number_integer()) throw RequestError{400, "\"images\" holds integers"};
-          list.push_back(i.get<int64_t>());
-        }
-        next.move(list, request["to"].get<int64_t>());
-      }
+      next.rename(edit_integer(request, "cluster", op), request["name"].get<std::string>());
+    } else if (op == "merge") {
+      next.merge(edit_integers(request, "clusters", op), edit_integer(request, "into", op));
+    } else if (op == "move") {
+      next.move(edit_integers(request, "images", op), edit_integer(request, "to", op));
     } else {
       throw RequestError{
           400, "unknown op \"" + op.substr(0, 40) + "\" (rename, merge, split, move or undo)"};
