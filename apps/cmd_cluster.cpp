@@ -71,7 +71,7 @@ int finish(const ClusterParams& p, const std::string& out, const TrainResult& re
   const TrainedModel model = load_trained_model(out, "auto", "last");
   const Dataset data = load_dataset_for(model);
   InferenceOptions o = model.inference_options();
-  o.features = o.embeddings = false;
+  o.embeddings = false;  // the features go to the report's t-SNE
   o.progress = "predicting";
   const ModelOutputs outputs = model.run(data.images, o);
   const torch::Tensor clusters = outputs.probabilities.argmax(1);
@@ -82,6 +82,8 @@ int finish(const ClusterParams& p, const std::string& out, const TrainResult& re
   group_into(folders, data.paths, clusters, model.clusters(), p.copy);
   ReportOptions report;
   report.run_dir = out;
+  report.dataset = &data;
+  report.outputs = &outputs;
   const ReportResult r = make_report(report);
   std::cout << "clustered " << with_thousands(data.size()) << " images into " << model.clusters()
             << " clusters (" << result.step << " steps, " << format_duration(result.train_seconds)

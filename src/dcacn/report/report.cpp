@@ -89,11 +89,21 @@ ReportResult make_report(const ReportOptions& o) {
 
   // The model over the whole dataset.
   const TrainedModel model = load_trained_model(o.run_dir, o.device, o.which);
-  const Dataset data = load_dataset_for(model, o.data);
-  InferenceOptions io = model.inference_options();
-  io.embeddings = false;
-  io.progress = o.progress ? "running the model" : "";
-  const ModelOutputs out = model.run(data.images, io);
+  Dataset loaded;
+  if (o.dataset == nullptr) loaded = load_dataset_for(model, o.data);
+  const Dataset& data = o.dataset != nullptr ? *o.dataset : loaded;
+  ModelOutputs computed;
+  if (o.outputs == nullptr) {
+    InferenceOptions io = model.inference_options();
+    io.embeddings = false;
+    io.progress = o.progress ? "running the model" : "";
+    computed = model.run(data.images, io);
+  }
+  const ModelOutputs& out = o.outputs != nullptr ? *o.outputs : computed;
+  TORCH_CHECK(out.features.defined() && out.features.size(0) == data.size() &&
+                  out.probabilities.size(0) == data.size() &&
+                  out.probabilities.size(1) == model.clusters(),
+              "make_report: the outputs given are not the model's over the data");
   const auto [confidence, assigned] = out.probabilities.max(1);
   const ClusterAnalysis a = analyze_clusters(assigned, model.clusters(), data.labels);
 

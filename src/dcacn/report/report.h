@@ -30,6 +30,10 @@ struct ReportOptions {
   int64_t montage_images = 12;  ///< images per cluster in the montage
   uint64_t seed = 0;
   bool progress = true;
+  /// What a caller may already hold (`cluster` does): the run's data and the model's outputs
+  /// over it (features and probabilities), used instead of reading and running them again.
+  const Dataset* dataset = nullptr;
+  const ModelOutputs* outputs = nullptr;
 };
 
 struct ReportResult {
