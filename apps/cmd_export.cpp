@@ -5,7 +5,7 @@
 
 #include "commands.h"
 #include "common.h"
-#include "dcacn/io/predictions.h"
+#include "dcacn/serve/server.h"
 #include "dcacn/util/error.h"
 #include "dcacn/util/fs.h"
 #include "dcacn/util/log.h"
@@ -39,21 +39,15 @@ int run_export(ExportParams& p) {
   DCACN_CHECK(data.size() == curation.images(), file, " holds ", curation.images(),
               " images; the run's dataset has ", data.size());
   const torch::Tensor clusters = torch::tensor(curation.assignment(), torch::kInt64);
-  std::vector<std::string> names;
-  for (int64_t id = 0; id < curation.id_bound(); ++id) names.push_back(curation.name(id));
   if (!p.csv.empty()) {
-    ExtraColumns extra;
-    extra.names = {"name"};
-    const auto& a = curation.assignment();
-    extra.row = [&](int64_t i, std::string& line) { line += "," + csv_escape(names[a[i]]); };
-    write_predictions_csv(p.csv, clusters, data.labels, data.paths, extra);
+    write_file_atomic(p.csv, curation_csv(curation, data.labels, data.paths));
     log_info(c10::str("wrote ", p.csv, ": ", data.size(), " images in ",
                       curation.cluster_ids().size(), " clusters (", curation.version(),
                       " records applied)"));
   }
   if (!p.folders.empty()) {
     std::vector<std::string> folders;
-    for (const std::string& name : names) folders.push_back(folder_name(name));
+    for (const std::string& name : curation.names()) folders.push_back(folder_name(name));
     group_into(p.folders, data.paths, clusters, curation.id_bound(), p.copy, folders,
                data.paths.empty() ? data.images : torch::Tensor());
     log_info("wrote " + p.folders +

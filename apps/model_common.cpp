@@ -162,7 +162,7 @@ std::optional<CuratedClusters> curated_clusters(const ModelChoice& choice,
               c.base_clusters(), " clusters; this checkpoint has ", probabilities.size(1),
               " (give --ignore-curation to use the model's own clusters)");
   CuratedClusters out;
-  for (int64_t id = 0; id < c.id_bound(); ++id) out.names.push_back(c.name(id));
+  out.names = c.names();
   if (run_images && c.images() == probabilities.size(0)) {
     out.clusters = torch::tensor(c.assignment(), torch::kInt64);
     log_info(c10::str("applied ", file, " (", c.version(), " records) to the run's images"));

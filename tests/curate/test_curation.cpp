@@ -61,6 +61,19 @@ TEST(CurationTest, EditsApplyInOrderAndUndoRestoresEachOne) {
   EXPECT_EQ(kind_of([&] { c.undo(); }), Kind::kConflict);
 }
 
+// Undoing two splits retires the clusters each created, not the newest ids twice.
+TEST(CurationTest, UndoingTwoSplitsRetiresTheClustersEachCreated) {
+  Curation c = ten_images();
+  c.split(2, {0, 0, 1, 1});  // 8 9 -> 3
+  c.split(0, {0, 1, 1});     // 1 2 -> 4
+  EXPECT_EQ(c.cluster_ids(), V({0, 1, 2, 3, 4}));
+  c.undo();
+  EXPECT_EQ(c.cluster_ids(), V({0, 1, 2, 3}));
+  c.undo();
+  EXPECT_EQ(c.cluster_ids(), V({0, 1, 2}));
+  EXPECT_EQ(c.assignment(), c.base());
+}
+
 TEST(CurationTest, EditsThatCannotApplyAreRefusedAndChangeNothing) {
   Curation c = ten_images();
   c.merge({0}, 1);
@@ -139,6 +152,10 @@ TEST_F(CurationFileTest, ABrokenFileIsRefusedNamingTheFileAndTheEdit) {
       head + R"("base": [0, 1, 1], "edits": [{"id": 1, "op": "move", "images": [0], "to": 5}]})",
       "edit 1");
   refused(head + R"("base": [0, 1, 1], "edits": [{"id": 1, "op": "explode"}]})", "unknown edit");
+  refused(head + R"("base": [0, 1, 1], "edits": [5]})", "an edit is an object");
+  refused(
+      head + R"("base": [0, 1, 1], "edits": [{"op": "split", "cluster": 1, "parts": [[1], "x"]}]})",
+      "part 1 as a list");
 }
 
 }  // namespace

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <fstream>
-#include <sstream>
 
 #include "dcacn/util/error.h"
 #include "dcacn/util/fs.h"
@@ -25,19 +24,22 @@ int64_t int_field(const json& r, const char* key) {
   return r[key].get<int64_t>();
 }
 
-std::vector<int64_t> int_list(const json& r, const char* key) {
-  if (!r.contains(key) || !r[key].is_array()) {
-    fail(Kind::kInvalid, c10::str("the edit needs \"", key, "\" as a list of integers"));
-  }
+// A list of integers: `v`, named `what` in messages.
+std::vector<int64_t> integers(const json& v, const std::string& what) {
+  if (!v.is_array()) fail(Kind::kInvalid, "the edit needs " + what + " as a list of integers");
   std::vector<int64_t> out;
-  out.reserve(r[key].size());
-  for (const json& v : r[key]) {
-    if (!v.is_number_integer()) {
-      fail(Kind::kInvalid, c10::str("\"", key, "\" holds ", v.dump(), ", not an integer"));
+  out.reserve(v.size());
+  for (const json& x : v) {
+    if (!x.is_number_integer()) {
+      fail(Kind::kInvalid, c10::str(what, " holds ", x.dump(), ", not an integer"));
     }
-    out.push_back(v.get<int64_t>());
+    out.push_back(x.get<int64_t>());
   }
   return out;
+}
+
+std::vector<int64_t> int_list(const json& r, const char* key) {
+  return integers(r.contains(key) ? r[key] : json(), c10::str("\"", key, "\""));
 }
 
 std::string default_name(int64_t cluster) { return "cluster " + std::to_string(cluster); }
@@ -106,105 +108,13 @@ Curation::Applied Curation::apply(const json& r) {
   Applied a;
   a.op = r["op"].get<std::string>();
   if (a.op == "rename") {
-    const int64_t c = int_field(r, "cluster");
-    check_cluster(c, "cluster");
-    if (!r.contains("name") || !r["name"].is_string()) {
-      fail(Kind::kInvalid, "a rename needs \"name\" as a string");
-    }
-    const std::string name = r["name"].get<std::string>();
-    if (name.empty() || name.size() > kMaxNameLength) {
-      fail(Kind::kInvalid,
-           c10::str("a cluster name has 1 to ", kMaxNameLength, " characters, got ", name.size()));
-    }
-    for (unsigned char ch : name) {
-      if (ch < 0x20 || ch == 0x7f) fail(Kind::kInvalid, "a cluster name has no control characters");
-    }
-    a.renamed = c;
-    a.previous_name = names_[c];
-    names_[c] = name;
+    apply_rename(r, a);
   } else if (a.op == "merge") {
-    const std::vector<int64_t> from = int_list(r, "clusters");
-    const int64_t into = int_field(r, "into");
-    check_cluster(into, "cluster");
-    if (from.empty()) fail(Kind::kInvalid, "a merge needs at least one cluster to merge");
-    std::vector<bool> merged(id_bound(), false);
-    for (int64_t c : from) {
-      check_cluster(c, "cluster");
-      if (c == into) fail(Kind::kInvalid, c10::str("cannot merge cluster ", c, " into itself"));
-      if (merged[c]) fail(Kind::kInvalid, c10::str("cluster ", c, " is named twice"));
-      merged[c] = true;
-    }
-    for (int64_t i = 0; i < images(); ++i) {
-      if (merged[assignment_[i]]) {
-        a.images.push_back(i);
-        a.previous.push_back(assignment_[i]);
-        assignment_[i] = into;
-      }
-    }
-    for (int64_t c : from) alive_[c] = false;
-    a.revived = from;
+    apply_merge(r, a);
   } else if (a.op == "split") {
-    const int64_t c = int_field(r, "cluster");
-    check_cluster(c, "cluster");
-    if (!r.contains("parts") || !r["parts"].is_array() || r["parts"].size() < 2) {
-      fail(Kind::kInvalid, "a split needs \"parts\": at least two lists of images");
-    }
-    const std::vector<int64_t> now = members(c);
-    std::vector<int64_t> part_of(images(), -1);
-    size_t listed = 0;
-    const int64_t parts = static_cast<int64_t>(r["parts"].size());
-    for (int64_t p = 0; p < parts; ++p) {
-      json holder = json::object();
-      holder["part"] = r["parts"][p];
-      const std::vector<int64_t> list = int_list(holder, "part");
-      if (list.empty()) fail(Kind::kInvalid, c10::str("part ", p, " of the split is empty"));
-      for (int64_t i : list) {
-        check_image(i);
-        if (assignment_[i] != c || part_of[i] != -1) {
-          fail(Kind::kConflict, c10::str("image ", i, " is not in cluster ", c,
-                                         " or is listed twice: the split's parts must be ",
-                                         "the cluster's ", now.size(), " images"));
-        }
-        part_of[i] = p;
-        ++listed;
-      }
-    }
-    if (listed != now.size()) {
-      fail(Kind::kConflict, c10::str("the split lists ", listed, " images; cluster ", c, " has ",
-                                     now.size(), " (it changed since the split was computed)"));
-    }
-    std::vector<int64_t> ids{c};
-    for (int64_t p = 1; p < parts; ++p) {
-      ids.push_back(id_bound());
-      names_.push_back(names_[c] + " / " + std::to_string(p + 1));
-      alive_.push_back(true);
-    }
-    for (int64_t i : now) {
-      if (part_of[i] != 0) {
-        a.images.push_back(i);
-        a.previous.push_back(c);
-        assignment_[i] = ids[part_of[i]];
-      }
-    }
-    a.created = parts - 1;
+    apply_split(r, a);
   } else if (a.op == "move") {
-    const std::vector<int64_t> list = int_list(r, "images");
-    const int64_t to = int_field(r, "to");
-    check_cluster(to, "cluster");
-    if (list.empty()) fail(Kind::kInvalid, "a move needs at least one image");
-    std::vector<int64_t> sorted = list;
-    std::sort(sorted.begin(), sorted.end());
-    for (size_t k = 0; k < sorted.size(); ++k) {
-      check_image(sorted[k]);
-      if (k > 0 && sorted[k] == sorted[k - 1]) {
-        fail(Kind::kInvalid, c10::str("image ", sorted[k], " is listed twice"));
-      }
-    }
-    for (int64_t i : list) {
-      a.images.push_back(i);
-      a.previous.push_back(assignment_[i]);
-      assignment_[i] = to;
-    }
+    apply_move(r, a);
   } else if (a.op == "undo") {
     fail(Kind::kInvalid, "undo is not an edit to apply");
   } else {
@@ -213,8 +123,115 @@ Curation::Applied Curation::apply(const json& r) {
   return a;
 }
 
+void Curation::apply_rename(const json& r, Applied& a) {
+  const int64_t c = int_field(r, "cluster");
+  check_cluster(c, "cluster");
+  if (!r.contains("name") || !r["name"].is_string()) {
+    fail(Kind::kInvalid, "a rename needs \"name\" as a string");
+  }
+  const std::string name = r["name"].get<std::string>();
+  if (name.empty() || name.size() > kMaxNameLength) {
+    fail(Kind::kInvalid,
+         c10::str("a cluster name has 1 to ", kMaxNameLength, " characters, got ", name.size()));
+  }
+  for (unsigned char ch : name) {
+    if (ch < 0x20 || ch == 0x7f) fail(Kind::kInvalid, "a cluster name has no control characters");
+  }
+  a.renamed = c;
+  a.previous_name = names_[c];
+  names_[c] = name;
+}
+
+void Curation::apply_merge(const json& r, Applied& a) {
+  const std::vector<int64_t> from = int_list(r, "clusters");
+  const int64_t into = int_field(r, "into");
+  check_cluster(into, "cluster");
+  if (from.empty()) fail(Kind::kInvalid, "a merge needs at least one cluster to merge");
+  std::vector<bool> merged(id_bound(), false);
+  for (int64_t c : from) {
+    check_cluster(c, "cluster");
+    if (c == into) fail(Kind::kInvalid, c10::str("cannot merge cluster ", c, " into itself"));
+    if (merged[c]) fail(Kind::kInvalid, c10::str("cluster ", c, " is named twice"));
+    merged[c] = true;
+  }
+  for (int64_t i = 0; i < images(); ++i) {
+    if (merged[assignment_[i]]) {
+      a.images.push_back(i);
+      a.previous.push_back(assignment_[i]);
+      assignment_[i] = into;
+    }
+  }
+  for (int64_t c : from) alive_[c] = false;
+  a.revived = from;
+}
+
+void Curation::apply_split(const json& r, Applied& a) {
+  const int64_t c = int_field(r, "cluster");
+  check_cluster(c, "cluster");
+  if (!r.contains("parts") || !r["parts"].is_array() || r["parts"].size() < 2) {
+    fail(Kind::kInvalid, "a split needs \"parts\": at least two lists of images");
+  }
+  const std::vector<int64_t> now = members(c);
+  std::vector<int64_t> part_of(images(), -1);
+  size_t listed = 0;
+  const int64_t parts = static_cast<int64_t>(r["parts"].size());
+  for (int64_t p = 0; p < parts; ++p) {
+    const std::vector<int64_t> list = integers(r["parts"][p], c10::str("part ", p));
+    if (list.empty()) fail(Kind::kInvalid, c10::str("part ", p, " of the split is empty"));
+    for (int64_t i : list) {
+      check_image(i);
+      if (assignment_[i] != c || part_of[i] != -1) {
+        fail(Kind::kConflict, c10::str("image ", i, " is not in cluster ", c,
+                                       " or is listed twice: the split's parts must be ",
+                                       "the cluster's ", now.size(), " images"));
+      }
+      part_of[i] = p;
+      ++listed;
+    }
+  }
+  if (listed != now.size()) {
+    fail(Kind::kConflict, c10::str("the split lists ", listed, " images; cluster ", c, " has ",
+                                   now.size(), " (it changed since the split was computed)"));
+  }
+  std::vector<int64_t> ids{c};
+  for (int64_t p = 1; p < parts; ++p) {
+    ids.push_back(id_bound());
+    a.created.push_back(id_bound());
+    names_.push_back(names_[c] + " / " + std::to_string(p + 1));
+    alive_.push_back(true);
+  }
+  for (int64_t i : now) {
+    if (part_of[i] != 0) {
+      a.images.push_back(i);
+      a.previous.push_back(c);
+      assignment_[i] = ids[part_of[i]];
+    }
+  }
+}
+
+void Curation::apply_move(const json& r, Applied& a) {
+  const std::vector<int64_t> list = int_list(r, "images");
+  const int64_t to = int_field(r, "to");
+  check_cluster(to, "cluster");
+  if (list.empty()) fail(Kind::kInvalid, "a move needs at least one image");
+  std::vector<int64_t> sorted = list;
+  std::sort(sorted.begin(), sorted.end());
+  for (size_t k = 0; k < sorted.size(); ++k) {
+    check_image(sorted[k]);
+    if (k > 0 && sorted[k] == sorted[k - 1]) {
+      fail(Kind::kInvalid, c10::str("image ", sorted[k], " is listed twice"));
+    }
+  }
+  for (int64_t i : list) {
+    a.images.push_back(i);
+    a.previous.push_back(assignment_[i]);
+    assignment_[i] = to;
+  }
+}
+
 int64_t Curation::record(json r) {
   const int64_t id = version() + 1;
+  if (!r.is_object()) fail(Kind::kInvalid, "an edit is an object, got " + r.dump().substr(0, 40));
   if (r.value("op", "") == "undo") {
     if (applied_.empty()) fail(Kind::kConflict, "there is no edit to undo");
     const int64_t latest = applied_.back().id;
@@ -228,7 +245,7 @@ int64_t Curation::record(json r) {
     const Applied a = applied_.back();
     for (size_t k = a.images.size(); k-- > 0;) assignment_[a.images[k]] = a.previous[k];
     for (int64_t c : a.revived) alive_[c] = true;
-    for (int64_t k = 0; k < a.created; ++k) alive_[id_bound() - 1 - k] = false;
+    for (int64_t c : a.created) alive_[c] = false;
     if (a.renamed >= 0) names_[a.renamed] = a.previous_name;
     applied_.pop_back();
     records_.push_back({{"id", id}, {"op", "undo"}, {"target", latest}});
@@ -345,9 +362,9 @@ Curation Curation::load(const std::string& file) {
   for (const json& r : j["edits"]) {
     try {
       json edit = r;
-      edit.erase("id");
+      if (edit.is_object()) edit.erase("id");
       c.record(std::move(edit));
-    } catch (const std::runtime_error& e) {
+    } catch (const std::exception& e) {  // CurationError, and nlohmann's for odd values
       throw InputError(c10::str(file, ": edit ", c.version() + 1, " (", r.dump().substr(0, 120),
                                 ") does not apply: ", e.what()));
     }

@@ -69,6 +69,8 @@ class Curation {
   bool exists(int64_t cluster) const;
   /// The cluster's name ("cluster 3" until renamed).
   const std::string& name(int64_t cluster) const;
+  /// Every name, indexed by cluster id (merged-away clusters included).
+  const std::vector<std::string>& names() const { return names_; }
   /// Images of `cluster`, ascending.
   std::vector<int64_t> members(int64_t cluster) const;
   /// Records in the file (edits and undos).
@@ -103,7 +105,7 @@ class Curation {
     std::vector<int64_t> images;    // images whose cluster changed
     std::vector<int64_t> previous;  // their clusters before
     std::vector<int64_t> revived;   // clusters merged away
-    int64_t created = 0;            // clusters created (split: the last ones)
+    std::vector<int64_t> created;   // clusters created (split)
     int64_t renamed = -1;           // cluster renamed
     std::string previous_name;
   };
@@ -112,6 +114,10 @@ class Curation {
   void check_image(int64_t image) const;
   // Applies record `r` (validated) and returns what undo needs.
   Applied apply(const nlohmann::json& r);
+  void apply_rename(const nlohmann::json& r, Applied& a);
+  void apply_merge(const nlohmann::json& r, Applied& a);
+  void apply_split(const nlohmann::json& r, Applied& a);
+  void apply_move(const nlohmann::json& r, Applied& a);
   int64_t record(nlohmann::json r);
 
   std::vector<int64_t> base_;

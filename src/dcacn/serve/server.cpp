@@ -88,6 +88,16 @@ int status_of(CurationError::Kind kind) {
 
 }  // namespace
 
+std::string curation_csv(const Curation& curation, const torch::Tensor& labels,
+                         const std::vector<std::string>& paths) {
+  const std::vector<int64_t>& assignment = curation.assignment();
+  const std::vector<std::string>& names = curation.names();
+  ExtraColumns extra;
+  extra.names = {"name"};
+  extra.row = [&](int64_t i, std::string& line) { line += "," + csv_escape(names[assignment[i]]); };
+  return predictions_csv(torch::tensor(assignment, torch::kInt64), labels, paths, extra);
+}
+
 struct CurationServer::Impl {
   ServeData data;
   ServerOptions options;
@@ -107,6 +117,8 @@ struct CurationServer::Impl {
   size_t thumb_bytes = 0;
 
   int64_t images() const { return data.images.size(0); }
+  // Image i's label (data.labels is int64 and contiguous once constructed).
+  int64_t label(int64_t i) const { return data.labels.data_ptr<int64_t>()[i]; }
 
   json cluster_summary(const Curation& c) const;
   json state() const;
@@ -180,7 +192,7 @@ json CurationServer::Impl::cluster_page(const httplib::Request& req) const {
   for (int64_t k = page * per; k < std::min(size, (page + 1) * per); ++k) {
     const int64_t i = members[k];
     json entry = {{"index", i}, {"confidence", conf[i]}};
-    if (data.labels.defined()) entry["label"] = data.labels[i].item<int64_t>();
+    if (data.labels.defined()) entry["label"] = label(i);
     list.push_back(entry);
   }
   return {{"id", id},       {"name", name}, {"size", size},  {"page", page},
@@ -191,29 +203,27 @@ json CurationServer::Impl::image_detail(const httplib::Request& req) const {
   const int64_t i = int_param(req, "index", 0, images() - 1);
   const int64_t k =
       std::min(int_param(req, "neighbours", 0, options.max_neighbours, 12), images() - 1);
-  json neighbours = json::array();
-  std::vector<int64_t> curated;
+  torch::Tensor values, ids;
   if (k > 0) {
     const torch::Tensor similarity = unit_features.matmul(unit_features[i]);
     similarity[i] = -2.0f;  // not its own neighbour
-    const auto [values, ids] = similarity.topk(k);
-    std::shared_lock<std::shared_mutex> lock(curation_mutex);
-    for (int64_t n = 0; n < k; ++n) {
-      const int64_t j = ids[n].item<int64_t>();
-      neighbours.push_back({{"index", j},
-                            {"similarity", values[n].item<float>()},
-                            {"cluster", curation.assignment()[j]}});
-    }
+    std::tie(values, ids) = similarity.topk(k);
   }
-  json out = {{"index", i}, {"neighbours", neighbours}};
+  json out = {{"index", i}, {"neighbours", json::array()}};
   {
     std::shared_lock<std::shared_mutex> lock(curation_mutex);
+    for (int64_t n = 0; n < k; ++n) {
+      const int64_t j = ids.data_ptr<int64_t>()[n];
+      out["neighbours"].push_back({{"index", j},
+                                   {"similarity", values.data_ptr<float>()[n]},
+                                   {"cluster", curation.assignment()[j]}});
+    }
     out["cluster"] = curation.assignment()[i];
     out["model_cluster"] = curation.base()[i];
   }
   const torch::Tensor p = data.probabilities[i].contiguous();
   out["probabilities"] = std::vector<float>(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
-  if (data.labels.defined()) out["label"] = data.labels[i].item<int64_t>();
+  if (data.labels.defined()) out["label"] = label(i);
   if (!data.paths.empty()) out["path"] = data.paths[i];
   return out;
 }
@@ -232,18 +242,8 @@ std::string CurationServer::Impl::thumbnail(int64_t index) {
 }
 
 std::string CurationServer::Impl::export_csv() const {
-  std::vector<int64_t> assignment;
-  std::vector<std::string> names;
-  {
-    std::shared_lock<std::shared_mutex> lock(curation_mutex);
-    assignment = curation.assignment();
-    for (int64_t c = 0; c < curation.id_bound(); ++c) names.push_back(curation.name(c));
-  }
-  const torch::Tensor clusters = torch::tensor(assignment, torch::kInt64);
-  ExtraColumns extra;
-  extra.names = {"name"};
-  extra.row = [&](int64_t i, std::string& line) { line += "," + csv_escape(names[assignment[i]]); };
-  return predictions_csv(clusters, data.labels, data.paths, extra);
+  std::shared_lock<std::shared_mutex> lock(curation_mutex);
+  return curation_csv(curation, data.labels, data.paths);
 }
 
 json CurationServer::Impl::edit(const std::string& body) {

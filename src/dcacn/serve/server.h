@@ -58,6 +58,11 @@ struct ServerOptions {
   uint64_t seed = 0;       ///< k-means of splits
 };
 
+/// The curated clusters as CSV, `index[,path][,label],cluster,name` (io/predictions.h): the
+/// page's export and `dcacn export`'s.
+std::string curation_csv(const Curation& curation, const torch::Tensor& labels,
+                         const std::vector<std::string>& paths);
+
 class CurationServer {
  public:
   CurationServer(ServeData data, Curation curation, ServerOptions options);

@@ -143,13 +143,14 @@ HeadSet make_heads(const ClusterHeadOptions& head_options, const NeighbourHeadOp
 }
 
 // Either path behind one interface: a step on `both` (b anchors' features, then their b
-// partners') returns the summed consistency of the heads (for the stopping rule).
+// partners') returns the summed consistency of the heads (for the stopping rule), left on the
+// device so that a step does not wait for it.
 struct Heads {
   HeadStack stack;
   HeadSet set;
   bool batched = true;
 
-  double step(const torch::Tensor& both, int64_t b, double entropy_weight) {
+  torch::Tensor step(const torch::Tensor& both, int64_t b, double entropy_weight) {
     torch::Tensor loss, consistency;
     torch::optim::Adam* adam;
     if (batched) {
@@ -171,7 +172,7 @@ struct Heads {
     adam->zero_grad();
     loss.backward();
     adam->step();
-    return consistency.item<double>();
+    return consistency.detach();
   }
   ClusterHead head(int64_t h, const ClusterHeadOptions& options) {
     if (batched) return stack.head(h, options);
@@ -201,7 +202,7 @@ double train_epoch(Heads& heads, const torch::Tensor& x, const torch::Tensor& nb
   const auto cpu_long = torch::TensorOptions().dtype(torch::kInt64);
   const torch::Tensor order = torch::randperm(n, gen, cpu_long).to(x.device());
   const torch::Tensor pick = torch::randint(k, {n}, gen, cpu_long).to(x.device());
-  double sum = 0;
+  torch::Tensor sum = torch::zeros({}, x.options().dtype(torch::kFloat64));
   int64_t steps = 0;
   for (int64_t start = 0; start + b <= n; start += b) {
     const torch::Tensor anchors = order.slice(0, start, start + b);
@@ -212,7 +213,7 @@ double train_epoch(Heads& heads, const torch::Tensor& x, const torch::Tensor& nb
                    b, entropy_weight);
     ++steps;
   }
-  return steps == 0 ? 0.0 : sum / static_cast<double>(steps);
+  return steps == 0 ? 0.0 : sum.item<double>() / static_cast<double>(steps);
 }
 
 }  // namespace
