@@ -152,8 +152,10 @@ void add_run_options(CLI::App* cmd, TrainParams* p) {
                   "self-labelling stage: weight of log K - H(mean assignment)")
   DCACN_RESUMABLE("--neighbours", neighbour_space,
                   "without --stages: a neighbour stage at the end (SCAN's clustering step on the "
-                  "frozen features): off | pixels | features | both, where each image's nearest "
-                  "neighbours are mined; with --stages: the space of its neighbours stages")
+                  "frozen features): off | pixels | features | both | auto, where each image's "
+                  "nearest neighbours are mined (auto: all three tried, the one whose clusters "
+                  "the other spaces' neighbours support best kept); with --stages: the space of "
+                  "its neighbours stages")
   DCACN_RESUMABLE("--neighbour-k", neighbour_k, "neighbour stage: neighbours per image")
   DCACN_RESUMABLE("--neighbour-heads", neighbour_heads,
                   "neighbour stage: cluster heads trained; the lowest-loss one is kept")

@@ -58,13 +58,14 @@ int main(int argc, char** argv) {
   // Mining as before (float32 products) and as the stage now does (the faster way, measured).
   t = std::chrono::steady_clock::now();
   const torch::Tensor float32_neighbours =
-      mine_neighbours_of(data.images, torch::Tensor(), NeighbourSpace::kPixels, k, torch::kCPU,
-                         nullptr, nullptr, NeighbourOptions::Products::kFloat32);
+      mine_neighbours_of(data.images, torch::Tensor(), NeighbourSpace::kPixels, k, /*whiten=*/true,
+                         torch::kCPU, nullptr, nullptr, NeighbourOptions::Products::kFloat32);
   const double float32_s = seconds_since(t);
   t = std::chrono::steady_clock::now();
   NeighbourSearch search;
-  const torch::Tensor neighbours = mine_neighbours_of(
-      data.images, torch::Tensor(), NeighbourSpace::kPixels, k, torch::kCPU, nullptr, &search);
+  const torch::Tensor neighbours =
+      mine_neighbours_of(data.images, torch::Tensor(), NeighbourSpace::kPixels, k, /*whiten=*/true,
+                         torch::kCPU, nullptr, &search);
   const double mining_s = seconds_since(t);
   double agreement = -1, float32_agreement = -1;
   if (data.has_labels()) {

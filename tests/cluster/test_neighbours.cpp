@@ -133,6 +133,28 @@ TEST(Neighbours, PrincipalComponentsKeepTheSimilaritiesOfRowsThatVaryInFewDirect
   EXPECT_THROW(principal_components(x, 0), c10::Error);
 }
 
+// Whitened components have unit variance and no correlation; directions without variance
+// (rows that vary in 4 directions of 40) are left out; the result is the data in another basis
+// (its pairwise Mahalanobis distances are kept), and dims caps the components kept.
+TEST(Neighbours, WhitenedComponentsAreUncorrelatedWithUnitVariance) {
+  torch::manual_seed(6);
+  const torch::Tensor basis = torch::randn({4, 40}, torch::kFloat64);
+  const torch::Tensor scale = torch::tensor({20.0, 3.0, 2.0, 0.5}, torch::kFloat64).unsqueeze(0);
+  const torch::Tensor x = torch::matmul(torch::randn({200, 4}, torch::kFloat64) * scale, basis);
+  const torch::Tensor w = whitened_components(x.to(torch::kFloat32), 16).to(torch::kFloat64);
+  ASSERT_EQ(w.sizes(), (std::vector<int64_t>{200, 4}));
+  const torch::Tensor covariance = torch::mm(w.t(), w) / 200.0;
+  EXPECT_TRUE(torch::allclose(covariance, torch::eye(4, torch::kFloat64), 1e-3, 1e-3))
+      << covariance;
+  // Whitening is a linear map of the centred rows: the same on every row, so a row's whitened
+  // image is a fixed combination of the first rows' (the 4-dimensional span is kept).
+  const torch::Tensor centred = x - x.mean(0, true);
+  const torch::Tensor map = std::get<0>(torch::linalg_lstsq(centred, w));
+  EXPECT_TRUE(torch::allclose(torch::mm(centred, map), w, 1e-3, 1e-3));
+  EXPECT_EQ(whitened_components(x.to(torch::kFloat32), 2).size(1), 2);
+  EXPECT_THROW(whitened_components(x, 0), c10::Error);
+}
+
 TEST(Neighbours, RefusesKOutsideRange) {
   NeighbourOptions o;
   o.k = 4;

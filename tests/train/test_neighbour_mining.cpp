@@ -34,8 +34,10 @@ TEST(NeighbourMining, SpacesAreNamedAsTheOptionWritesThem) {
   EXPECT_EQ(neighbour_space_name(NeighbourSpace::kFeatures), "features");
   EXPECT_EQ(parse_neighbour_space("both", "--x"), NeighbourSpace::kBoth);
   EXPECT_EQ(neighbour_space_name(NeighbourSpace::kBoth), "both");
+  EXPECT_EQ(parse_neighbour_space("auto", "--x"), NeighbourSpace::kAuto);
+  EXPECT_EQ(neighbour_space_name(NeighbourSpace::kAuto), "auto");
   test::expect_error_containing([] { parse_neighbour_space("colour", "--x"); },
-                                {"--x must be pixels, features or both, got colour"});
+                                {"--x must be pixels, features, both or auto, got colour"});
 }
 
 // The combined space's similarity is the mean of the two cosine similarities: centred pixels
@@ -43,7 +45,7 @@ TEST(NeighbourMining, SpacesAreNamedAsTheOptionWritesThem) {
 TEST(NeighbourMining, TheCombinedSpaceAveragesTheTwoCosineSimilarities) {
   const torch::Tensor images = torch::randint(0, 256, {6, 1, 4, 4}, torch::kUInt8);
   const torch::Tensor features = torch::randn({6, 3});
-  const torch::Tensor rows = combined_space(images, features, torch::kCPU);
+  const torch::Tensor rows = combined_space(images, features, torch::kCPU, /*whiten=*/false);
   ASSERT_EQ(rows.sizes(), (std::vector<int64_t>{6, 16 + 3}));
   const torch::Tensor p = images.flatten(1).to(torch::kFloat64) / 255.0;
   const torch::Tensor c = p - p.mean(0, true);

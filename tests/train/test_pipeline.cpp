@@ -33,8 +33,8 @@ TEST(Pipeline, TheFlagsOfEarlierVersionsDescribeTheirPipeline) {
   EXPECT_EQ(p[1]->describe(),
             "selflabel:steps=50:lr=0.0001:threshold=0.9:quota=0.5:ce=1:instance=1:entropy=1");
   EXPECT_EQ(p[2]->describe(),
-            "neighbours:space=pixels:k=20:heads=8:passes=20:lr=0.001:entropy=5:patience=2:"
-            "tolerance=0.01");
+            "neighbours:space=pixels:whiten=on:k=20:heads=8:passes=20:lr=0.001:entropy=5:"
+            "patience=2:tolerance=0.01");
   EXPECT_TRUE(p[0]->stepwise());
   EXPECT_FALSE(p[2]->stepwise());
 }
@@ -83,7 +83,7 @@ TEST(Pipeline, BadTextIsRefusedNamingTheStageAndTheSetting) {
   refused("contrastive:10m,,neighbours", {"an empty stage"});
   refused("contrastive:10m:minutes=5", {"'minutes' given twice"});
   refused("contrastive:10m,neighbours:space=colour",
-          {"space must be pixels, features or both", "colour"});
+          {"space must be pixels, features, both or auto", "colour"});
   refused("contrastive:10m,selflabel:steps=5:threshold=1", {"threshold", "[0, 1)"});
   refused("contrastive:10m,neighbours:k=0", {"k, heads and passes must be positive"});
   refused("contrastive:10m:schedule=linear", {"schedule", "linear"});

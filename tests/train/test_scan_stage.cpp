@@ -41,7 +41,8 @@ TEST(ScanStage, SettingsParseAndWriteBack) {
   EXPECT_EQ(scan.options().space(), NeighbourSpace::kFeatures);
   EXPECT_EQ(scan.options().k(), 7);
   EXPECT_DOUBLE_EQ(scan.options().entropy_weight(), c.neighbour_entropy_weight);
-  EXPECT_EQ(scan.describe(), "scan:minutes=4:lr=3e-05:space=features:k=7:entropy=5:guard=off");
+  EXPECT_EQ(scan.describe(),
+            "scan:minutes=4:lr=3e-05:space=features:whiten=on:k=7:entropy=5:guard=off");
   c.stages = scan.describe();
   EXPECT_EQ(pipeline_text(build_pipeline(c)), scan.describe());
   c.stages = "scan:steps=3:view=2";

@@ -93,21 +93,54 @@ torch::Tensor nearest_neighbours(const torch::Tensor& x, const NeighbourOptions&
   return torch::cat(parts, 0);
 }
 
+namespace {
+
+// The centred rows of x and the eigen-decomposition of their D x D covariance (up to 1/N):
+// products in float32, decomposed in float64, eigenvalues in descending order.
+struct Decomposition {
+  torch::Tensor centred, values, vectors;
+};
+
+Decomposition decompose(const torch::Tensor& x) {
+  const torch::Tensor rows = x.to(torch::kFloat32);
+  Decomposition d;
+  d.centred = rows - rows.mean(0, /*keepdim=*/true);
+  auto [values, vectors] =
+      torch::linalg_eigh(torch::mm(d.centred.t(), d.centred).to(torch::kFloat64));
+  // eigh returns the eigenvalues in ascending order.
+  d.values = values.flip({0});
+  d.vectors = vectors.flip({1});
+  return d;
+}
+
+}  // namespace
+
 torch::Tensor principal_components(const torch::Tensor& x, int64_t dims) {
   TORCH_CHECK(x.dim() == 2 && x.size(0) >= 1,
               "principal_components: expected an [N, D] matrix, got ", x.sizes());
   TORCH_CHECK(dims >= 1, "principal_components: dims must be positive, got ", dims);
   torch::NoGradGuard no_grad;
-  const torch::Tensor rows = x.to(torch::kFloat32);
-  const torch::Tensor centred = rows - rows.mean(0, /*keepdim=*/true);
-  if (x.size(1) <= dims) return centred;
-  // D x D covariance (up to 1/N) in float32 products, decomposed in float64; eigh returns the
-  // eigenvalues in ascending order, so the leading components are the last columns.
-  const torch::Tensor covariance = torch::mm(centred.t(), centred).to(torch::kFloat64);
-  const torch::Tensor vectors = std::get<1>(torch::linalg_eigh(covariance));
-  const torch::Tensor leading =
-      vectors.slice(1, x.size(1) - dims).flip({1}).to(torch::kFloat32).contiguous();
-  return torch::mm(centred, leading);
+  if (x.size(1) <= dims) {
+    const torch::Tensor rows = x.to(torch::kFloat32);
+    return rows - rows.mean(0, /*keepdim=*/true);
+  }
+  const Decomposition d = decompose(x);
+  const torch::Tensor leading = d.vectors.slice(1, 0, dims).to(torch::kFloat32).contiguous();
+  return torch::mm(d.centred, leading);
+}
+
+torch::Tensor whitened_components(const torch::Tensor& x, int64_t dims) {
+  TORCH_CHECK(x.dim() == 2 && x.size(0) >= 1,
+              "whitened_components: expected an [N, D] matrix, got ", x.sizes());
+  TORCH_CHECK(dims >= 1, "whitened_components: dims must be positive, got ", dims);
+  torch::NoGradGuard no_grad;
+  const Decomposition d = decompose(x);
+  const double largest = d.values[0].item<double>();
+  if (!(largest > 0)) return d.centred;  // constant rows: nothing to scale
+  const int64_t kept = std::min<int64_t>(dims, d.values.gt(1e-6 * largest).sum().item<int64_t>());
+  const torch::Tensor scale = d.values.slice(0, 0, kept).div(x.size(0)).sqrt().reciprocal();
+  const torch::Tensor leading = (d.vectors.slice(1, 0, kept) * scale).to(torch::kFloat32);
+  return torch::mm(d.centred, leading.contiguous());
 }
 
 }  // namespace dcacn

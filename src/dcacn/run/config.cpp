@@ -119,8 +119,9 @@ void TrainConfig::validate() const {
   DCACN_CHECK(selflabel_entropy_weight >= 0,
               "--selflabel-entropy-weight must be non-negative, got ", selflabel_entropy_weight);
   DCACN_CHECK(neighbour_space == "off" || neighbour_space == "pixels" ||
-                  neighbour_space == "features" || neighbour_space == "both",
-              "--neighbours must be off, pixels, features or both, got ", neighbour_space);
+                  neighbour_space == "features" || neighbour_space == "both" ||
+                  neighbour_space == "auto",
+              "--neighbours must be off, pixels, features, both or auto, got ", neighbour_space);
   DCACN_CHECK(neighbour_k >= 1, "--neighbour-k must be positive, got ", neighbour_k);
   DCACN_CHECK(neighbour_heads >= 1, "--neighbour-heads must be positive, got ", neighbour_heads);
   DCACN_CHECK(neighbour_epochs >= 1, "--neighbour-epochs must be positive, got ", neighbour_epochs);

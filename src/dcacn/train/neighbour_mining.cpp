@@ -17,7 +17,8 @@ NeighbourSpace parse_neighbour_space(const std::string& text, const std::string&
   if (text == "pixels") return NeighbourSpace::kPixels;
   if (text == "features") return NeighbourSpace::kFeatures;
   if (text == "both") return NeighbourSpace::kBoth;
-  throw InputError(option + " must be pixels, features or both, got " + text);
+  if (text == "auto") return NeighbourSpace::kAuto;
+  throw InputError(option + " must be pixels, features, both or auto, got " + text);
 }
 
 std::string neighbour_space_name(NeighbourSpace space) {
@@ -28,6 +29,8 @@ std::string neighbour_space_name(NeighbourSpace space) {
       return "features";
     case NeighbourSpace::kBoth:
       return "both";
+    case NeighbourSpace::kAuto:
+      return "auto";
   }
   return "?";
 }
@@ -43,6 +46,8 @@ std::string space_words(NeighbourSpace space) {
       return "feature space";
     case NeighbourSpace::kBoth:
       return "pixel and feature space";
+    case NeighbourSpace::kAuto:
+      break;
   }
   return "?";
 }
@@ -57,15 +62,32 @@ torch::Tensor unit_rows(const torch::Tensor& rows) {
 
 }  // namespace
 
+namespace {
+
+// Feature rows are whitened on at most this many components.
+constexpr int64_t kFeatureComponents = 256;
+
+torch::Tensor pixel_rows(const torch::Tensor& images, bool whiten, torch::Device device) {
+  const torch::Tensor pixels = pixel_space(images, device);
+  return whiten ? whitened_components(pixels, kPixelComponents)
+                : principal_components(pixels, kPixelComponents);
+}
+
+torch::Tensor feature_rows(const torch::Tensor& features, bool whiten, torch::Device device) {
+  const torch::Tensor f = features.to(device, torch::kFloat32);
+  return whiten ? whitened_components(f, kFeatureComponents) : f;
+}
+
+}  // namespace
+
 torch::Tensor combined_space(const torch::Tensor& images, const torch::Tensor& features,
-                             torch::Device device) {
+                             torch::Device device, bool whiten) {
   TORCH_CHECK(features.dim() == 2 && features.size(0) == images.size(0),
               "combined_space: expected [", images.size(0), ", D] features, got ",
               features.sizes());
   torch::NoGradGuard no_grad;
-  const torch::Tensor pixels =
-      unit_rows(principal_components(pixel_space(images, device), kPixelComponents));
-  const torch::Tensor f = unit_rows(features.to(device, torch::kFloat32));
+  const torch::Tensor pixels = unit_rows(pixel_rows(images, whiten, device));
+  const torch::Tensor f = unit_rows(feature_rows(features, whiten, device));
   return torch::cat({pixels, f}, 1) / std::sqrt(2.0);
 }
 
@@ -89,8 +111,8 @@ namespace {
 
 // The cache's key of the graph mine_neighbours would give now: pixel neighbours never change;
 // feature neighbours hold for one state of the network.
-std::string mining_key(StageContext& context, NeighbourSpace space, int64_t k) {
-  return c10::str(neighbour_space_name(space), ":k=", k,
+std::string mining_key(StageContext& context, NeighbourSpace space, int64_t k, bool whiten) {
+  return c10::str(neighbour_space_name(space), ":k=", k, whiten ? ":whitened" : "",
                   space == NeighbourSpace::kPixels ? std::string()
                                                    : c10::str(":step=", context.network_version()));
 }
@@ -101,9 +123,9 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
-bool neighbours_mined(StageContext& context, NeighbourSpace space, int64_t k) {
+bool neighbours_mined(StageContext& context, NeighbourSpace space, int64_t k, bool whiten) {
   k = std::min<int64_t>(k, context.images().size() - 1);
-  return context.cached_neighbours(mining_key(context, space, k)).defined();
+  return context.cached_neighbours(mining_key(context, space, k, whiten)).defined();
 }
 
 double mining_seconds(StageContext& context, NeighbourSpace space, int64_t k) {
@@ -153,47 +175,50 @@ double mining_seconds(StageContext& context, NeighbourSpace space, int64_t k) {
 }
 
 torch::Tensor mine_neighbours_of(const torch::Tensor& images, const torch::Tensor& features,
-                                 NeighbourSpace space, int64_t k, torch::Device device,
+                                 NeighbourSpace space, int64_t k, bool whiten, torch::Device device,
                                  const NeighbourProgress& progress, NeighbourSearch* search,
                                  NeighbourOptions::Products products) {
   torch::NoGradGuard no_grad;
   NeighbourOptions mine;
   mine.k = k;
   mine.products = products;
-  mine.centre = space == NeighbourSpace::kPixels;
   torch::Tensor rows;
   switch (space) {
     case NeighbourSpace::kPixels:
-      rows = principal_components(pixel_space(images, device), kPixelComponents);
+      rows = pixel_rows(images, whiten, device);
       break;
     case NeighbourSpace::kFeatures:
-      rows = features.to(device, torch::kFloat32);
+      rows = feature_rows(features, whiten, device);
       break;
     case NeighbourSpace::kBoth:
-      rows = combined_space(images, features, device);
+      rows = combined_space(images, features, device, whiten);
       break;
+    case NeighbourSpace::kAuto:
+      TORCH_CHECK(false,
+                  "mine_neighbours_of: auto is not a space to mine in (the neighbour stage "
+                  "chooses one)");
   }
   return nearest_neighbours(rows, mine, progress, search).cpu();
 }
 
-torch::Tensor mine_neighbours(StageContext& context, NeighbourSpace space, int64_t k,
+torch::Tensor mine_neighbours(StageContext& context, NeighbourSpace space, int64_t k, bool whiten,
                               const std::string& who) {
   const bool pixels = space == NeighbourSpace::kPixels;
   const int64_t n = context.images().size();
   k = std::min<int64_t>(k, n - 1);
-  const std::string key = mining_key(context, space, k);
+  const std::string key = mining_key(context, space, k, whiten);
   torch::Tensor cached = context.cached_neighbours(key);
   if (cached.defined()) {
     log_info(c10::str(who, ": the ", k, " nearest neighbours in ", space_words(space),
-                      " as mined before"));
+                      whiten ? " (whitened)" : "", " as mined before"));
     return cached;
   }
   log_info(c10::str(who, ": mining the ", k, " nearest neighbours of ", n, " images in ",
-                    space_words(space)));
+                    space_words(space), whiten ? " (whitened)" : ""));
   const auto start = std::chrono::steady_clock::now();
   NeighbourSearch search;
   torch::Tensor neighbours = mine_neighbours_of(
-      context.images().images, pixels ? torch::Tensor() : context.features(), space, k,
+      context.images().images, pixels ? torch::Tensor() : context.features(), space, k, whiten,
       context.device(),
       [&](int64_t done, int64_t all) {
         context.show_progress(c10::str(who, ": neighbours of images ", done, "/", all));
@@ -210,6 +235,13 @@ torch::Tensor mine_neighbours(StageContext& context, NeighbourSpace space, int64
   }
   context.record_neighbours(key, neighbours, seconds_since(start));
   return neighbours;
+}
+
+double neighbour_fit(const torch::Tensor& clusters, const torch::Tensor& graph) {
+  const torch::Tensor c = clusters.to(torch::kCPU, torch::kInt64);
+  const torch::Tensor share = torch::bincount(c).to(torch::kFloat64) / c.size(0);
+  return neighbour_agreement(c, graph).to(torch::kFloat64).mean().item<double>() -
+         (share * share).sum().item<double>();
 }
 
 torch::Tensor neighbour_agreement(const torch::Tensor& clusters, const torch::Tensor& neighbours) {

@@ -3,6 +3,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <chrono>
+#include <numeric>
+#include <vector>
 
 #include "dcacn/cluster/k_estimation.h"
 #include "dcacn/train/pipeline.h"
@@ -16,6 +18,7 @@ NeighbourStageOptions neighbour_stage_options(StageSettings& s, const TrainConfi
   NeighbourStageOptions o;
   const std::string space = c.neighbour_space == "off" ? "pixels" : c.neighbour_space;
   o.space(parse_neighbour_space(s.text("space", space), "--stages neighbours space"));
+  o.whiten(s.flag("whiten", o.whiten()));
   o.k(s.integer("k", c.neighbour_k));
   o.heads()
       .heads(s.integer("heads", c.neighbour_heads))
@@ -25,7 +28,7 @@ NeighbourStageOptions neighbour_stage_options(StageSettings& s, const TrainConfi
       .patience(s.integer("patience", kNeighbourPatience))
       .tolerance(s.number("tolerance", kNeighbourTolerance))
       .seed(c.seed);
-  s.expect_all_used("space, k, heads, passes, lr, entropy, patience, tolerance");
+  s.expect_all_used("space, whiten, k, heads, passes, lr, entropy, patience, tolerance");
   if (!c.k_range.empty()) {
     const auto [low, high] = parse_k_range(c.k_range, "--k-range");
     o.min_k(low).max_k(high);
@@ -46,7 +49,8 @@ NeighbourStageOptions neighbour_stage_options(StageSettings& s, const TrainConfi
 
 std::string NeighbourStage::describe() const {
   const NeighbourHeadOptions& h = options_.heads();
-  return c10::str("neighbours:space=", neighbour_space_name(options_.space()), ":k=", options_.k(),
+  return c10::str("neighbours:space=", neighbour_space_name(options_.space()),
+                  ":whiten=", options_.whiten() ? "on" : "off", ":k=", options_.k(),
                   ":heads=", h.heads(), ":passes=", h.epochs(), ":lr=", exact_number(h.lr()),
                   ":entropy=", exact_number(h.entropy_weight()), ":patience=", h.patience(),
                   ":tolerance=", exact_number(h.tolerance()));
@@ -68,6 +72,55 @@ namespace {
 
 KEstimationOptions k_estimation_options(const NeighbourStageOptions& o, uint64_t seed) {
   return KEstimationOptions().min_k(o.min_k()).max_k(o.max_k()).seed(seed);
+}
+
+// The spaces a stage mines in: its own, or for auto all three.
+std::vector<NeighbourSpace> candidate_spaces(NeighbourSpace space) {
+  if (space != NeighbourSpace::kAuto) return {space};
+  return {NeighbourSpace::kPixels, NeighbourSpace::kFeatures, NeighbourSpace::kBoth};
+}
+
+// One space tried: its neighbours, the heads trained on them, the kept head's clusters.
+struct SpaceTrial {
+  NeighbourSpace space;
+  torch::Tensor neighbours;
+  NeighbourHeadResult trained;
+  torch::Tensor clusters;    // [N] int64, CPU
+  std::vector<double> fits;  // of the clusters to every trial's neighbours
+  double mean_fit = 0;
+};
+
+// auto: the trial whose clusters the neighbours of every space support best (mean of
+// neighbour_fit over the trials' graphs). Heads trained on the features they cluster can fit
+// neighbours mined in those same features without finding the classes (they reproduce the
+// features' own confusions); clusters that capture what the spaces share are supported by all
+// of them. On Fashion-MNIST (docs/design.md) the mean fit ranked the spaces as their ACC did.
+size_t choose_space(std::vector<SpaceTrial>& trials, StageContext& context) {
+  std::string header = "space";
+  for (const SpaceTrial& t : trials) header += ",fit_" + neighbour_space_name(t.space);
+  std::string csv = header + ",mean_fit,chosen\n";
+  size_t best = 0;
+  for (size_t i = 0; i < trials.size(); ++i) {
+    SpaceTrial& t = trials[i];
+    for (const SpaceTrial& g : trials) t.fits.push_back(neighbour_fit(t.clusters, g.neighbours));
+    t.mean_fit = std::accumulate(t.fits.begin(), t.fits.end(), 0.0) / t.fits.size();
+    if (t.mean_fit > trials[best].mean_fit) best = i;
+  }
+  for (size_t i = 0; i < trials.size(); ++i) {
+    const SpaceTrial& t = trials[i];
+    std::string fits, row = neighbour_space_name(t.space);
+    for (size_t g = 0; g < trials.size(); ++g) {
+      fits += c10::str(g == 0 ? "" : ", ", neighbour_space_name(trials[g].space), " ",
+                       fixed(t.fits[g], 4));
+      row += "," + fixed(t.fits[g], 6);
+    }
+    csv += row + "," + fixed(t.mean_fit, 6) + "," + (i == best ? "1" : "0") + "\n";
+    log_info(c10::str("neighbour stage: auto: clusters from ", neighbour_space_name(t.space),
+                      " neighbours fit the neighbours of ", fits, " (above chance; mean ",
+                      fixed(t.mean_fit, 4), ")", i == best ? ": kept" : ""));
+  }
+  context.write_run_file(kNeighbourSpaceFile, csv);
+  return best;
 }
 
 }  // namespace
@@ -97,10 +150,16 @@ double NeighbourStage::estimate_seconds(StageContext& context) {
         neighbour_heads_seconds(context.model()->cluster_head->options, options_.heads(), n,
                                 std::min<int64_t>(options_.k(), n - 1), context.device());
   }
-  if (neighbours_mined(context, options_.space(), options_.k())) return k_seconds + heads_seconds_;
-  if (mining_seconds_ < 0)
-    mining_seconds_ = mining_seconds(context, options_.space(), options_.k());
-  return k_seconds + heads_seconds_ + mining_seconds_;
+  const std::vector<NeighbourSpace> spaces = candidate_spaces(options_.space());
+  if (mining_seconds_ < 0) {
+    mining_seconds_ = 0;
+    for (NeighbourSpace space : spaces) {
+      if (!neighbours_mined(context, space, options_.k(), options_.whiten())) {
+        mining_seconds_ += mining_seconds(context, space, options_.k());
+      }
+    }
+  }
+  return k_seconds + heads_seconds_ * static_cast<double>(spaces.size()) + mining_seconds_;
 }
 
 WholeStageResult NeighbourStage::run(StageContext& context) {
@@ -109,8 +168,6 @@ WholeStageResult NeighbourStage::run(StageContext& context) {
   const auto start = std::chrono::steady_clock::now();
   const torch::Tensor cpu_features = context.features();
   const torch::Tensor features = cpu_features.to(context.device(), torch::kFloat32);
-  const torch::Tensor neighbours =
-      mine_neighbours(context, options_.space(), options_.k(), "neighbour stage");
   const NeighbourHeadOptions& o = options_.heads();
   DCACN& model = context.model();
   ClusterHeadOptions head = model->cluster_head->options;
@@ -125,13 +182,30 @@ WholeStageResult NeighbourStage::run(StageContext& context) {
     context.write_run_file(kKEstimateFile, k.csv());
     head.clusters(k.chosen);
   }
-  NeighbourHeadResult trained =
-      train_neighbour_heads(features, neighbours, head, o, [&](int64_t done, int64_t all) {
-        context.show_progress(
-            c10::str("neighbour stage: ", o.heads(), " heads, epoch ", done, "/", all));
-        if (context.stop_requested()) throw StageInterrupted();
-      });
-  context.finish_progress();
+  std::vector<SpaceTrial> trials;
+  for (NeighbourSpace space : candidate_spaces(options_.space())) {
+    SpaceTrial t;
+    t.space = space;
+    t.neighbours =
+        mine_neighbours(context, space, options_.k(), options_.whiten(), "neighbour stage");
+    const std::string where = options_.space() == NeighbourSpace::kAuto
+                                  ? c10::str(" (", neighbour_space_name(space), " neighbours)")
+                                  : std::string();
+    t.trained =
+        train_neighbour_heads(features, t.neighbours, head, o, [&](int64_t done, int64_t all) {
+          context.show_progress(c10::str("neighbour stage: ", o.heads(), " heads", where,
+                                         ", epoch ", done, "/", all));
+          if (context.stop_requested()) throw StageInterrupted();
+        });
+    context.finish_progress();
+    if (options_.space() == NeighbourSpace::kAuto) {
+      torch::NoGradGuard no_grad;
+      t.clusters = t.trained.head->forward(features).argmax(1).cpu();
+    }
+    trials.push_back(std::move(t));
+  }
+  const size_t kept = trials.size() == 1 ? 0 : choose_space(trials, context);
+  NeighbourHeadResult& trained = trials[kept].trained;
   if (head.clusters() == model->cluster_head->options.clusters()) {
     copy_parameters(*model->cluster_head, *trained.head);
   } else {
@@ -154,8 +228,11 @@ WholeStageResult NeighbourStage::run(StageContext& context) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   log_info(c10::str(
-      "neighbour stage: kept head ", chosen, " of ", o.heads(), " (consistency per head: ", losses,
-      ") after ", trained.epochs, " of ", o.epochs(), " passes; ", fixed(seconds, 0), " s",
+      "neighbour stage: kept head ", chosen, " of ", o.heads(),
+      trials.size() > 1 ? c10::str(" (", neighbour_space_name(trials[kept].space), " neighbours)")
+                        : std::string(),
+      " (consistency per head: ", losses, ") after ", trained.epochs, " of ", o.epochs(),
+      " passes; ", fixed(seconds, 0), " s",
       estimate < 0 ? std::string()
                    : c10::str(" (estimated beforehand: ", fixed(estimate, 0), " s)")));
   return out;

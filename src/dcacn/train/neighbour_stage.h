@@ -3,6 +3,8 @@
 // (train/neighbour_head.h). Each image's nearest neighbours are mined in pixel space or in the
 // features, several cluster heads are trained on the features so that each image and its
 // neighbours share a cluster, and the lowest-loss head replaces the network's cluster head.
+// space=auto tries pixels, features and both, and keeps the heads of the space whose clusters
+// the neighbours of all three fit best (neighbour_fit, averaged).
 // With a --k-range, the number of clusters is estimated on the features first and the heads
 // have that many outputs. A whole stage: it runs at once, with no budget of its own.
 
@@ -16,6 +18,10 @@ namespace dcacn {
 /// The file of the run's folder that holds the criterion of every K tried (k,stability,...).
 constexpr const char* kKEstimateFile = "k_estimate.csv";
 
+/// The file of the run's folder that holds, for space=auto, how well the clusters from each
+/// space's neighbours fit every space's neighbours (space,fit_pixels,...,mean_fit,chosen).
+constexpr const char* kNeighbourSpaceFile = "neighbour_spaces.csv";
+
 /// The heads' stopping rule unless the entry sets patience= / tolerance=: training ends after
 /// kNeighbourPatience passes in a row that lowered the heads' mean consistency by less than
 /// kNeighbourTolerance (relative), or after passes= passes (bench/results/neighbour_stage.md).
@@ -24,6 +30,8 @@ constexpr double kNeighbourTolerance = 0.01;
 
 struct NeighbourStageOptions {
   TORCH_ARG(NeighbourSpace, space) = NeighbourSpace::kPixels;
+  /// Mine in the space's whitened rows (train/neighbour_mining.h); whiten=off: as before.
+  TORCH_ARG(bool, whiten) = true;
   /// Neighbours per image.
   TORCH_ARG(int64_t, k) = 20;
   /// The heads' training (its seed is the run's).

@@ -14,12 +14,18 @@ ScanStageOptions scan_stage_options(StageSettings& s, const TrainConfig& c) {
   ScanStageOptions o;
   o.budget(s.budget());
   o.lr(s.number("lr", o.lr()));
-  const std::string space = c.neighbour_space == "off" ? "pixels" : c.neighbour_space;
+  // auto is the neighbour stage's choice among spaces; a scan entry mines where it is told.
+  const std::string space =
+      c.neighbour_space == "off" || c.neighbour_space == "auto" ? "pixels" : c.neighbour_space;
   o.space(parse_neighbour_space(s.text("space", space), "--stages scan space"));
+  o.whiten(s.flag("whiten", o.whiten()));
   o.k(s.integer("k", c.neighbour_k));
   o.entropy_weight(s.number("entropy", c.neighbour_entropy_weight));
   o.guard(s.flag("guard", false));
-  s.expect_all_used("minutes, share, steps, epochs, lr, space, k, entropy, guard");
+  s.expect_all_used("minutes, share, steps, epochs, lr, space, whiten, k, entropy, guard");
+  DCACN_CHECK(o.space() != NeighbourSpace::kAuto,
+              "--stages: scan space must be pixels, features or both (auto is for neighbours "
+              "stages)");
   DCACN_CHECK(o.lr() > 0 && o.k() >= 1 && o.entropy_weight() >= 0,
               "--stages: scan lr and k must be positive and entropy non-negative, got ", o.lr(),
               ", ", o.k(), " and ", o.entropy_weight());
@@ -28,13 +34,15 @@ ScanStageOptions scan_stage_options(StageSettings& s, const TrainConfig& c) {
 
 std::string ScanStage::describe() const {
   return "scan" + budget_text(options_.budget()) + ":lr=" + exact_number(options_.lr()) +
-         ":space=" + neighbour_space_name(options_.space()) + ":k=" + std::to_string(options_.k()) +
+         ":space=" + neighbour_space_name(options_.space()) +
+         ":whiten=" + (options_.whiten() ? "on" : "off") + ":k=" + std::to_string(options_.k()) +
          ":entropy=" + exact_number(options_.entropy_weight()) +
          ":guard=" + (options_.guard() ? "on" : "off");
 }
 
 void ScanStage::begin(StageContext& context) {
-  neighbours_ = mine_neighbours(context, options_.space(), options_.k(), "scan stage");
+  neighbours_ =
+      mine_neighbours(context, options_.space(), options_.k(), options_.whiten(), "scan stage");
   log_info(c10::str("scan stage: backbone and cluster head trained so that each image and one of",
                     " its ", neighbours_.size(1), " neighbours share a cluster (lr ", options_.lr(),
                     ", entropy weight ", options_.entropy_weight(), ")"));

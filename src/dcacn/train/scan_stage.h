@@ -24,6 +24,8 @@ struct ScanStageOptions {
   /// Adam's learning rate in the stage (constant; SCAN's 1e-4).
   TORCH_ARG(double, lr) = 1e-4;
   TORCH_ARG(NeighbourSpace, space) = NeighbourSpace::kPixels;
+  /// Mine in the space's whitened rows (train/neighbour_mining.h); whiten=off: as before.
+  TORCH_ARG(bool, whiten) = true;
   /// Neighbours per image; each step draws one of them per anchor.
   TORCH_ARG(int64_t, k) = 20;
   /// w above.
@@ -35,9 +37,9 @@ struct ScanStageOptions {
   TORCH_ARG(bool, guard) = false;
 };
 
-/// The options of a `scan:...` entry (minutes, steps, epochs, lr, space, k, entropy, guard=on|off);
-/// the space,
-/// k and entropy weight default to the neighbour stage's (--neighbours, --neighbour-k,
+/// The options of a `scan:...` entry (minutes, steps, epochs, lr, space, whiten=on|off, k, entropy,
+/// guard=on|off); the space, k and entropy weight default to the neighbour stage's (--neighbours,
+/// --neighbour-k,
 /// --neighbour-entropy-weight).
 ScanStageOptions scan_stage_options(StageSettings& settings, const TrainConfig& config);
 

@@ -24,12 +24,16 @@ SelfLabelStageOptions self_label_stage_options(StageSettings& s, const TrainConf
   o.agreement(s.number("agreement", o.agreement()));
   o.space(parse_neighbour_space(s.text("space", neighbour_space_name(o.space())),
                                 "--stages selflabel space"));
+  DCACN_CHECK(o.space() != NeighbourSpace::kAuto,
+              "--stages: selflabel space must be pixels, features or both (auto is for "
+              "neighbours stages)");
+  o.whiten(s.flag("whiten", o.whiten()));
   o.k(s.integer("k", o.k()));
   o.guard(s.flag("guard", true));
   s.expect_all_used(
       "minutes, share, steps, epochs, lr, threshold, quota, ce, instance, entropy, labels, "
       "agreement, "
-      "space, k, guard");
+      "space, whiten, k, guard");
   DCACN_CHECK(0 <= o.agreement() && o.agreement() <= 1 && o.k() >= 1,
               "--stages: selflabel agreement is a share in [0, 1] and k positive, got ",
               o.agreement(), " and ", o.k());
@@ -53,6 +57,7 @@ std::string SelfLabelStage::describe() const {
          ":entropy=" + exact_number(l.entropy_weight()) +
          (options_.reliable() ? ":labels=reliable:agreement=" + exact_number(options_.agreement()) +
                                     ":space=" + neighbour_space_name(options_.space()) +
+                                    ":whiten=" + (options_.whiten() ? "on" : "off") +
                                     ":k=" + std::to_string(options_.k()) +
                                     ":guard=" + (options_.guard() ? "on" : "off")
                               : std::string());
@@ -73,8 +78,8 @@ void SelfLabelStage::begin(StageContext& context) {
                     options_.reliable() ? ", reliable labels fixed now" : ", online labels", ")"));
   if (!options_.reliable()) return;
   const torch::Tensor p = context.probabilities();
-  const torch::Tensor neighbours =
-      mine_neighbours(context, options_.space(), options_.k(), "self-labelling stage");
+  const torch::Tensor neighbours = mine_neighbours(context, options_.space(), options_.k(),
+                                                   options_.whiten(), "self-labelling stage");
   reliable_ = reliable_labels(p, neighbours, l.threshold(), options_.agreement());
   const torch::Tensor counts =
       torch::bincount(reliable_.masked_select(reliable_.ge(0)), {}, p.size(1));

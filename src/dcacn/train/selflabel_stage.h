@@ -30,6 +30,8 @@ struct SelfLabelStageOptions {
   /// Reliable labels: the share of an image's neighbours that must share its cluster.
   TORCH_ARG(double, agreement) = 0.9;
   TORCH_ARG(NeighbourSpace, space) = NeighbourSpace::kFeatures;
+  /// Mine in the space's whitened rows (train/neighbour_mining.h); whiten=off: as before.
+  TORCH_ARG(bool, whiten) = true;
   TORCH_ARG(int64_t, k) = 20;
   /// Reliable labels: undo the stage when it lowers the share of those neighbours in their
   /// image's cluster (train/stage_guard.h).

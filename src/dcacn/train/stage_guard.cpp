@@ -13,21 +13,11 @@ namespace {
 
 constexpr const char* kPrefix = "guard/";
 
-// The share of neighbours in their image's cluster above what clusters of these sizes would
-// give neighbours drawn at random (sum_k (n_k / N)^2): one cluster for all fits every graph
-// perfectly and scores 0.
-double fit(const torch::Tensor& predictions, const torch::Tensor& graph) {
-  const torch::Tensor c = predictions.to(torch::kCPU, torch::kInt64);
-  const torch::Tensor share = torch::bincount(c).to(torch::kFloat64) / c.size(0);
-  return neighbour_agreement(c, graph).to(torch::kFloat64).mean().item<double>() -
-         (share * share).sum().item<double>();
-}
-
 }  // namespace
 
 void StageGuard::begin(StageContext& context, const torch::Tensor& graph, const std::string& who) {
   graph_ = graph.to(torch::kCPU, torch::kInt64);
-  start_fit_ = fit(context.probabilities().argmax(1), graph_);
+  start_fit_ = neighbour_fit(context.probabilities().argmax(1), graph_);
   start_model_.clear();
   for (const auto& [name, tensor] : state_dict(*context.model())) {
     start_model_.emplace_back(name, tensor.to(torch::kCPU).clone());
@@ -69,7 +59,7 @@ void StageGuard::restore(const StageState& state, const std::string& source) {
 
 bool StageGuard::end(StageContext& context, const std::string& who) {
   if (!graph_.defined()) return false;  // resumed from a checkpoint without a guard state
-  const double now = fit(context.probabilities().argmax(1), graph_);
+  const double now = neighbour_fit(context.probabilities().argmax(1), graph_);
   if (now >= start_fit_) {
     log_info(c10::str(who, ": guard: neighbours share their image's cluster ", fixed(now, 4),
                       " above chance, against ", fixed(start_fit_, 4), " at the start: kept"));
