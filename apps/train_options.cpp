@@ -158,7 +158,8 @@ void add_run_options(CLI::App* cmd, TrainParams* p) {
                   "its neighbours stages")
   DCACN_RESUMABLE("--neighbour-k", neighbour_k, "neighbour stage: neighbours per image")
   DCACN_RESUMABLE("--neighbour-heads", neighbour_heads,
-                  "neighbour stage: cluster heads trained; the lowest-loss one is kept")
+                  "neighbour stage: cluster heads trained; the one that agrees most with the "
+                  "others is kept (keep=loss in --stages: the lowest-loss one)")
   DCACN_RESUMABLE("--neighbour-epochs", neighbour_epochs, "neighbour stage: passes over all images")
   DCACN_RESUMABLE("--neighbour-lr", neighbour_lr, "neighbour stage: Adam learning rate")
   DCACN_RESUMABLE("--neighbour-entropy-weight", neighbour_entropy_weight,

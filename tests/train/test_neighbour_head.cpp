@@ -74,7 +74,7 @@ TEST(NeighbourHead, LearnsTheGroupingThatTheNeighboursCarry) {
   EXPECT_NEAR(r.consistency[r.chosen], consistency, 1e-5);
   EXPECT_NEAR(r.entropy[r.chosen], entropy, 1e-5);
   EXPECT_NEAR(r.total[r.chosen], consistency - 5.0 * entropy, 5e-5);
-  EXPECT_EQ(*std::min_element(r.total.begin(), r.total.end()), r.total[r.chosen]);
+  EXPECT_EQ(*std::min_element(r.total.begin(), r.total.end()), r.total[r.lowest_loss]);
   const torch::Tensor predicted = p.argmax(1);
   const ClusteringScores s = score_clustering(b.labels, predicted);
   EXPECT_GT(s.acc, 0.95);
@@ -88,6 +88,44 @@ TEST(NeighbourHead, LearnsTheGroupingThatTheNeighboursCarry) {
   const ClusteringScores s_blind =
       score_clustering(b.labels, blind.head->forward(b.features).argmax(1));
   EXPECT_LT(s_blind.acc, 0.8);
+}
+
+// keep=consensus keeps the head whose clusters agree most with the other heads' (mean ARI,
+// recomputed here from each head's clusters), keep=loss the lowest-loss one; the heads are the
+// same either way.
+TEST(NeighbourHead, TheConsensusHeadAgreesMostWithTheOtherHeads) {
+  const Blobs b = blobs();
+  NeighbourHeadOptions o;
+  o.heads(5).epochs(3).batch_size(60).lr(1e-2).seed(8);
+  const NeighbourHeadResult consensus =
+      train_neighbour_heads(b.features, b.neighbours, ClusterHeadOptions(8, 3), o);
+  const NeighbourHeadResult loss = train_neighbour_heads(
+      b.features, b.neighbours, ClusterHeadOptions(8, 3), o.keep(HeadChoice::kLowestLoss));
+  ASSERT_EQ(consensus.agreement.size(), 5u);
+  EXPECT_EQ(consensus.total, loss.total);
+  EXPECT_EQ(consensus.agreement, loss.agreement);
+  EXPECT_EQ(loss.chosen, loss.lowest_loss);
+  EXPECT_EQ(consensus.lowest_loss, loss.lowest_loss);
+  EXPECT_EQ(std::min_element(loss.total.begin(), loss.total.end()) - loss.total.begin(),
+            loss.lowest_loss);
+  double best = -2;
+  for (double x : consensus.agreement) best = std::max(best, x);
+  EXPECT_EQ(consensus.agreement[consensus.chosen], best);
+  // The agreement is the mean ARI with the other heads: two clusterings equal up to their
+  // cluster names agree fully, and a third is scored against both.
+  const std::vector<int64_t> x{0, 0, 1, 1, 2, 2}, renamed{2, 2, 0, 0, 1, 1},
+      other{0, 1, 0, 1, 2, 2};
+  const std::vector<double> agreement = head_agreement({x, renamed, other});
+  const double third = adjusted_rand_index(x, other);
+  ASSERT_EQ(agreement.size(), 3u);
+  EXPECT_NEAR(agreement[0], (1.0 + third) / 2, 1e-12);
+  EXPECT_NEAR(agreement[1], (1.0 + third) / 2, 1e-12);
+  EXPECT_NEAR(agreement[2], third, 1e-12);
+  EXPECT_EQ(head_agreement({x}), std::vector<double>{1.0});
+  EXPECT_EQ(parse_head_choice("consensus", "--x"), HeadChoice::kConsensus);
+  EXPECT_EQ(head_choice_name(parse_head_choice("loss", "--x")), "loss");
+  test::expect_error_containing([] { parse_head_choice("vote", "--x"); },
+                                {"--x must be consensus or loss, got vote"});
 }
 
 // The batched heads are the heads trained one after the other (the reference path): the same

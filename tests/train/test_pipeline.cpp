@@ -34,7 +34,7 @@ TEST(Pipeline, TheFlagsOfEarlierVersionsDescribeTheirPipeline) {
             "selflabel:steps=50:lr=0.0001:threshold=0.9:quota=0.5:ce=1:instance=1:entropy=1");
   EXPECT_EQ(p[2]->describe(),
             "neighbours:space=pixels:whiten=on:k=20:heads=8:passes=20:lr=0.001:entropy=5:"
-            "patience=2:tolerance=0.01");
+            "patience=2:tolerance=0.01:keep=consensus");
   EXPECT_TRUE(p[0]->stepwise());
   EXPECT_FALSE(p[2]->stepwise());
 }

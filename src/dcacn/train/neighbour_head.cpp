@@ -11,6 +11,9 @@
 #include <limits>
 #include <memory>
 
+#include "dcacn/metrics/metrics.h"
+#include "dcacn/util/error.h"
+
 namespace dcacn {
 namespace {
 
@@ -54,6 +57,33 @@ NeighbourLoss full_loss(ClusterHead& head, const torch::Tensor& features,
 }
 
 }  // namespace
+
+std::vector<double> head_agreement(const std::vector<std::vector<int64_t>>& clusters) {
+  const size_t h = clusters.size();
+  std::vector<double> sum(h, 0.0);
+  for (size_t a = 0; a < h; ++a) {
+    for (size_t b = a + 1; b < h; ++b) {
+      const double ari = adjusted_rand_index(clusters[a], clusters[b]);
+      sum[a] += ari;
+      sum[b] += ari;
+    }
+  }
+  std::vector<double> mean(h, 1.0);
+  if (h > 1) {
+    for (size_t a = 0; a < h; ++a) mean[a] = sum[a] / static_cast<double>(h - 1);
+  }
+  return mean;
+}
+
+HeadChoice parse_head_choice(const std::string& text, const std::string& option) {
+  if (text == "consensus") return HeadChoice::kConsensus;
+  if (text == "loss") return HeadChoice::kLowestLoss;
+  throw InputError(option + " must be consensus or loss, got " + text);
+}
+
+std::string head_choice_name(HeadChoice choice) {
+  return choice == HeadChoice::kConsensus ? "consensus" : "loss";
+}
 
 namespace {
 
@@ -261,13 +291,27 @@ NeighbourHeadResult train_neighbour_heads(const torch::Tensor& features,
     }
   }
 
+  std::vector<std::vector<int64_t>> clusters;
   for (int64_t h = 0; h < options.heads(); ++h) {
     ClusterHead head = heads.head(h, head_options);
     const NeighbourLoss l = full_loss(head, x, nb, options.entropy_weight());
     result.total.push_back(l.total.item<double>());
     result.consistency.push_back(l.consistency.item<double>());
     result.entropy.push_back(l.entropy.item<double>());
-    if (result.total[h] < result.total[result.chosen]) result.chosen = h;
+    if (result.total[h] < result.total[result.lowest_loss]) result.lowest_loss = h;
+    torch::NoGradGuard no_grad;
+    const torch::Tensor c = head->forward(x).argmax(1).to(torch::kCPU, torch::kInt64).contiguous();
+    clusters.emplace_back(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+  }
+  result.agreement = head_agreement(clusters);
+  result.chosen = result.lowest_loss;
+  if (options.keep() == HeadChoice::kConsensus) {
+    for (int64_t h = 0; h < options.heads(); ++h) {
+      const double a = result.agreement[h], best = result.agreement[result.chosen];
+      if (a > best || (a == best && result.total[h] < result.total[result.chosen])) {
+        result.chosen = h;
+      }
+    }
   }
   result.head = heads.head(result.chosen, head_options);
   return result;

@@ -7,24 +7,40 @@
 //   loss = -mean_i log <p_i, p_j>  +  w * sum_k m_k log m_k,   m = mean_i p_i,
 //
 // for a random neighbour j of each anchor i (the second term, minus the entropy of the mean
-// assignment, keeps every cluster in use). Several heads start from different draws and the
-// one with the lowest loss over all images and all their neighbours is kept (SCAN's choice; a
-// head that settles in a poor optimum agrees less with the neighbours). No label is used.
+// assignment, keeps every cluster in use). Several heads start from different draws; the one
+// kept is, by default, the consensus: the head whose clusters agree most with the other heads'
+// (mean adjusted Rand index), so that one head settled in an odd optimum is not kept because its
+// loss came out lowest. keep=loss keeps the lowest-loss head over all images and all their
+// neighbours (SCAN's choice). No label is used.
 
 #include <torch/arg.h>
 #include <torch/types.h>
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "dcacn/model/heads.h"
 
 namespace dcacn {
 
+/// Which of the trained heads is kept.
+enum class HeadChoice {
+  /// The head whose clusters agree most with the other heads' (mean ARI; ties: lower loss).
+  kConsensus,
+  /// The lowest loss over all images and all their neighbours (SCAN's rule).
+  kLowestLoss,
+};
+
+/// "consensus" or "loss"; InputError naming `option` and the value otherwise.
+HeadChoice parse_head_choice(const std::string& text, const std::string& option);
+std::string head_choice_name(HeadChoice choice);
+
 struct NeighbourHeadOptions {
-  /// Heads trained from different initialisations; the lowest-loss one is kept.
+  /// Heads trained from different initialisations; `keep` says which one is kept.
   TORCH_ARG(int64_t, heads) = 8;
+  TORCH_ARG(HeadChoice, keep) = HeadChoice::kConsensus;
   /// Passes over all anchors.
   TORCH_ARG(int64_t, epochs) = 20;
   TORCH_ARG(int64_t, batch_size) = 512;
@@ -63,18 +79,26 @@ struct NeighbourHeadResult {
   /// Per head, over all images and all their neighbours: the consistency term, the entropy of
   /// the mean assignment, and the total loss that chose the head.
   std::vector<double> consistency, entropy, total;
+  /// Per head: the mean adjusted Rand index of its clusters with every other head's (1 with one
+  /// head), and the head the lowest loss would have kept.
+  std::vector<double> agreement;
+  int64_t lowest_loss = 0;
   /// Passes run (options.epochs unless the stopping rule ended it sooner), and the heads' mean
   /// training consistency over each.
   int64_t epochs = 0;
   std::vector<double> epoch_consistency;
 };
 
+/// Per clustering ([N] cluster of each row, one per head), the mean adjusted Rand index with
+/// every other one (1 for a single clustering).
+std::vector<double> head_agreement(const std::vector<std::vector<int64_t>>& clusters);
+
 /// Called after each epoch (of all heads together) with (epochs done, epochs in all).
 using NeighbourHeadProgress = std::function<void(int64_t, int64_t)>;
 
 /// Trains options.heads cluster heads of shape `head` on `features` ([N, D], frozen) so that
-/// each row agrees with its `neighbours` ([N, k] int64 row indices), and returns the one with the
-/// lowest loss.
+/// each row agrees with its `neighbours` ([N, k] int64 row indices), and returns the one
+/// options.keep chooses.
 NeighbourHeadResult train_neighbour_heads(const torch::Tensor& features,
                                           const torch::Tensor& neighbours,
                                           const ClusterHeadOptions& head,

@@ -27,8 +27,9 @@ NeighbourStageOptions neighbour_stage_options(StageSettings& s, const TrainConfi
       .entropy_weight(s.number("entropy", c.neighbour_entropy_weight))
       .patience(s.integer("patience", kNeighbourPatience))
       .tolerance(s.number("tolerance", kNeighbourTolerance))
+      .keep(parse_head_choice(s.text("keep", "consensus"), "--stages neighbours keep"))
       .seed(c.seed);
-  s.expect_all_used("space, whiten, k, heads, passes, lr, entropy, patience, tolerance");
+  s.expect_all_used("space, whiten, k, heads, passes, lr, entropy, patience, tolerance, keep");
   if (!c.k_range.empty()) {
     const auto [low, high] = parse_k_range(c.k_range, "--k-range");
     o.min_k(low).max_k(high);
@@ -53,7 +54,7 @@ std::string NeighbourStage::describe() const {
                   ":whiten=", options_.whiten() ? "on" : "off", ":k=", options_.k(),
                   ":heads=", h.heads(), ":passes=", h.epochs(), ":lr=", exact_number(h.lr()),
                   ":entropy=", exact_number(h.entropy_weight()), ":patience=", h.patience(),
-                  ":tolerance=", exact_number(h.tolerance()));
+                  ":tolerance=", exact_number(h.tolerance()), ":keep=", head_choice_name(h.keep()));
 }
 
 void copy_parameters(torch::nn::Module& target, const torch::nn::Module& source) {
@@ -221,9 +222,10 @@ WholeStageResult NeighbourStage::run(StageContext& context) {
   out.total = trained.total[chosen];
   out.consistency = trained.consistency[chosen];
   out.entropy = trained.entropy[chosen];
-  std::string losses;
+  std::string losses, agreement;
   for (size_t h = 0; h < trained.total.size(); ++h) {
     losses += c10::str(h == 0 ? "" : ", ", fixed(trained.consistency[h], 4));
+    agreement += c10::str(h == 0 ? "" : ", ", fixed(trained.agreement[h], 3));
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -231,7 +233,11 @@ WholeStageResult NeighbourStage::run(StageContext& context) {
       "neighbour stage: kept head ", chosen, " of ", o.heads(),
       trials.size() > 1 ? c10::str(" (", neighbour_space_name(trials[kept].space), " neighbours)")
                         : std::string(),
-      " (consistency per head: ", losses, ") after ", trained.epochs, " of ", o.epochs(),
+      " (", head_choice_name(o.keep()),
+      o.keep() == HeadChoice::kConsensus ? c10::str("; mean ARI with the other heads: ", agreement,
+                                                    "; lowest loss: head ", trained.lowest_loss)
+                                         : std::string(),
+      "; consistency per head: ", losses, ") after ", trained.epochs, " of ", o.epochs(),
       " passes; ", fixed(seconds, 0), " s",
       estimate < 0 ? std::string()
                    : c10::str(" (estimated beforehand: ", fixed(estimate, 0), " s)")));

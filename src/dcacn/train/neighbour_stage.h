@@ -2,7 +2,8 @@
 // The neighbour stage: SCAN's clustering step on the current network's frozen features
 // (train/neighbour_head.h). Each image's nearest neighbours are mined in pixel space or in the
 // features, several cluster heads are trained on the features so that each image and its
-// neighbours share a cluster, and the lowest-loss head replaces the network's cluster head.
+// neighbours share a cluster, and the consensus head (train/neighbour_head.h; keep=loss: the
+// lowest-loss one) replaces the network's cluster head.
 // space=auto tries pixels, features and both, and keeps the heads of the space whose clusters
 // the neighbours of all three fit best (neighbour_fit, averaged).
 // With a --k-range, the number of clusters is estimated on the features first and the heads

@@ -9,7 +9,7 @@
 // the neighbour stage's objective (train/neighbour_head.h), but on augmented views and with the
 // backbone trained: the features learn what the neighbours know instead of heads being fitted
 // to frozen features. It starts from the network's cluster head as it stands: after a
-// `neighbours` stage, the lowest-loss of its heads trained on frozen features (SCAN's start).
+// `neighbours` stage, the kept one of its heads trained on frozen features (SCAN's start).
 // No label is used.
 
 #include "dcacn/run/config.h"
