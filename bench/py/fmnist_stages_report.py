@@ -47,7 +47,8 @@ def main(work, cmdline):
              f"Machine: {cpu_name()}, {os.cpu_count()} cores  ",
              "Each branch resumes a copy of the same contrastive run (`base`) with its stages "
              "appended; ACC/NMI/ARI are the metrics rows at the end of each stage (labels used "
-             "for scoring only). Seconds are the run's clock at that row (the base's included).",
+             "for scoring only). Seconds are the run's clock at that row (the base's included). "
+             "Branches run in separate sittings; those that recorded it name their build.",
              ""]
     names = sorted(d for d in os.listdir(work)
                    if os.path.isfile(os.path.join(work, d, "finished")))
@@ -57,7 +58,10 @@ def main(work, cmdline):
             continue
         stages = open(os.path.join(work, name, "stages")).read().strip() if os.path.isfile(
             os.path.join(work, name, "stages")) else ""
-        lines += [f"## {name}", "", f"`--stages {stages}`" if stages else "", "",
+        build_file = os.path.join(work, name, "build")
+        build = open(build_file).read().strip() if os.path.isfile(build_file) else ""
+        lines += [f"## {name}", "", f"`--stages {stages}`" if stages else "",
+                  f"(build {build})" if build else "", "",
                   "| after | step | seconds | ACC | NMI | ARI | pseudo-labelled | pseudo ACC |",
                   "|---|---|---|---|---|---|---|---|"]
         for stage, r in stage_ends(metrics):
