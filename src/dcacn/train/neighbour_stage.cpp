@@ -151,16 +151,17 @@ double NeighbourStage::estimate_seconds(StageContext& context) {
         neighbour_heads_seconds(context.model()->cluster_head->options, options_.heads(), n,
                                 std::min<int64_t>(options_.k(), n - 1), context.device());
   }
+  // Each space's mining is timed once, and counted while its graph is not yet mined.
   const std::vector<NeighbourSpace> spaces = candidate_spaces(options_.space());
-  if (mining_seconds_ < 0) {
-    mining_seconds_ = 0;
-    for (NeighbourSpace space : spaces) {
-      if (!neighbours_mined(context, space, options_.k(), options_.whiten())) {
-        mining_seconds_ += mining_seconds(context, space, options_.k());
-      }
-    }
+  double seconds = k_seconds + heads_seconds_ * static_cast<double>(spaces.size());
+  for (size_t i = 0; i < spaces.size(); ++i) {
+    if (neighbours_mined(context, spaces[i], options_.k(), options_.whiten())) continue;
+    if (mining_seconds_.size() <= i) mining_seconds_.resize(spaces.size(), -1.0);
+    if (mining_seconds_[i] < 0)
+      mining_seconds_[i] = mining_seconds(context, spaces[i], options_.k());
+    seconds += mining_seconds_[i];
   }
-  return k_seconds + heads_seconds_ * static_cast<double>(spaces.size()) + mining_seconds_;
+  return seconds;
 }
 
 WholeStageResult NeighbourStage::run(StageContext& context) {

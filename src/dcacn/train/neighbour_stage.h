@@ -9,6 +9,8 @@
 // With a --k-range, the number of clusters is estimated on the features first and the heads
 // have that many outputs. A whole stage: it runs at once, with no budget of its own.
 
+#include <vector>
+
 #include "dcacn/run/config.h"
 #include "dcacn/train/neighbour_head.h"
 #include "dcacn/train/neighbour_mining.h"
@@ -62,7 +64,8 @@ class NeighbourStage : public Stage {
 
  private:
   NeighbourStageOptions options_;
-  double heads_seconds_ = -1, mining_seconds_ = -1;  // estimate_seconds()'s timings
+  double heads_seconds_ = -1;           // estimate_seconds()'s timings
+  std::vector<double> mining_seconds_;  // per candidate space; < 0: not yet timed
   double k_seconds_ = -1;
   StageBudget budget_;  // none
 };
