@@ -21,6 +21,10 @@ LABELS = {
                          "contrastive until the budget leaves the neighbour stage its estimated "
                          "time, then the neighbour stage on whitened pixels (128 principal "
                          "components at unit variance); every stage inside the budget",
+    "pipeline-nviews": "dcacn fmnist-cpu with neighbour views (milestone 3, fourth version): the "
+                       "contrastive stage draws every image's second global view from one of its "
+                       "20 whitened pixel neighbours (contrastive:neighbours=1), then the "
+                       "neighbour stage as in the third version; every stage inside the budget",
     "pipeline-scan": "dcacn fmnist-cpu as the README runs it (milestone 3): contrastive (half the "
                      "budget), neighbour stage (pixels), scan (lr 1e-3) to the budget's end less "
                      "what the last stage needs, neighbour stage again; every stage inside the "
@@ -374,7 +378,7 @@ def main():
         if not section and old:
             section = old_section(heading)
         lines += section
-    curved = ("pipeline-whitened", "pipeline", "pipeline-scan", "dcacn", "dcacn-60min", "no-neighbours", "feature-neighbours", "garment-neighbours", "python-reference", "earlier-preset", "tune-4local", "long-lr-1e-3-seed1",
+    curved = ("pipeline-nviews", "pipeline-whitened", "pipeline", "pipeline-scan", "dcacn", "dcacn-60min", "no-neighbours", "feature-neighbours", "garment-neighbours", "python-reference", "earlier-preset", "tune-4local", "long-lr-1e-3-seed1",
               "garment-views", "selflabel", "garment-selflabel")
     for name, variant, seed in found:
         curve = os.path.join(work, name, "metrics.csv")

@@ -4,6 +4,7 @@ finished runs. Labels are used only to score.
 
   /usr/bin/python3 bench/py/neighbour_heads_replica.py EMBEDDINGS.pt [EMBEDDINGS.pt ...]
       [--spaces pix,pixW,featW,bothW] [--heads 8] [--passes 10] [--cross]
+      [--inputs feat|pixW|feat+pixW]
 
 EMBEDDINGS.pt: what `dcacn embed --out X.pt` writes for all 70,000 Fashion-MNIST images (the
 pixels are read from /usr/share/datasets/fashion-mnist). Spaces: pix (pixels on 128 principal
@@ -12,6 +13,8 @@ both / bothW (the two side by side, each at unit length). For each space it prin
 purity, every head's ACC, the head the lowest loss keeps, the consensus head (most mean ARI with
 the others), and the heads' aligned average; --cross adds every clustering's fit (share of
 neighbours in the image's cluster above chance) to every space's graph, the auto criterion.
+--inputs: what the heads see: the backbone features (the stage as it is), the whitened pixels,
+or both side by side (each row at unit length).
 The stage's heads: Linear(D, D)-ReLU-Linear(D, K), Adam 1e-3, batches of 512 anchors with one
 random neighbour each, loss -mean log <p_i, p_j> + 5 sum m log m, a fixed number of passes.
 """
@@ -128,6 +131,7 @@ def main():
     ap.add_argument("--heads", type=int, default=8)
     ap.add_argument("--passes", type=int, default=10)
     ap.add_argument("--cross", action="store_true")
+    ap.add_argument("--inputs", default="feat")
     args = ap.parse_args()
     torch.manual_seed(0)
     x = pixels()
@@ -139,11 +143,14 @@ def main():
                 "both": lambda: torch.cat([unit(components(x, 128)), unit(f)], 1),
                 "bothW": lambda: torch.cat([unit(components(x, 128, True)),
                                             unit(components(f, f.shape[1], True))], 1)}
+        inputs = {"feat": lambda: f, "pixW": lambda: components(x, 128, True),
+                  "feat+pixW": lambda: torch.cat([unit(f), unit(components(x, 128, True))], 1)
+                  }[args.inputs]()
         graphs, clusterings = {}, {}
         for space in args.spaces.split(","):
             graphs[space] = knn(rows[space]())
             purity = (y[graphs[space]] == y[:, None]).float().mean().item()
-            scores, clusterings[space] = heads(f, graphs[space], y.numpy(), args.heads,
+            scores, clusterings[space] = heads(inputs, graphs[space], y.numpy(), args.heads,
                                                args.passes)
             print(path, space, "purity", round(purity, 4), scores, flush=True)
         if args.cross:

@@ -64,6 +64,16 @@ TEST(Pipeline, StagesAreParsedInOrderWithTheirOwnSettings) {
   // The text written in full reads back to the same pipeline.
   const std::string text = pipeline_text(p);
   EXPECT_EQ(pipeline_text(build_pipeline(with_stages(text))), text);
+  // Neighbour views: their settings are written only when the share is not 0.
+  const Pipeline nv = build_pipeline(with_stages("contrastive:steps=4:neighbours=0.25:k=7"));
+  const auto& views = dynamic_cast<const ContrastiveStage&>(*nv[0]);
+  EXPECT_DOUBLE_EQ(views.options().neighbour_share(), 0.25);
+  EXPECT_EQ(views.options().space(), NeighbourSpace::kPixels);
+  EXPECT_EQ(views.options().k(), 7);
+  EXPECT_EQ(views.describe(),
+            "contrastive:steps=4:lr=0.0003:schedule=constant:neighbours=0.25:space=pixels:"
+            "whiten=on:k=7");
+  EXPECT_EQ(pipeline_text(build_pipeline(with_stages(views.describe()))), views.describe());
   // A stage's settings without its budget.
   EXPECT_EQ(stage_settings(*p[3]), "contrastive:lr=0.0003:schedule=constant");
 }
@@ -87,6 +97,19 @@ TEST(Pipeline, BadTextIsRefusedNamingTheStageAndTheSetting) {
   refused("contrastive:10m,selflabel:steps=5:threshold=1", {"threshold", "[0, 1)"});
   refused("contrastive:10m,neighbours:k=0", {"k, heads and passes must be positive"});
   refused("contrastive:10m:schedule=linear", {"schedule", "linear"});
+  refused("contrastive:10m:neighbours=1.5", {"contrastive neighbours", "between 0 and 1", "1.5"});
+  refused("contrastive:10m:neighbours=0.5:space=auto", {"contrastive space", "auto"});
+  refused("contrastive:10m:neighbours=0.5:k=0", {"contrastive k must be positive"});
+}
+
+TEST(Pipeline, NeighbourViewsAreDrawnForTheirShareFromTheSeedAndStep) {
+  EXPECT_EQ(draw_neighbour_rows(1000, 0, 3, 5).sum().item<int64_t>(), 0);
+  EXPECT_EQ(draw_neighbour_rows(1000, 1, 3, 5).sum().item<int64_t>(), 1000);
+  const torch::Tensor half = draw_neighbour_rows(4000, 0.5, 3, 5);
+  EXPECT_NEAR(half.sum().item<int64_t>(), 2000, 150);
+  EXPECT_TRUE(half.equal(draw_neighbour_rows(4000, 0.5, 3, 5)));
+  EXPECT_FALSE(half.equal(draw_neighbour_rows(4000, 0.5, 3, 6)));
+  EXPECT_FALSE(half.equal(draw_neighbour_rows(4000, 0.5, 4, 5)));
 }
 
 TEST(Pipeline, StagesAndTheBudgetFlagsDoNotGoTogether) {

@@ -246,6 +246,32 @@ TEST_F(SessionTest, ScanAndReliableSelfLabellingResumeBitIdenticallyInsideThemse
   expect_same_rows(path("a/metrics.csv"), path("b/metrics.csv"));
 }
 
+// Neighbour views: the contrastive stage mines its neighbours when it begins, keeps them in a
+// checkpoint taken inside it, and resumes there bit-identically; the views they give change
+// what the stage learns.
+TEST_F(SessionTest, ContrastiveNeighbourViewsResumeBitIdenticallyAndChangeTheTraining) {
+  const std::string stages = "contrastive:steps=6:neighbours=1:k=5";
+  run_new(tiny(stages), "a");
+  run_new(tiny(stages), "b", 3);
+  const Checkpoint at = load_checkpoint(path("b/checkpoints/last.pt"));
+  ASSERT_EQ(at.stage_state.size(), 1u);
+  EXPECT_EQ(at.stage_state[0].first, "neighbours");
+  EXPECT_EQ(at.stage_state[0].second.sizes(), (std::vector<int64_t>{128, 5}));
+  resume("b");
+  expect_same_checkpoints(path("a/checkpoints/last.pt"), path("b/checkpoints/last.pt"));
+  expect_same_rows(path("a/metrics.csv"), path("b/metrics.csv"));
+  run_new(tiny("contrastive:steps=6"), "plain");
+  const Checkpoint with = load_checkpoint(path("a/checkpoints/last.pt"));
+  const Checkpoint without = load_checkpoint(path("plain/checkpoints/last.pt"));
+  ASSERT_EQ(with.model.size(), without.model.size());
+  bool differ = false;
+  for (size_t i = 0; i < with.model.size(); ++i) {
+    differ = differ || !with.model[i].second.equal(without.model[i].second);
+  }
+  EXPECT_TRUE(differ);
+  EXPECT_TRUE(without.stage_state.empty());
+}
+
 // On the tiny data both stages make the clusters fit the neighbours worse (scan collapses them
 // into one, or nearly): each guard puts back the network its stage started from, which is the
 // neighbour stage's, and scores it in a row of its own. Resumed inside the guarded stages, the run
@@ -440,8 +466,8 @@ TEST_F(SessionTest, Version3CheckpointsResumeInTheirStage) {
 // permuted, and without labels (the same images as a flat folder): weights, optimiser,
 // generators, every checkpoint entry and every unscored metrics column are the same.
 TEST_F(SessionTest, NoStageSeesTheLabels) {
-  const std::string stages = std::string("contrastive:steps=5,") + kNeighbours + "," + kScan + "," +
-                             kSelfLabel + "," + kReliable +
+  const std::string stages = std::string("contrastive:steps=5:neighbours=0.5:k=5,") + kNeighbours +
+                             "," + kScan + "," + kSelfLabel + "," + kReliable +
                              ",neighbours:space=auto:k=5:heads=2:passes=2,contrastive:steps=2";
   run_new(tiny(stages), "labelled", 13);  // stopped inside self-labelling: pseudo-labels pending
   const std::string stopped = path("labelled-stopped.pt");

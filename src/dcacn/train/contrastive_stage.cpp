@@ -1,7 +1,13 @@
 #include "dcacn/train/contrastive_stage.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "dcacn/dist/communicator.h"
+#include "dcacn/run/setup.h"
 #include "dcacn/train/pipeline.h"
+#include "dcacn/train/scan_stage.h"
 #include "dcacn/util/error.h"
+#include "dcacn/util/log.h"
 
 namespace dcacn {
 
@@ -10,19 +16,88 @@ ContrastiveStageOptions contrastive_options(StageSettings& s, const TrainConfig&
   o.budget(s.budget());
   o.lr(s.number("lr", c.lr));
   o.schedule(parse_lr_schedule(s.text("schedule", c.lr_schedule), "--stages contrastive schedule"));
-  s.expect_all_used("minutes, share, steps, epochs, lr, schedule");
+  o.neighbour_share(s.number("neighbours", o.neighbour_share()));
+  o.space(parse_neighbour_space(s.text("space", "pixels"), "--stages contrastive space"));
+  o.whiten(s.flag("whiten", o.whiten()));
+  o.k(s.integer("k", c.neighbour_k));
+  s.expect_all_used("minutes, share, steps, epochs, lr, schedule, neighbours, space, whiten, k");
   DCACN_CHECK(o.lr() > 0, "--stages: contrastive lr must be positive, got ", o.lr());
+  DCACN_CHECK(o.neighbour_share() >= 0 && o.neighbour_share() <= 1,
+              "--stages: contrastive neighbours must be a share between 0 and 1, got ",
+              o.neighbour_share());
+  DCACN_CHECK(o.space() != NeighbourSpace::kAuto,
+              "--stages: contrastive space must be pixels, features or both (auto is for "
+              "neighbours stages)");
+  DCACN_CHECK(o.k() >= 1, "--stages: contrastive k must be positive, got ", o.k());
   return o;
 }
 
 std::string ContrastiveStage::describe() const {
-  return "contrastive" + budget_text(options_.budget()) + ":lr=" + exact_number(options_.lr()) +
-         ":schedule=" + lr_schedule_name(options_.schedule());
+  std::string text = "contrastive" + budget_text(options_.budget()) +
+                     ":lr=" + exact_number(options_.lr()) +
+                     ":schedule=" + lr_schedule_name(options_.schedule());
+  if (options_.neighbour_share() > 0) {
+    text += ":neighbours=" + exact_number(options_.neighbour_share()) +
+            ":space=" + neighbour_space_name(options_.space()) +
+            ":whiten=" + (options_.whiten() ? "on" : "off") + ":k=" + std::to_string(options_.k());
+  }
+  return text;
+}
+
+void ContrastiveStage::begin(StageContext& context) {
+  if (options_.neighbour_share() <= 0) return;
+  neighbours_ = mine_neighbours(context, options_.space(), options_.k(), options_.whiten(),
+                                "contrastive stage");
+  log_info(c10::str("contrastive stage: for ", options_.neighbour_share() * 100,
+                    "% of each batch the second global view is of one of the image's ",
+                    neighbours_.size(1), " neighbours"));
+}
+
+StageState ContrastiveStage::state() const {
+  if (!neighbours_.defined()) return {};
+  return {{"neighbours", neighbours_}};
+}
+
+void ContrastiveStage::restore(const StageState& state, const std::string& source) {
+  if (options_.neighbour_share() <= 0) return;
+  for (const auto& [name, tensor] : state) {
+    if (name == "neighbours") neighbours_ = tensor.to(torch::kInt64);
+  }
+  DCACN_CHECK(neighbours_.defined() && neighbours_.dim() == 2, source,
+              " is inside a contrastive stage with neighbour views but holds no neighbours");
+}
+
+torch::Tensor draw_neighbour_rows(int64_t batch, double share, uint64_t seed, int64_t step) {
+  at::Generator gen = at::detail::createCPUGenerator(seed * 2246822519ULL + 3266489917ULL +
+                                                     static_cast<uint64_t>(step) * 668265263ULL);
+  return torch::rand({batch}, gen, torch::TensorOptions().dtype(torch::kFloat64)).lt(share);
 }
 
 LossTerms ContrastiveStage::batch_losses(StageContext& context, const torch::Tensor& images,
                                          const torch::Tensor& index) {
-  return context.step().losses(context.augment()(images));
+  std::vector<torch::Tensor> views = context.augment()(images);
+  if (options_.neighbour_share() <= 0) return context.step().losses(views);
+  DCACN_CHECK(neighbours_.defined(), "contrastive stage: no neighbours (the stage did not begin)");
+  MultiCropAugmenter& augment = context.augment();
+  DCACN_CHECK(augment.spec().global.size() >= 2,
+              "contrastive stage: neighbour views need two global views, the views have ",
+              augment.spec().global.size());
+  const int64_t step = context.network_version();
+  torch::Tensor partners = draw_partners(neighbours_, index, context.seed(), step);
+  torch::Tensor rows =
+      draw_neighbour_rows(index.size(0), options_.neighbour_share(), context.seed(), step);
+  if (context.comm() != nullptr) {
+    partners = rank_shard(partners, context.comm()->rank(), context.comm()->size());
+    rows = rank_shard(rows, context.comm()->rank(), context.comm()->size());
+  }
+  const torch::Tensor chosen = rows.nonzero().squeeze(1);
+  if (chosen.numel() == 0) return context.step().losses(views);
+  const torch::Tensor others = to_device(
+      context.images().images.index_select(0, partners.index_select(0, chosen)), context.device());
+  const torch::Tensor seen =
+      augment.view(others.to(torch::kFloat32).div_(255.0f), augment.spec().global[1]);
+  views[1] = views[1].index_copy(0, chosen.to(views[1].device()), seen.to(views[1].dtype()));
+  return context.step().losses(views);
 }
 
 double ContrastiveStage::learning_rate(StageContext& context) const {

@@ -2,8 +2,15 @@
 // The contrastive stage: DCACN's own training (the paper's method). Each batch's multi-crop
 // views go through the network, and the decoupled instance- and cluster-level losses
 // (train/losses.h) over the view pairs train the backbone and both heads.
+//
+// Neighbour views (neighbours=S, off by default): for a share S of each batch's images, the
+// second global view is drawn from one of the image's mined nearest neighbours
+// (train/neighbour_mining.h) instead of from the image itself, so that the losses pull an image
+// and its neighbour together (NNCLR's idea, with neighbours mined in the pixels, where they know
+// more than a young network's features). No label is used.
 
 #include "dcacn/run/config.h"
+#include "dcacn/train/neighbour_mining.h"
 #include "dcacn/train/schedule.h"
 #include "dcacn/train/stage.h"
 
@@ -14,10 +21,17 @@ struct ContrastiveStageOptions {
   /// Adam's learning rate (the start of the schedule).
   TORCH_ARG(double, lr) = 3e-4;
   TORCH_ARG(LrSchedule, schedule) = LrSchedule::kConstant;
+  /// Share [0, 1] of each batch's images whose second global view is of a neighbour (0: none).
+  TORCH_ARG(double, neighbour_share) = 0;
+  /// Where those neighbours are mined, whitened or not, and how many per image.
+  TORCH_ARG(NeighbourSpace, space) = NeighbourSpace::kPixels;
+  TORCH_ARG(bool, whiten) = true;
+  TORCH_ARG(int64_t, k) = 20;
 };
 
 /// The options of a `contrastive:...` entry: its settings, the rest from `config` (--lr,
-/// --lr-schedule).
+/// --lr-schedule); neighbours=S, space, whiten=on|off and k for neighbour views (k defaults to
+/// --neighbour-k).
 ContrastiveStageOptions contrastive_options(StageSettings& settings, const TrainConfig& config);
 
 class ContrastiveStage : public Stage {
@@ -28,6 +42,9 @@ class ContrastiveStage : public Stage {
   std::string describe() const override;
   const StageBudget& budget() const override { return options_.budget(); }
   bool stepwise() const override { return true; }
+  void begin(StageContext& context) override;
+  StageState state() const override;
+  void restore(const StageState& state, const std::string& source) override;
   LossTerms batch_losses(StageContext& context, const torch::Tensor& images,
                          const torch::Tensor& index) override;
   double learning_rate(StageContext& context) const override;
@@ -37,6 +54,12 @@ class ContrastiveStage : public Stage {
 
  private:
   ContrastiveStageOptions options_;
+  torch::Tensor neighbours_;  // [N, k] int64, CPU; undefined without neighbour views
 };
+
+/// Which images of the global batch `index` [G] get a neighbour's view at step `step`: [G] bool,
+/// each true with probability `share`, from a generator of (seed, step) alone (every rank and a
+/// resumed run draw the same).
+torch::Tensor draw_neighbour_rows(int64_t batch, double share, uint64_t seed, int64_t step);
 
 }  // namespace dcacn
