@@ -4,7 +4,16 @@ Contrastive Clustering code train: torchvision transforms on PIL images in a Dat
 worker processes, the network from bench/py/dcacn_model.py, the same losses and multi-crop
 pairing as dcacn (decoupled instance loss, decoupled column cluster loss, entropy term), Adam,
 bf16 autocast and channels-last like the fmnist-cpu preset. Trains for a time budget on
-Fashion-MNIST and writes metrics.csv and final.json into the run directory."""
+Fashion-MNIST and writes metrics.csv and final.json into the run directory.
+
+--neighbour-stage runs the rest of fmnist-cpu's recipe inside the same budget: contrastive
+training stops --stage-reserve seconds before the end, then the neighbour stage as dcacn runs it
+(bench/py/neighbour_heads_replica.py's heads): 20 neighbours per image mined in the pixels'
+first 128 principal components, whitened; 8 heads Linear(D, D)-ReLU-Linear(D, K) on the frozen
+backbone features, Adam 1e-3, batches of 512 anchors with one random neighbour each, loss
+-mean log <p_i, p_j> + 5 sum m log m, up to 20 passes, stopping once 2 passes in a row have not
+lowered the mean consistency by 1 % (or when the budget is spent), the consensus head (most mean
+ARI with the others) kept. --eval-every-minutes adds curve points on a fixed subsample."""
 import argparse
 import gzip
 import json
@@ -70,24 +79,101 @@ def pair_loss(hu, pu, hv, pv):
             + entropy_term(pu) + entropy_term(pv))
 
 
-def evaluate(model, images, labels, batch=512):
-    from scipy.optimize import linear_sum_assignment
-    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
-    from sklearn.metrics.cluster import contingency_matrix
+def forward_all(model, images, batch=512):
+    """The backbone features and cluster probabilities of `images`, in eval mode."""
     model.eval()
-    preds = []
+    features, probs = [], []
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         for i in range(0, len(images), batch):
             x = torch.from_numpy(images[i:i + batch]).float().div(255).unsqueeze(1)
             x = x.contiguous(memory_format=torch.channels_last)
-            preds.append(model(x)[2].argmax(1))
+            z, _, p = model(x)
+            features.append(z.float())
+            probs.append(p.float())
     model.train()
-    pred = torch.cat(preds).numpy()
+    return torch.cat(features), torch.cat(probs)
+
+
+def scores(labels, pred):
+    from scipy.optimize import linear_sum_assignment
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+    from sklearn.metrics.cluster import contingency_matrix
     table = contingency_matrix(labels, pred)
     r, c = linear_sum_assignment(table, maximize=True)
     return {"acc": table[r, c].sum() / len(labels),
             "nmi": normalized_mutual_info_score(labels, pred),
             "ari": adjusted_rand_score(labels, pred)}
+
+
+def evaluate(model, images, labels):
+    return scores(labels, forward_all(model, images)[1].argmax(1).numpy())
+
+
+def whitened_components(x, n=128):
+    centred = x - x.mean(0)
+    values, vectors = torch.linalg.eigh((centred.T @ centred).double())
+    values, vectors = values.flip(0)[:n], vectors.flip(1)[:, :n].float()
+    return centred @ vectors / (values / len(x)).sqrt().float()[None, :]
+
+
+def knn(rows, k=20):
+    rows = F.normalize(rows, dim=1)
+    out = []
+    for s in range(0, len(rows), 4096):
+        sim = rows[s:s + 4096] @ rows.T
+        sim[torch.arange(sim.shape[0]), torch.arange(s, s + sim.shape[0])] = -3
+        out.append(sim.topk(k, dim=1).indices)
+    return torch.cat(out)
+
+
+def neighbour_stage(features, images, deadline, clusters=10, n_heads=8, passes=20, w=5.0,
+                    seed=0):
+    """The neighbour stage above; returns the kept head's clusters and what it did."""
+    from sklearn.metrics import adjusted_rand_score
+    g = torch.Generator().manual_seed(seed)
+    graph = knn(whitened_components(torch.from_numpy(images.reshape(len(images), -1))
+                                    .float().div(255)))
+    d, n = features.shape[1], len(features)
+    first = [torch.nn.Linear(d, d) for _ in range(n_heads)]
+    second = [torch.nn.Linear(d, clusters) for _ in range(n_heads)]
+    adam = torch.optim.Adam([p for m in first + second for p in m.parameters()], lr=1e-3)
+
+    def forward(h, x):
+        return torch.softmax(second[h](torch.relu(first[h](x))), 1)
+
+    best, since_best, done = math.inf, 0, 0
+    for _ in range(passes):
+        order, consistency, batches = torch.randperm(n, generator=g), 0.0, 0
+        for s in range(0, n, 512):
+            i = order[s:s + 512]
+            j = graph[i, torch.randint(graph.shape[1], (len(i),), generator=g)]
+            loss = 0
+            for h in range(n_heads):
+                pa, pb = forward(h, features[i]), forward(h, features[j])
+                m = pa.mean(0)
+                c = -torch.log((pa * pb).sum(1).clamp_min(1e-7)).mean()
+                consistency += c.item() / n_heads
+                loss = loss + c + w * (m * torch.log(m.clamp_min(1e-7))).sum()
+            adam.zero_grad()
+            loss.backward()
+            adam.step()
+            batches += 1
+        done += 1
+        consistency /= batches
+        if consistency < best * 0.99:
+            best, since_best = consistency, 0
+        else:
+            since_best += 1
+            if since_best >= 2:
+                break
+        if time.time() >= deadline:
+            break
+    with torch.no_grad():
+        labels = [forward(h, features).argmax(1).numpy() for h in range(n_heads)]
+    agreement = [np.mean([adjusted_rand_score(labels[h], labels[o])
+                          for o in range(n_heads) if o != h]) for h in range(n_heads)]
+    kept = int(np.argmax(agreement))
+    return labels[kept], {"passes": done, "kept_head": kept}
 
 
 def main():
@@ -103,7 +189,15 @@ def main():
                     help="number of 14 px local views beside the two 28 px global views")
     ap.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
                     help="cosine: decays to 0 over the time budget, as dcacn's does")
+    ap.add_argument("--neighbour-stage", action="store_true",
+                    help="the neighbour stage at the end of the budget (see above)")
+    ap.add_argument("--stage-reserve", type=float, default=110,
+                    help="seconds of the budget left to the neighbour stage and the scoring")
+    ap.add_argument("--eval-every-minutes", type=float, default=0,
+                    help="> 0: a curve point on --eval-images images that often")
+    ap.add_argument("--eval-images", type=int, default=5000)
     a = ap.parse_args()
+    start = time.time()  # the budget covers loading, every stage and the final scoring
     os.makedirs(a.out, exist_ok=True)
     torch.manual_seed(a.seed)
     torch.set_num_threads(os.cpu_count())
@@ -116,14 +210,28 @@ def main():
                                          persistent_workers=True)
     model = DCACN(34, 1, a.width, "cifar", True).to(memory_format=torch.channels_last)
     adam = torch.optim.Adam(model.parameters(), lr=a.lr)
-    start = time.time()
+    end = start + a.minutes * 60
+    train_end = end - (a.stage_reserve if a.neighbour_stage else 0)
+    subset = np.sort(np.random.RandomState(a.seed).choice(
+        len(images), min(a.eval_images, len(images)), replace=False))
+    every = a.eval_every_minutes * 60
+    next_eval = start + every if every > 0 else math.inf
     metrics = open(os.path.join(a.out, "metrics.csv"), "w")
-    metrics.write("epoch,step,wall_seconds,loss,images_per_second,acc,nmi,ari\n")
+    metrics.write("stage,epoch,step,wall_seconds,loss,images_per_second,acc,nmi,ari,"
+                  "eval_images\n")
+
+    def point(stage, result, loss, rate, n):
+        metrics.write(f"{stage},{epoch},{step},{time.time() - start:.1f},{loss:.5f},{rate:.1f},"
+                      f"{result['acc']:.4f},{result['nmi']:.4f},{result['ari']:.4f},{n}\n")
+        metrics.flush()
+        print(f"stage {stage} epoch {epoch} step {step} {time.time() - start:.0f} s: "
+              f"{rate:.0f} img/s, {result}", flush=True)
+
     step, epoch, done, train_seconds = 0, 0, False, 0.0
     while not done:
         total, count, t_epoch = 0.0, 0, time.time()
         for batch in loader:
-            if time.time() - start >= a.minutes * 60:
+            if time.time() >= train_end:
                 done = True
                 break
             outs = []
@@ -134,7 +242,7 @@ def main():
                     outs += list(zip(h.split(a.batch_size), p.split(a.batch_size)))
             loss = sum(pair_loss(*outs[u], *outs[v]) for u, v in pairs) / len(pairs)
             if a.lr_schedule == "cosine":
-                fraction = min(1.0, (time.time() - start) / (a.minutes * 60))
+                fraction = min(1.0, (time.time() - start) / (train_end - start))
                 for group in adam.param_groups:
                     group["lr"] = a.lr * 0.5 * (1 + math.cos(math.pi * fraction))
             adam.zero_grad()
@@ -143,19 +251,35 @@ def main():
             step += 1
             total += loss.item()
             count += 1
+            if time.time() >= next_eval and time.time() < train_end:
+                seconds = time.time() - t_epoch
+                point(1, evaluate(model, images[subset], labels[subset]), total / count,
+                      count * a.batch_size / seconds, len(subset))
+                next_eval += every
         epoch += 1
         train_seconds += time.time() - t_epoch
         rate = count * a.batch_size / (time.time() - t_epoch)
-        scores = evaluate(model, images, labels)
-        metrics.write(f"{epoch},{step},{time.time() - start:.1f},{total / max(count, 1):.5f},"
-                      f"{rate:.1f},{scores['acc']:.4f},{scores['nmi']:.4f},{scores['ari']:.4f}\n")
-        metrics.flush()
-        print(f"epoch {epoch} step {step}: {rate:.0f} img/s, {scores}", flush=True)
+        loss_mean = total / max(count, 1)
+        if not done and every <= 0:  # the epoch's point on all images, as before
+            point(1, evaluate(model, images, labels), loss_mean, rate, len(images))
+    features, probs = forward_all(model, images)
+    result = scores(labels, probs.argmax(1).numpy())
+    point(1, result, loss_mean, rate, len(images))
+    stage = {}
+    if a.neighbour_stage:
+        t_stage = time.time()
+        pred, stage = neighbour_stage(features, images, end, seed=a.seed)
+        stage["seconds"] = time.time() - t_stage
+        result = scores(labels, pred)
+        point(3, result, loss_mean, rate, len(images))
     # Training throughput: images per second of training time (evaluations excluded).
     final = {"steps": step, "images_per_second": step * a.batch_size / train_seconds,
              "wall_seconds": time.time() - start,
-             "settings": {"locals": a.locals, "lr": a.lr, "lr_schedule": a.lr_schedule},
-             **{k: float(v) for k, v in scores.items()}}
+             "settings": {"locals": a.locals, "lr": a.lr, "lr_schedule": a.lr_schedule,
+                          "neighbour_stage": a.neighbour_stage,
+                          "stage_reserve": a.stage_reserve if a.neighbour_stage else 0},
+             "neighbour_stage": stage,
+             **{k: float(v) for k, v in result.items()}}
     with open(os.path.join(a.out, "final.json"), "w") as f:
         json.dump(final, f, indent=2)
     print(json.dumps(final))
