@@ -1,7 +1,9 @@
 """The report of bench/time_to_accuracy: appends a section to
 bench/results/time_to_accuracy.md from the runs in WORK.
 
-  /usr/bin/python3 bench/py/time_to_accuracy_report.py WORK CMDLINE BUDGET [BUDGET ...]
+  /usr/bin/python3 bench/py/time_to_accuracy_report.py WORK CMDLINE
+
+Covers every run in WORK (IMPL-Mmin folders, with IMPL-Mmin.wall and .build beside them).
 """
 import csv
 import datetime
@@ -28,16 +30,19 @@ def curve(run):
 
 
 def main():
-    work, cmdline, budgets = sys.argv[1], sys.argv[2], [float(b) for b in sys.argv[3:]]
+    work, cmdline = sys.argv[1], sys.argv[2]
     cpu = next((l.split(":", 1)[1].strip() for l in subprocess.run(
         ["lscpu"], capture_output=True, text=True).stdout.splitlines()
         if l.startswith("Model name:")), "unknown CPU")
-    build = open(os.path.join(work, "build")).read().split("\n")
-    runs = {}
-    for impl in NAMES:
-        for m in budgets:
-            run = os.path.join(work, f"{impl}-{m:g}min")
-            if os.path.exists(os.path.join(run, "final.json")):
+    runs, builds = {}, set()
+    for entry in sorted(os.listdir(work)):
+        impl, _, budget = entry.partition("-")
+        if impl in NAMES and budget.endswith("min") and os.path.isdir(os.path.join(work, entry)):
+            m = float(budget[:-3])
+            run = os.path.join(work, entry)
+            if os.path.exists(os.path.join(run, "final.json")) and os.path.exists(run + ".wall"):
+                if os.path.exists(run + ".build"):
+                    builds.add(open(run + ".build").read().strip())
                 steps = curve(run)
                 final = json.load(open(os.path.join(run, "final.json")))
                 runs[impl, m] = {"wall": float(open(run + ".wall").read()) / 60,
@@ -48,7 +53,7 @@ def main():
                     runs[impl, m]["steps"] = rows[-1]["step"]
     lines = ["", f"## {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC: `{cmdline}`", "",
              f"Machine: {cpu}, {os.cpu_count()} cores, nothing else running. Build "
-             f"{' '.join(b for b in build if b)}. Wall: the whole command (loading, every stage, "
+             f"{', '.join(sorted(builds)) or 'unrecorded'}. Wall: the whole command (loading, every stage, "
              "evaluations, final scoring). ACC / NMI / ARI: the run's final clustering of all "
              "70,000 images.", "",
              "| implementation | budget | wall | steps | ACC | NMI | ARI |",
