@@ -1,0 +1,150 @@
+"""Screens criteria for the number of clusters on the features of finished runs (labels only
+score the choice). The images' pixels are read from the paths the embeddings name.
+
+  /usr/bin/python3 bench/py/k_criteria_screen.py NAME=EMBEDDINGS.pt[:CLASSES] ... \
+      [--criteria stab,heads] [--space feat|pixW|both] [--pairs 5] [--restarts 2]
+      [--min-k 2] [--max-k 30] [--heads-max-k 16] [--seed 0]
+
+NAME=EMBEDDINGS.pt: what `dcacn embed --out X.pt` writes for a run's images; :CLASSES (e.g.
+:5,7,9) keeps only the images of those label indices (a subset folder from a network trained on
+more classes). Criteria:
+  stab   dcacn's (cluster/k_estimation.h): the mean ARI of pairs of k-means fits on random
+         subsamples (3,000 rows) assigning a common sample (10,000), less the same on a Gaussian
+         with the rows' mean and covariance; prints the K of the largest difference, and the K of
+         the largest normalised difference (stab - ref) / (1 - ref).
+  heads  the mean ARI between neighbour-stage heads (bench/py/neighbour_heads_replica.py's,
+         4 heads, 5 passes) trained at each K on the features with neighbours mined in the
+         whitened pixels.
+"""
+import argparse
+
+import numpy as np
+import torch
+from PIL import Image
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score
+
+import neighbour_heads_replica as replica
+
+
+def load(spec):
+    name, rest = spec.split("=", 1)
+    path, _, classes = rest.partition(":")
+    e = torch.load(path)
+    f, y, paths = e["features"].float(), e["labels"], e["paths"]
+    if classes:
+        keep = torch.isin(y, torch.tensor([int(c) for c in classes.split(",")]))
+        f, y = f[keep], y[keep]
+        paths = [p for p, k in zip(paths, keep.tolist()) if k]
+    pixels = torch.from_numpy(np.stack([np.asarray(Image.open(p).convert("L"), np.float32)
+                                        .reshape(-1) / 255 for p in paths]))
+    return name, f, y, pixels
+
+
+def rows_for(space, f, pixels):
+    if space == "feat":
+        return replica.unit(f)
+    pw = replica.unit(replica.components(pixels, 128, True))
+    if space == "pixW":
+        return pw
+    return torch.cat([replica.unit(f), pw], 1) / np.sqrt(2)
+
+
+def stability(x, ks, pairs, restarts, seed, subsample=3000, evaluation=10000):
+    rng = np.random.default_rng(seed)
+    x = replica.unit(x).numpy().astype(np.float64)
+    n, d = x.shape
+    mean, cov = x.mean(0), np.cov(x, rowvar=False)
+    ref = rng.multivariate_normal(mean, cov, size=n, method="cholesky")
+    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+    ev = rng.permutation(n)[:min(n, evaluation)]
+    out = {}
+    for k in ks:
+        means = []
+        for rows in (x, ref):
+            agreement = []
+            for p in range(pairs):
+                fits = []
+                for _ in range(2):
+                    s = rng.permutation(n)[:min(n, subsample)]
+                    km = KMeans(k, n_init=restarts, random_state=int(rng.integers(1 << 30)))
+                    fits.append(km.fit(rows[s]).predict(rows[ev]))
+                agreement.append(adjusted_rand_score(*fits))
+            means.append(float(np.mean(agreement)))
+        out[k] = means
+    return out
+
+
+def heads_agreement(features, graph, ks, n_heads=4, passes=5, seed=0):
+    out = {}
+    for k in ks:
+        labels = train_heads(features, graph, k, n_heads, passes, seed + k)
+        pairs = [adjusted_rand_score(labels[a], labels[b])
+                 for a in range(n_heads) for b in range(a + 1, n_heads)]
+        out[k] = float(np.mean(pairs))
+    return out
+
+
+def train_heads(features, graph, clusters, n_heads, passes, seed, w=5.0):
+    g = torch.Generator().manual_seed(seed)
+    d, n = features.shape[1], len(features)
+    first = [torch.nn.Linear(d, d) for _ in range(n_heads)]
+    second = [torch.nn.Linear(d, clusters) for _ in range(n_heads)]
+    adam = torch.optim.Adam([p for m in first + second for p in m.parameters()], lr=1e-3)
+
+    def forward(h, x):
+        return torch.softmax(second[h](torch.relu(first[h](x))), 1)
+
+    for _ in range(passes):
+        order = torch.randperm(n, generator=g)
+        for s in range(0, n, 512):
+            i = order[s:s + 512]
+            j = graph[i, torch.randint(graph.shape[1], (len(i),), generator=g)]
+            loss = 0
+            for h in range(n_heads):
+                pa, pb = forward(h, features[i]), forward(h, features[j])
+                m = pa.mean(0)
+                loss = loss - torch.log((pa * pb).sum(1).clamp_min(1e-7)).mean() + \
+                    w * (m * torch.log(m.clamp_min(1e-7))).sum()
+            adam.zero_grad()
+            loss.backward()
+            adam.step()
+    with torch.no_grad():
+        return [forward(h, features).argmax(1).numpy() for h in range(n_heads)]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("runs", nargs="+")
+    ap.add_argument("--criteria", default="stab")
+    ap.add_argument("--space", default="feat")
+    ap.add_argument("--pairs", type=int, default=5)
+    ap.add_argument("--restarts", type=int, default=2)
+    ap.add_argument("--min-k", type=int, default=2)
+    ap.add_argument("--max-k", type=int, default=30)
+    ap.add_argument("--heads-max-k", type=int, default=16)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    for spec in a.runs:
+        name, f, y, pixels = load(spec)
+        truth = len(torch.unique(y))
+        ks = list(range(a.min_k, a.max_k + 1))
+        if "stab" in a.criteria:
+            s = stability(rows_for(a.space, f, pixels), ks, a.pairs, a.restarts, a.seed)
+            diff = {k: v[0] - v[1] for k, v in s.items()}
+            norm = {k: (v[0] - v[1]) / max(1 - v[1], 1e-6) for k, v in s.items()}
+            best, best_norm = max(diff, key=diff.get), max(norm, key=norm.get)
+            print(f"{name} truth {truth} stab[{a.space} p{a.pairs} r{a.restarts} s{a.seed}]: "
+                  f"diff -> {best}, normalised -> {best_norm}; "
+                  + " ".join(f"{k}:{v[0]:.2f}/{v[1]:.2f}" for k, v in s.items()), flush=True)
+        if "heads" in a.criteria:
+            graph = replica.knn(replica.components(pixels, 128, True))
+            hk = list(range(a.min_k, a.heads_max_k + 1))
+            h = heads_agreement(f, graph, hk, seed=a.seed)
+            best = max(h, key=h.get)
+            print(f"{name} truth {truth} heads: -> {best}; "
+                  + " ".join(f"{k}:{v:.3f}" for k, v in h.items()), flush=True)
+
+
+if __name__ == "__main__":
+    main()
