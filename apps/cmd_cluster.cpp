@@ -66,14 +66,40 @@ std::string derived_line(const TrainConfig& c) {
       " min in all (any train option overrides these; all are in config.json)");
 }
 
-// After training: predictions of every image, the folders by cluster, the report.
-int finish(const ClusterParams& p, const std::string& out, const TrainResult& result) {
-  const TrainedModel model = load_trained_model(out, "auto", "last");
-  const Dataset data = load_dataset_for(model);
+// The final model's outputs over the run's images. The run's last evaluation scored that model
+// on all of them and kept its features (and its probabilities, unless a whole stage such as the
+// neighbour stage ended the run; then the kept cluster head gives them from the features, as
+// that stage's predictions were made): nothing is read or run again. A run without them
+// (interrupted and resumed elsewhere) runs the model again.
+ModelOutputs final_outputs(const TrainedModel& model, const Dataset& data,
+                           const TrainResult& result) {
+  const EvalResult& ev = result.last_eval;
+  if (ev.features.defined() && ev.features.size(0) == data.size()) {
+    ModelOutputs o;
+    o.features = ev.features;
+    if (ev.probabilities.defined() && ev.probabilities.size(1) == model.clusters()) {
+      o.probabilities = ev.probabilities;
+    } else {
+      torch::NoGradGuard no_grad;
+      DCACN network = model.model;  // the same module, not a copy
+      network->eval();
+      o.probabilities =
+          network->cluster_head->forward(ev.features.to(model.device, torch::kFloat32))
+              .to(torch::kCPU);
+    }
+    return o;
+  }
   InferenceOptions o = model.inference_options();
   o.embeddings = false;  // the features go to the report's t-SNE
   o.progress = "predicting";
-  const ModelOutputs outputs = model.run(data.images, o);
+  return model.run(data.images, o);
+}
+
+// After training: predictions of every image, the folders by cluster, the report.
+int finish(const ClusterParams& p, const std::string& out, const TrainResult& result) {
+  const TrainedModel model = load_trained_model(out, "auto", "last");
+  const Dataset data = result.data.size() > 0 ? result.data : load_dataset_for(model);
+  const ModelOutputs outputs = final_outputs(model, data, result);
   const torch::Tensor clusters = outputs.probabilities.argmax(1);
   const std::string csv = out + "/predictions.csv";
   write_file_atomic(csv, prediction_table(data.paths, data.labels, outputs.probabilities));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -40,7 +41,7 @@ class CliClusterTest : public test::TempDirTest {
 TEST_F(CliClusterTest, ALabelledFolderIsClusteredInOneCommand) {
   write_squares("photos", 64, true);
   const CliRun r = run_cli("cluster " + path("photos") + " --out " + path("run") +
-                           " --k auto --k-range 2-4 --minutes 5" + tiny());
+                           " --k auto --k-range 2-4 --minutes 5 --precision fp32" + tiny());
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("clustered 64 images into "), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("ACC "), std::string::npos) << r.output;  // labels: scores
@@ -76,6 +77,45 @@ TEST_F(CliClusterTest, ALabelledFolderIsClusteredInOneCommand) {
   }
   EXPECT_EQ(linked, 64);
   EXPECT_TRUE(fs::exists(path("run/report/index.html")));
+  // The predictions are the run's final clustering, taken from its last evaluation's features
+  // and the kept head rather than from the images read and run again: the same cluster sizes as
+  // final.json, and image by image what `predict` gives when it runs the saved model.
+  const auto final_json = nlohmann::json::parse(read_text(path("run/final.json")));
+  ASSERT_EQ(run_cli("predict --checkpoint " + path("run") + " --images " + path("photos") +
+                    " --out " + path("again.csv") + " --quiet")
+                .status,
+            0);
+  // path -> (cluster, confidence) of a predictions table whose cluster is in `column` and
+  // confidence in the next one.
+  const auto by_path = [](const std::string& table, int column) {
+    std::map<std::string, std::pair<int64_t, double>> out;
+    std::istringstream rows(table);
+    std::string row;
+    std::getline(rows, row);  // header
+    while (std::getline(rows, row)) {
+      std::vector<std::string> cells;
+      std::stringstream cell_stream(row);
+      for (std::string cell; std::getline(cell_stream, cell, ',');) cells.push_back(cell);
+      if (static_cast<int>(cells.size()) > column + 1) {
+        out[cells[1]] = {std::stoll(cells[column]), std::stod(cells[column + 1])};
+      }
+    }
+    return out;
+  };
+  const auto written = by_path(csv, 3);  // index,path,label,cluster,confidence,...
+  const auto again = by_path(read_text(path("again.csv")), 2);  // index,path,cluster,confidence
+  ASSERT_EQ(written.size(), 64u);
+  ASSERT_EQ(again.size(), 64u);
+  std::vector<int64_t> sizes(final_json["cluster_sizes"].size(), 0);
+  for (const auto& [file, cluster_confidence] : written) {
+    const auto [cluster, confidence] = cluster_confidence;
+    ASSERT_LT(cluster, static_cast<int64_t>(sizes.size())) << file;
+    ++sizes[cluster];
+    ASSERT_EQ(again.count(file), 1u) << file;
+    EXPECT_EQ(cluster, again.at(file).first) << file;
+    EXPECT_NEAR(confidence, again.at(file).second, 1e-4) << file;
+  }
+  EXPECT_EQ(sizes, final_json["cluster_sizes"].get<std::vector<int64_t>>());
 }
 
 TEST_F(CliClusterTest, BadInputStopsWithOneLineAndWritesNothing) {

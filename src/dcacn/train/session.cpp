@@ -759,6 +759,7 @@ TrainResult TrainingSession::result(TrainResult::Status status) const {
   r.step = state_.step;
   r.train_seconds = elapsed();
   r.last_eval = last_eval_;
+  r.data = data_;
   return r;
 }
 

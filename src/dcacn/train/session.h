@@ -37,6 +37,9 @@ struct TrainResult {
   int64_t step = 0;
   double train_seconds = 0;
   EvalResult last_eval;
+  /// The images the run trained on (tensors shared with the session's): with last_eval's
+  /// features, what a command needs after training without reading and running them again.
+  Dataset data;
 };
 
 /// Where a run stands: everything of it a checkpoint keeps, besides the weights and states.
