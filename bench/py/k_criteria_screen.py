@@ -78,39 +78,12 @@ def stability(x, ks, pairs, restarts, seed, subsample=3000, evaluation=10000):
 def heads_agreement(features, graph, ks, n_heads=4, passes=5, seed=0):
     out = {}
     for k in ks:
-        labels = train_heads(features, graph, k, n_heads, passes, seed + k)
+        probs, _, _ = replica.train_heads(features, graph, k, n_heads, passes, seed + k)
+        labels = [p.argmax(1).numpy() for p in probs]
         pairs = [adjusted_rand_score(labels[a], labels[b])
                  for a in range(n_heads) for b in range(a + 1, n_heads)]
         out[k] = float(np.mean(pairs))
     return out
-
-
-def train_heads(features, graph, clusters, n_heads, passes, seed, w=5.0):
-    g = torch.Generator().manual_seed(seed)
-    d, n = features.shape[1], len(features)
-    first = [torch.nn.Linear(d, d) for _ in range(n_heads)]
-    second = [torch.nn.Linear(d, clusters) for _ in range(n_heads)]
-    adam = torch.optim.Adam([p for m in first + second for p in m.parameters()], lr=1e-3)
-
-    def forward(h, x):
-        return torch.softmax(second[h](torch.relu(first[h](x))), 1)
-
-    for _ in range(passes):
-        order = torch.randperm(n, generator=g)
-        for s in range(0, n, 512):
-            i = order[s:s + 512]
-            j = graph[i, torch.randint(graph.shape[1], (len(i),), generator=g)]
-            loss = 0
-            for h in range(n_heads):
-                pa, pb = forward(h, features[i]), forward(h, features[j])
-                m = pa.mean(0)
-                loss = loss - torch.log((pa * pb).sum(1).clamp_min(1e-7)).mean() + \
-                    w * (m * torch.log(m.clamp_min(1e-7))).sum()
-            adam.zero_grad()
-            loss.backward()
-            adam.step()
-    with torch.no_grad():
-        return [forward(h, features).argmax(1).numpy() for h in range(n_heads)]
 
 
 def main():

@@ -73,7 +73,11 @@ def fit(c, graph):
     return same - (share ** 2).sum().item()
 
 
-def heads(features, graph, y, n_heads, passes, clusters=10, w=5.0, seed=0):
+def train_heads(features, graph, clusters, n_heads, passes, seed=0, w=5.0, stop=None):
+    """The stage's heads trained together (one loss over all of them) for up to `passes` passes;
+    `stop(consistency)`, given each pass's mean consistency per head, ends the training when it
+    returns True. Returns each head's probabilities over all rows, their full losses (the
+    criterion of the lowest-loss head) and the passes done."""
     g = torch.Generator().manual_seed(seed)
     d, n = features.shape[1], len(features)
     first = [torch.nn.Linear(d, d) for _ in range(n_heads)]
@@ -83,8 +87,9 @@ def heads(features, graph, y, n_heads, passes, clusters=10, w=5.0, seed=0):
     def forward(h, x):
         return torch.softmax(second[h](torch.relu(first[h](x))), 1)
 
+    done = 0
     for _ in range(passes):
-        order = torch.randperm(n, generator=g)
+        order, consistency, batches = torch.randperm(n, generator=g), 0.0, 0
         for s in range(0, n, 512):
             i = order[s:s + 512]
             j = graph[i, torch.randint(graph.shape[1], (len(i),), generator=g)]
@@ -92,11 +97,16 @@ def heads(features, graph, y, n_heads, passes, clusters=10, w=5.0, seed=0):
             for h in range(n_heads):
                 pa, pb = forward(h, features[i]), forward(h, features[j])
                 m = pa.mean(0)
-                loss = loss - torch.log((pa * pb).sum(1).clamp_min(1e-7)).mean() + \
-                    w * (m * torch.log(m.clamp_min(1e-7))).sum()
+                c = -torch.log((pa * pb).sum(1).clamp_min(1e-7)).mean()
+                consistency += c.item() / n_heads
+                loss = loss + c + w * (m * torch.log(m.clamp_min(1e-7))).sum()
             adam.zero_grad()
             loss.backward()
             adam.step()
+            batches += 1
+        done += 1
+        if stop is not None and stop(consistency / batches):
+            break
     with torch.no_grad():
         probs = [forward(h, features) for h in range(n_heads)]
         totals = []
@@ -104,12 +114,22 @@ def heads(features, graph, y, n_heads, passes, clusters=10, w=5.0, seed=0):
             consistency = -torch.log((p[:, None, :] * p[graph]).sum(2).clamp_min(1e-7)).mean()
             m = p.mean(0)
             totals.append(consistency.item() + w * (m * torch.log(m)).sum().item())
+    return probs, totals, done
+
+
+def consensus(labels):
+    """The head whose clusters have the most mean ARI with the other heads'."""
+    agreement = [np.mean([adjusted_rand_score(labels[h], labels[o])
+                          for o in range(len(labels)) if o != h]) for h in range(len(labels))]
+    return int(np.argmax(agreement))
+
+
+def heads(features, graph, y, n_heads, passes, clusters=10, w=5.0, seed=0):
+    probs, totals, _ = train_heads(features, graph, clusters, n_heads, passes, seed, w)
     labels = [p.argmax(1).numpy() for p in probs]
     accs = [acc(y, c) for c in labels]
     lowest = int(np.argmin(totals))
-    agreement = [np.mean([adjusted_rand_score(labels[h], labels[o])
-                          for o in range(n_heads) if o != h]) for h in range(n_heads)]
-    consensus = int(np.argmax(agreement))
+    kept = consensus(labels)
     average = torch.zeros_like(probs[0])
     for h in range(n_heads):
         table = np.zeros((clusters, clusters), np.int64)
@@ -119,9 +139,9 @@ def heads(features, graph, y, n_heads, passes, clusters=10, w=5.0, seed=0):
         perm[r] = col
         average[:, perm] += probs[h]
     return {"heads": [round(a, 4) for a in accs], "lowest_loss": round(accs[lowest], 4),
-            "consensus": round(accs[consensus], 4),
+            "consensus": round(accs[kept], 4),
             "average": round(acc(y, average.argmax(1).numpy()), 4)}, \
-        torch.from_numpy(labels[consensus])
+        torch.from_numpy(labels[kept])
 
 
 def main():

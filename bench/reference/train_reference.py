@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "py"))
+import neighbour_heads_replica as replica  # noqa: E402
 from dcacn_model import DCACN  # noqa: E402
 from tv_views import view  # noqa: E402
 
@@ -109,70 +110,23 @@ def evaluate(model, images, labels):
     return scores(labels, forward_all(model, images)[1].argmax(1).numpy())
 
 
-def whitened_components(x, n=128):
-    centred = x - x.mean(0)
-    values, vectors = torch.linalg.eigh((centred.T @ centred).double())
-    values, vectors = values.flip(0)[:n], vectors.flip(1)[:, :n].float()
-    return centred @ vectors / (values / len(x)).sqrt().float()[None, :]
-
-
-def knn(rows, k=20):
-    rows = F.normalize(rows, dim=1)
-    out = []
-    for s in range(0, len(rows), 4096):
-        sim = rows[s:s + 4096] @ rows.T
-        sim[torch.arange(sim.shape[0]), torch.arange(s, s + sim.shape[0])] = -3
-        out.append(sim.topk(k, dim=1).indices)
-    return torch.cat(out)
-
-
-def neighbour_stage(features, images, deadline, clusters=10, n_heads=8, passes=20, w=5.0,
-                    seed=0):
+def neighbour_stage(features, images, deadline, clusters=10, n_heads=8, passes=20, seed=0):
     """The neighbour stage above; returns the kept head's clusters and what it did."""
-    from sklearn.metrics import adjusted_rand_score
-    g = torch.Generator().manual_seed(seed)
-    graph = knn(whitened_components(torch.from_numpy(images.reshape(len(images), -1))
-                                    .float().div(255)))
-    d, n = features.shape[1], len(features)
-    first = [torch.nn.Linear(d, d) for _ in range(n_heads)]
-    second = [torch.nn.Linear(d, clusters) for _ in range(n_heads)]
-    adam = torch.optim.Adam([p for m in first + second for p in m.parameters()], lr=1e-3)
+    pixels = torch.from_numpy(images.reshape(len(images), -1)).float().div(255)
+    graph = replica.knn(replica.components(pixels, 128, whiten=True))
+    best = [math.inf, 0]  # the lowest mean consistency so far, passes since it
 
-    def forward(h, x):
-        return torch.softmax(second[h](torch.relu(first[h](x))), 1)
-
-    best, since_best, done = math.inf, 0, 0
-    for _ in range(passes):
-        order, consistency, batches = torch.randperm(n, generator=g), 0.0, 0
-        for s in range(0, n, 512):
-            i = order[s:s + 512]
-            j = graph[i, torch.randint(graph.shape[1], (len(i),), generator=g)]
-            loss = 0
-            for h in range(n_heads):
-                pa, pb = forward(h, features[i]), forward(h, features[j])
-                m = pa.mean(0)
-                c = -torch.log((pa * pb).sum(1).clamp_min(1e-7)).mean()
-                consistency += c.item() / n_heads
-                loss = loss + c + w * (m * torch.log(m.clamp_min(1e-7))).sum()
-            adam.zero_grad()
-            loss.backward()
-            adam.step()
-            batches += 1
-        done += 1
-        consistency /= batches
-        if consistency < best * 0.99:
-            best, since_best = consistency, 0
+    def stop(consistency):
+        if consistency < best[0] * 0.99:
+            best[0], best[1] = consistency, 0
         else:
-            since_best += 1
-            if since_best >= 2:
-                break
-        if time.time() >= deadline:
-            break
-    with torch.no_grad():
-        labels = [forward(h, features).argmax(1).numpy() for h in range(n_heads)]
-    agreement = [np.mean([adjusted_rand_score(labels[h], labels[o])
-                          for o in range(n_heads) if o != h]) for h in range(n_heads)]
-    kept = int(np.argmax(agreement))
+            best[1] += 1
+        return best[1] >= 2 or time.time() >= deadline
+
+    probs, _, done = replica.train_heads(features, graph, clusters, n_heads, passes, seed,
+                                         stop=stop)
+    labels = [p.argmax(1).numpy() for p in probs]
+    kept = replica.consensus(labels)
     return labels[kept], {"passes": done, "kept_head": kept}
 
 
