@@ -43,14 +43,11 @@ def main():
             if os.path.exists(os.path.join(run, "final.json")) and os.path.exists(run + ".wall"):
                 if os.path.exists(run + ".build"):
                     builds.add(open(run + ".build").read().strip())
-                steps = curve(run)
                 final = json.load(open(os.path.join(run, "final.json")))
                 runs[impl, m] = {"wall": float(open(run + ".wall").read()) / 60,
-                                 "scores": final_scores(run), "curve": steps,
-                                 "steps": final.get("steps") or final.get("step")}
-                if runs[impl, m]["steps"] is None:
-                    rows = list(csv.DictReader(open(os.path.join(run, "metrics.csv"))))
-                    runs[impl, m]["steps"] = rows[-1]["step"]
+                                 "scores": final_scores(run), "curve": curve(run),
+                                 # dcacn's final.json says "step", the reference's "steps"
+                                 "steps": final.get("step", final.get("steps"))}
     lines = ["", f"## {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC: `{cmdline}`", "",
              f"Machine: {cpu}, {os.cpu_count()} cores, nothing else running. Build "
              f"{', '.join(sorted(builds)) or 'unrecorded'}. Wall: the whole command (loading, every stage, "
