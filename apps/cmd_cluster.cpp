@@ -5,12 +5,14 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <filesystem>
 #include <iostream>
 
 #include "commands.h"
 #include "common.h"
 #include "dcacn/metrics/metrics.h"
+#include "dcacn/model/resnet.h"
 #include "dcacn/report/report.h"
 #include "dcacn/run/folder_preset.h"
 #include "dcacn/run/setup.h"
@@ -96,7 +98,9 @@ ModelOutputs final_outputs(const TrainedModel& model, const Dataset& data,
 }
 
 // After training: predictions of every image, the folders by cluster, the report.
-int finish(const ClusterParams& p, const std::string& out, const TrainResult& result) {
+// `report_expected`: what keep_report_time() kept for the report (0: nothing).
+int finish(const ClusterParams& p, const std::string& out, const TrainResult& result,
+           double report_expected) {
   const TrainedModel model = load_trained_model(out, "auto", "last");
   const Dataset data = result.data.size() > 0 ? result.data : load_dataset_for(model);
   const ModelOutputs outputs = final_outputs(model, data, result);
@@ -110,12 +114,18 @@ int finish(const ClusterParams& p, const std::string& out, const TrainResult& re
   report.run_dir = out;
   report.dataset = &data;
   report.outputs = &outputs;
+  const auto report_start = std::chrono::steady_clock::now();
   const ReportResult r = make_report(report);
+  const double report_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - report_start).count();
   std::cout << "clustered " << with_thousands(data.size()) << " images into " << model.clusters()
             << " clusters (" << result.step << " steps, " << format_duration(result.train_seconds)
             << ")\n"
             << "  predictions: " << csv << "\n  folders:     " << folders << "/cluster_NN ("
-            << (p.copy ? "copies" : "links") << ")\n  report:      " << r.index << '\n';
+            << (p.copy ? "copies" : "links") << ")\n  report:      " << r.index << " ("
+            << fixed(report_seconds, 1) << " s"
+            << (report_expected > 0 ? ", expected " + fixed(report_expected, 1) + " s" : "")
+            << ")\n";
   if (fs::exists(out + "/k_estimate.csv")) {
     std::cout << "  K:           estimated, criterion per K in " << out << "/k_estimate.csv\n";
   }
@@ -124,6 +134,23 @@ int finish(const ClusterParams& p, const std::string& out, const TrainResult& re
   if (data.has_labels())
     std::cout << format_scores(score_clustering(data.labels, clusters)) << '\n';
   return 0;
+}
+
+// --minutes covers the report too: its expected time (finish()'s report, timed here on random
+// features of the run's shape) is kept from the run's budget, and the time spent timing it taken
+// from it.
+double keep_report_time(Trainer& trainer, const TrainConfig& config, int64_t images) {
+  if (config.time_budget_minutes <= 0) return 0;
+  const auto start = std::chrono::steady_clock::now();
+  const double report = estimate_report_seconds(ReportOptions(), images,
+                                                backbone_feature_dim(config.depth, config.width));
+  const double timing =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  trainer.keep_after_run(report + timing);
+  log_info(c10::str("the report is expected to take ", fixed(report, 1), " s",
+                    " (its t-SNE timed on random features of this run's shape; timing it took ",
+                    fixed(timing, 1), " s): the training stages end that much earlier"));
+  return report;
 }
 
 int run_cluster(ClusterParams& p) {
@@ -150,12 +177,13 @@ int run_cluster(ClusterParams& p) {
   if (p.overwrite) remove_previous_run(out);
   DistEnv single;
   Trainer trainer(config, out, single);
+  const double report_expected = keep_report_time(trainer, config, survey.images);
   StopSignals signals(trainer.stop_flag());
   const TrainResult result = trainer.run();
   if (result.status == TrainResult::Status::kInterrupted) {
     return report_train_result(result, out, 0);
   }
-  return finish(p, out, result);
+  return finish(p, out, result, report_expected);
 }
 
 }  // namespace

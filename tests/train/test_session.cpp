@@ -337,6 +337,25 @@ TEST_F(SessionTest, TheRunsTimeBudgetEndsTheStagesAndLeavesTheLastOnesTheirTime)
   EXPECT_TRUE(std::filesystem::exists(path("run/final.json")));
 }
 
+// Time a caller keeps for its work after the run (`cluster`'s report) ends the stages that much
+// earlier: kept longer than the whole budget, the contrastive stage stops at its first check,
+// and the neighbour stage and the final scoring still run.
+TEST_F(SessionTest, TimeKeptForAfterTheRunEndsTheStagesEarlier) {
+  TrainConfig c = tiny(std::string("contrastive:share=1:steps=100000,") + kNeighbours);
+  c.time_budget_minutes = 0.02;  // 1.2 s
+  const TrainResult plain = run_new(c, "plain");
+  Trainer t(c, path("kept"));
+  t.keep_after_run(3600);
+  const TrainResult kept = t.run();
+  EXPECT_EQ(kept.status, TrainResult::Status::kBudgetReached);
+  EXPECT_LE(kept.step, 1);
+  EXPECT_GT(plain.step, kept.step);
+  const auto rows = test::read_metrics(path("kept/metrics.csv"));
+  ASSERT_GE(rows.size(), 1u);
+  EXPECT_EQ(rows.back().at("stage"), "3");
+  EXPECT_TRUE(std::filesystem::exists(path("kept/final.json")));
+}
+
 // Periodic evaluations score the fixed sample of --eval-images images; a stage's end, the rows
 // the next stage starts from and the final score are of every image.
 TEST_F(SessionTest, PeriodicEvaluationsScoreTheSampleAndStageEndsEveryImage) {

@@ -227,9 +227,12 @@ torch::Tensor ResNetImpl::forward(const torch::Tensor& x) {
   return out.mean({2, 3});
 }
 
+int64_t backbone_feature_dim(int64_t depth, int64_t width) {
+  return 8 * width * (depth == 50 ? BottleneckImpl::kExpansion : BasicBlockImpl::kExpansion);
+}
+
 int64_t ResNetImpl::feature_dim() const {
-  return 8 * options.width() *
-         (options.depth() == 50 ? BottleneckImpl::kExpansion : BasicBlockImpl::kExpansion);
+  return backbone_feature_dim(options.depth(), options.width());
 }
 
 std::vector<StageSummary> ResNetImpl::summarize(int64_t h, int64_t w) const {

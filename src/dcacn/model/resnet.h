@@ -111,6 +111,9 @@ struct StageSummary {
   int64_t flops = 0;                 ///< forward, one image, 2 per multiply-add
 };
 
+/// The pooled feature width of a backbone of this depth and base width: 8 * width * expansion.
+int64_t backbone_feature_dim(int64_t depth, int64_t width);
+
 /// Backbone: stem, four stages, global average pooling. [N, C, H, W] -> [N, feature_dim()].
 class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
  public:

@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 
 #include "dcacn/metrics/cluster_analysis.h"
@@ -78,6 +79,26 @@ void write_summary(ReportWriter& w, const ClusterAnalysis& a, const ReportPage& 
 }
 
 }  // namespace
+
+double estimate_report_seconds(const ReportOptions& o, int64_t images, int64_t feature_dim) {
+  const int64_t m = std::min(o.tsne_samples, images);
+  if (m < 10) return kReportFigureSeconds;  // tsne_section draws nothing then
+  at::Generator gen = at::detail::createCPUGenerator(o.seed);
+  const torch::Tensor x = torch::randn({m, feature_dim}, gen);
+  TSNEOptions t;
+  t.seed = o.seed;
+  auto seconds_for = [&](int64_t iterations) {
+    t.iterations = iterations;
+    t.exaggeration_iterations = iterations;  // no effect on the cost of an iteration
+    const auto start = std::chrono::steady_clock::now();
+    tsne(x, t);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  constexpr int64_t kTimed = 25;
+  const double setup = seconds_for(0);
+  const double per_iteration = std::max(0.0, seconds_for(kTimed) - setup) / kTimed;
+  return kReportFigureSeconds + setup + per_iteration * static_cast<double>(o.tsne_iterations);
+}
 
 ReportResult make_report(const ReportOptions& o) {
   DCACN_CHECK(is_directory(o.run_dir), "run directory ", o.run_dir, " not found");

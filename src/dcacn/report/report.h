@@ -43,4 +43,14 @@ struct ReportResult {
 
 ReportResult make_report(const ReportOptions& options);
 
+/// Seconds that make_report's figures other than the t-SNE take (curves, montage, confusion,
+/// sizes through gnuplot; the HTML page). Measured: bench/results/cluster_budget.md.
+constexpr double kReportFigureSeconds = 6.0;
+
+/// What make_report is expected to take for `images` images with `feature_dim` features, for a
+/// caller that must fit it in a time budget (`cluster`): its t-SNE timed on random points of the
+/// same shape (the setup and a few iterations, the rest scaled; t-SNE's cost does not depend on
+/// the values), plus kReportFigureSeconds. Takes about twice the t-SNE's setup.
+double estimate_report_seconds(const ReportOptions& options, int64_t images, int64_t feature_dim);
+
 }  // namespace dcacn

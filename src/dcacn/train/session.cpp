@@ -578,7 +578,8 @@ void TrainingSession::show_step(const Stage& stage, const StepLosses& l) {
 }
 
 double TrainingSession::reserve_seconds() {
-  double reserve = eval_estimate();  // the current stage's last evaluation
+  // The current stage's last evaluation, and what the caller does after the run.
+  double reserve = eval_estimate() + stop_.after_run_seconds();
   for (size_t i = state_.stage_index + 1; i < stages_.size(); ++i) {
     Stage& s = *stages_[i];
     reserve += s.stepwise() ? eval_estimate() : s.estimate_seconds(*this);

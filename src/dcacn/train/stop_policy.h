@@ -38,6 +38,10 @@ class StopPolicy {
   }
   /// Stops, as if interrupted, once this many optimisation steps have been taken in total.
   void set_step_limit(int64_t steps) { step_limit_ = steps; }
+  /// Seconds of a run budget kept for what the caller does after the run (`cluster`'s report):
+  /// the stages stop that much earlier.
+  void keep_after_run(double seconds) { after_run_seconds_ = seconds; }
+  double after_run_seconds() const { return after_run_seconds_; }
 
   /// "time budget of 30 min reached" (budgets), "interrupted", for logs.
   static std::string describe(const StageBudget& budget, Reason reason);
@@ -46,6 +50,7 @@ class StopPolicy {
 
  private:
   int64_t step_limit_ = -1;
+  double after_run_seconds_ = 0;
   std::atomic<bool> requested_{false};
 };
 

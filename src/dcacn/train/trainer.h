@@ -41,6 +41,9 @@ class Trainer {
   std::atomic<bool>& stop_flag() { return stop_->stop_flag(); }
   /// Stops, as if interrupted, once this many optimisation steps have been taken in total.
   void set_step_limit(int64_t steps) { stop_->set_step_limit(steps); }
+  /// A run budget (--time-budget with stages) keeps this many seconds for the caller's work after
+  /// run() returns: the stages end that much earlier.
+  void keep_after_run(double seconds) { stop_->keep_after_run(seconds); }
   /// Trains as one rank of a data-parallel run. Each rank trains on its shard of every global
   /// batch (--batch-size is the global batch); rank 0 writes the run directory, and every rank
   /// must be able to read it to resume.
