@@ -13,7 +13,9 @@ line per method.
 """
 import argparse
 
+import numpy as np
 import torch
+from scipy.optimize import linear_sum_assignment
 
 from neighbour_heads_replica import acc, components, knn, pixels, unit
 
@@ -95,8 +97,6 @@ def main():
 
 def _mapped(y, c):
     """The cluster each image's class maps to under the Hungarian matching (scoring only)."""
-    import numpy as np
-    from scipy.optimize import linear_sum_assignment
     k = max(y.max(), c.max()) + 1
     w = np.zeros((k, k), np.int64)
     np.add.at(w, (c, y), 1)
