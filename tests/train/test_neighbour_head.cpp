@@ -59,6 +59,7 @@ TEST(NeighbourHead, LearnsTheGroupingThatTheNeighboursCarry) {
                                                 o, [&](int64_t done, int64_t all) {
                                                   EXPECT_EQ(all, 100);
                                                   EXPECT_EQ(done, ++calls);
+                                                  return true;
                                                 });
   EXPECT_EQ(calls, 100);
   ASSERT_EQ(r.total.size(), 3u);
@@ -174,6 +175,31 @@ TEST(NeighbourHead, TheStoppingRuleEndsOnceAPassNoLongerHelps) {
   o.patience(0);
   EXPECT_EQ(train_neighbour_heads(b.features, b.neighbours, ClusterHeadOptions(8, 3), o).epochs,
             150);
+}
+
+// A caller's progress function that returns false (its time budget) ends the passes there: the
+// heads are those of a run with that many passes, and the result says who ended it.
+TEST(NeighbourHead, TheCallerCanEndThePassesEarly) {
+  const Blobs b = blobs();
+  NeighbourHeadOptions o;
+  o.heads(2).epochs(10).batch_size(60).lr(1e-2).seed(5);
+  const NeighbourHeadResult ended =
+      train_neighbour_heads(b.features, b.neighbours, ClusterHeadOptions(8, 3), o,
+                            [](int64_t done, int64_t) { return done < 3; });
+  EXPECT_EQ(ended.epochs, 3);
+  EXPECT_TRUE(ended.ended_by_caller);
+  o.epochs(3);
+  const NeighbourHeadResult three =
+      train_neighbour_heads(b.features, b.neighbours, ClusterHeadOptions(8, 3), o);
+  EXPECT_FALSE(three.ended_by_caller);
+  EXPECT_EQ(ended.total, three.total);
+  EXPECT_TRUE(torch::equal(ended.head->parameters()[0], three.head->parameters()[0]));
+  // false after the last pass ends nothing early.
+  const NeighbourHeadResult last =
+      train_neighbour_heads(b.features, b.neighbours, ClusterHeadOptions(8, 3), o,
+                            [](int64_t done, int64_t all) { return done < all; });
+  EXPECT_EQ(last.epochs, 3);
+  EXPECT_FALSE(last.ended_by_caller);
 }
 
 TEST(NeighbourHead, SameSeedSameHeadsOtherSeedOtherHeads) {

@@ -3,6 +3,7 @@
 
 #include <torch/optim/adam.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -354,6 +355,26 @@ TEST_F(SessionTest, TimeKeptForAfterTheRunEndsTheStagesEarlier) {
   ASSERT_GE(rows.size(), 1u);
   EXPECT_EQ(rows.back().at("stage"), "3");
   EXPECT_TRUE(std::filesystem::exists(path("kept/final.json")));
+}
+
+// The run's time budget also ends a whole stage that runs past it: a neighbour stage asked for
+// far more passes than the budget holds (each pass is one step on these 128 images) stops after
+// the pass that used the budget up, and the run ends with its final scoring soon after.
+TEST_F(SessionTest, TheRunBudgetEndsTheNeighbourStagesPasses) {
+  TrainConfig c = tiny(
+      "contrastive:share=1:steps=100000,neighbours:space=pixels:k=5:heads=2:passes=400000:"
+      "patience=0");
+  c.time_budget_minutes = 0.02;  // 1.2 s; the 400,000 passes alone take minutes
+  const auto start = std::chrono::steady_clock::now();
+  const TrainResult r = run_new(c, "run");
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(r.status, TrainResult::Status::kBudgetReached);
+  EXPECT_LT(seconds, 30.0);
+  const auto rows = test::read_metrics(path("run/metrics.csv"));
+  ASSERT_GE(rows.size(), 1u);
+  EXPECT_EQ(rows.back().at("stage"), "3");
+  EXPECT_TRUE(std::filesystem::exists(path("run/final.json")));
 }
 
 // Periodic evaluations score the fixed sample of --eval-images images; a stage's end, the rows

@@ -279,7 +279,10 @@ NeighbourHeadResult train_neighbour_heads(const torch::Tensor& features,
           train_epoch(heads, x, nb, b, options.entropy_weight(), gen) / options.heads();
       result.epochs = epoch + 1;
       result.epoch_consistency.push_back(consistency);
-      if (progress) progress(epoch + 1, options.epochs());
+      if (progress && !progress(epoch + 1, options.epochs())) {
+        result.ended_by_caller = epoch + 1 < options.epochs();
+        break;
+      }
       // Stop once a pass has not lowered the heads' mean consistency by the tolerance (relative)
       // for `patience` passes in a row.
       if (consistency < best * (1.0 - options.tolerance())) {

@@ -83,9 +83,11 @@ struct NeighbourHeadResult {
   /// head), and the head the lowest loss would have kept.
   std::vector<double> agreement;
   int64_t lowest_loss = 0;
-  /// Passes run (options.epochs unless the stopping rule ended it sooner), and the heads' mean
-  /// training consistency over each.
+  /// Passes run (options.epochs unless the stopping rule or the caller ended it sooner), and the
+  /// heads' mean training consistency over each.
   int64_t epochs = 0;
+  /// Whether the caller's progress function ended the training (its time budget).
+  bool ended_by_caller = false;
   std::vector<double> epoch_consistency;
 };
 
@@ -93,8 +95,9 @@ struct NeighbourHeadResult {
 /// every other one (1 for a single clustering).
 std::vector<double> head_agreement(const std::vector<std::vector<int64_t>>& clusters);
 
-/// Called after each epoch (of all heads together) with (epochs done, epochs in all).
-using NeighbourHeadProgress = std::function<void(int64_t, int64_t)>;
+/// Called after each epoch (of all heads together) with (epochs done, epochs in all); false ends
+/// the training there (a caller's time budget).
+using NeighbourHeadProgress = std::function<bool(int64_t, int64_t)>;
 
 /// Trains options.heads cluster heads of shape `head` on `features` ([N, D], frozen) so that
 /// each row agrees with its `neighbours` ([N, k] int64 row indices), and returns the one

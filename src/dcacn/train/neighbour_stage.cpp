@@ -2,6 +2,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <numeric>
 #include <vector>
@@ -185,7 +186,8 @@ WholeStageResult NeighbourStage::run(StageContext& context) {
     head.clusters(k.chosen);
   }
   std::vector<SpaceTrial> trials;
-  for (NeighbourSpace space : candidate_spaces(options_.space())) {
+  const std::vector<NeighbourSpace> spaces = candidate_spaces(options_.space());
+  for (NeighbourSpace space : spaces) {
     SpaceTrial t;
     t.space = space;
     t.neighbours =
@@ -193,11 +195,22 @@ WholeStageResult NeighbourStage::run(StageContext& context) {
     const std::string where = options_.space() == NeighbourSpace::kAuto
                                   ? c10::str(" (", neighbour_space_name(space), " neighbours)")
                                   : std::string();
+    // A run's time budget ends the passes early when the next one, and the heads' scoring
+    // after it (about one pass), would not fit in what the budget leaves this space (the
+    // estimate at the start may have been short). The spaces still to try keep their share.
+    const double later_spaces = static_cast<double>(spaces.size() - trials.size() - 1);
+    auto pass_start = std::chrono::steady_clock::now();
     t.trained =
         train_neighbour_heads(features, t.neighbours, head, o, [&](int64_t done, int64_t all) {
           context.show_progress(c10::str("neighbour stage: ", o.heads(), " heads", where,
                                          ", epoch ", done, "/", all));
           if (context.stop_requested()) throw StageInterrupted();
+          const auto now = std::chrono::steady_clock::now();
+          const double pass = std::chrono::duration<double>(now - pass_start).count();
+          pass_start = now;
+          const double left = context.seconds_left();
+          const double later = later_spaces * std::max(heads_seconds_, 0.0);
+          return done >= all || left - later >= 2.0 * pass;
         });
     context.finish_progress();
     if (options_.space() == NeighbourSpace::kAuto) {
@@ -238,8 +251,9 @@ WholeStageResult NeighbourStage::run(StageContext& context) {
       o.keep() == HeadChoice::kConsensus ? c10::str("; mean ARI with the other heads: ", agreement,
                                                     "; lowest loss: head ", trained.lowest_loss)
                                          : std::string(),
-      "; consistency per head: ", losses, ") after ", trained.epochs, " of ", o.epochs(),
-      " passes; ", fixed(seconds, 0), " s",
+      "; consistency per head: ", losses, ") after ", trained.epochs, " of ", o.epochs(), " passes",
+      trained.ended_by_caller ? " (the run's time budget ended them)" : "", "; ", fixed(seconds, 0),
+      " s",
       estimate < 0 ? std::string()
                    : c10::str(" (estimated beforehand: ", fixed(estimate, 0), " s)")));
   return out;

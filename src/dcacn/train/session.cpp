@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <mutex>
 
 #include "dcacn/augment/multicrop.h"
@@ -578,13 +579,29 @@ void TrainingSession::show_step(const Stage& stage, const StepLosses& l) {
 }
 
 double TrainingSession::reserve_seconds() {
-  // The current stage's last evaluation, and what the caller does after the run.
-  double reserve = eval_estimate() + stop_.after_run_seconds();
+  // The current stage's last evaluation, the later stages, and what the caller does after the
+  // run.
+  return eval_estimate() + later_stages_seconds();
+}
+
+double TrainingSession::later_stages_seconds() {
+  double reserve = stop_.after_run_seconds();
   for (size_t i = state_.stage_index + 1; i < stages_.size(); ++i) {
     Stage& s = *stages_[i];
     reserve += s.stepwise() ? eval_estimate() : s.estimate_seconds(*this);
   }
   return reserve;
+}
+
+double TrainingSession::seconds_left() {
+  double left = std::numeric_limits<double>::infinity();
+  // A whole stage's scoring after it reuses its predictions and features (no evaluation of the
+  // network), so only the later stages and the caller's time are kept.
+  if (run_seconds_ > 0 && leader()) left = run_seconds_ - elapsed() - later_stages_seconds();
+  if (comm_ == nullptr) return left;
+  torch::Tensor t = torch::tensor({left}, torch::kFloat64);
+  comm_->broadcast({t}, 0);
+  return t.item<double>();
 }
 
 // The latest evaluation's time; before the first, that of two batches (after one untimed) or of

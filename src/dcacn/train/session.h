@@ -87,6 +87,7 @@ class TrainingSession : public StageContext {
   torch::Tensor probabilities() override;
   int64_t network_version() const override { return state_.step; }
   bool stop_requested() override;
+  double seconds_left() override;
   void show_progress(const std::string& line) override;
   void finish_progress() override { progress_.finish(); }
   int64_t steps_in_stage() const override { return state_.step - state_.stage_start_step; }
@@ -129,6 +130,8 @@ class TrainingSession : public StageContext {
   /// ends: its final evaluation, the later whole stages' estimates (Stage::estimate_seconds)
   /// and the later stepwise stages' evaluations.
   double reserve_seconds();
+  /// The later stages' part of reserve_seconds(), with the time kept for after the run.
+  double later_stages_seconds();
   /// The seconds an evaluation of every image takes: measured, or estimated before the first.
   double eval_estimate();
   /// `sample`: a periodic evaluation, on --eval-images images when set (not kept for the

@@ -126,6 +126,11 @@ class StageContext {
   /// The progress line (rank 0 shows it); finish_progress() ends it.
   virtual void show_progress(const std::string& line) = 0;
   virtual void finish_progress() = 0;
+  /// Whole stages: the seconds of the run's time budget (--time-budget with --stages) left for
+  /// the current stage: the budget less the time spent, the later stages' estimates and the
+  /// time kept for after the run; infinity without a run budget. Agreed by every rank (a
+  /// collective when data-parallel: every rank calls it at the same points).
+  virtual double seconds_left() = 0;
   /// Steps taken and run time spent since the stage began; batches per epoch.
   virtual int64_t steps_in_stage() const = 0;
   virtual double seconds_in_stage() const = 0;
