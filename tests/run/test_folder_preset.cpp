@@ -48,6 +48,13 @@ TEST_F(FolderPresetTest, SettingsFollowTheImages) {
   const TrainConfig fixed = folder_preset(s, o);
   EXPECT_EQ(fixed.clusters, 4);
   EXPECT_EQ(fixed.k_range, "");
+  // The CPU preset's network (fmnist-cpu's), and the paper's ResNet-34 sized for a GPU.
+  EXPECT_EQ(c.depth, preset("fmnist-cpu").depth);
+  EXPECT_EQ(c.width, preset("fmnist-cpu").width);
+  o.gpu = true;
+  const TrainConfig gpu = folder_preset(s, o);
+  EXPECT_EQ(gpu.depth, 34);
+  EXPECT_EQ(gpu.width, 64);
 }
 
 TEST_F(FolderPresetTest, MixedSizesAndColourModesAreAdaptedAndSaidSo) {
