@@ -196,9 +196,10 @@ TrainConfig preset(const std::string& name) {
   c.preset = name;
   if (name == "fmnist-cpu") {
     // ResNet-18 + CBAM at a quarter width: ~0.76 M parameters, ~0.06 GFLOPs per 28 px image.
-    // Half of ResNet-34's FLOPs, so twice the steps in the same minutes, and the better use of
-    // a CPU's time: ACC at 10 minutes 0.728 on both seeds against ResNet-34's 0.624 and 0.702,
-    // and at 30 minutes RESULT (bench/results/fmnist_ten_minutes.md, fmnist_quality.md).
+    // Half of ResNet-34's FLOPs and 1.6-2x its images/s, and the better use of a CPU's time:
+    // ACC at 10 minutes 0.728 on both seeds against ResNet-34's 0.624 and 0.702 on the same
+    // day; at 30 minutes level with it (0.7464 against 0.7503, three seeds each, on different
+    // days): bench/results/fmnist_ten_minutes.md, fmnist_quality.md.
     c.dataset = "fashion-mnist";
     c.depth = 18;
     c.width = 16;
