@@ -22,6 +22,17 @@ def final_scores(run):
     return {k: float(head[k]) for k in ("acc", "nmi", "ari")}
 
 
+def network(run, impl):
+    """ResNet-D + CBAM at width W, from dcacn's config.json or the reference's final.json."""
+    if impl == "dcacn":
+        c = json.load(open(os.path.join(run, "config.json")))
+        depth, width, attention = c.get("depth"), c.get("width"), c.get("attention", "cbam")
+    else:
+        c = json.load(open(os.path.join(run, "final.json"))).get("settings", {})
+        depth, width, attention = c.get("depth", 34), c.get("width", 16), "cbam"
+    return f"ResNet-{depth}{' + CBAM' if attention == 'cbam' else ''}, width {width}"
+
+
 def curve(run):
     """(seconds, acc, images scored) of every metrics row."""
     rows = list(csv.DictReader(open(os.path.join(run, "metrics.csv"))))
@@ -44,7 +55,7 @@ def main():
                 if os.path.exists(run + ".build"):
                     builds.add(open(run + ".build").read().strip())
                 final = json.load(open(os.path.join(run, "final.json")))
-                runs[impl, m] = {"wall": float(open(run + ".wall").read()) / 60,
+                runs[impl, m] = {"network": network(run, impl), "wall": float(open(run + ".wall").read()) / 60,
                                  "scores": final_scores(run), "curve": curve(run),
                                  # dcacn's final.json says "step", the reference's "steps"
                                  "steps": final.get("step", final.get("steps"))}
@@ -53,11 +64,11 @@ def main():
              f"{', '.join(sorted(builds)) or 'unrecorded'}. Wall: the whole command (loading, every stage, "
              "evaluations, final scoring). ACC / NMI / ARI: the run's final clustering of all "
              "70,000 images.", "",
-             "| implementation | budget | wall | steps | ACC | NMI | ARI |",
-             "|---|---|---|---|---|---|---|"]
+             "| implementation | network | budget | wall | steps | ACC | NMI | ARI |",
+             "|---|---|---|---|---|---|---|---|"]
     for (impl, m), r in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         s = r["scores"]
-        lines.append(f"| {NAMES[impl]} | {m:g} min | {r['wall']:.2f} min | {r['steps']} | "
+        lines.append(f"| {NAMES[impl]} | {r['network']} | {m:g} min | {r['wall']:.2f} min | {r['steps']} | "
                      f"{s['acc']:.4f} | {s['nmi']:.4f} | {s['ari']:.4f} |")
     lines += ["", "Minutes to ACC X: the wall time of the smallest budget whose final clustering "
               "reaches X ('> W': no budget run reached it, W the longest wall). In brackets: the "

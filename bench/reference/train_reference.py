@@ -135,6 +135,8 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--minutes", type=float, default=30)
     ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--depth", type=int, choices=[18, 34], default=18,
+                    help="the ResNet's depth (fmnist-cpu's is 18)")
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--seed", type=int, default=0)
@@ -162,7 +164,7 @@ def main():
     loader = torch.utils.data.DataLoader(Views(images, views), batch_size=a.batch_size,
                                          shuffle=True, drop_last=True, num_workers=a.workers,
                                          persistent_workers=True)
-    model = DCACN(34, 1, a.width, "cifar", True).to(memory_format=torch.channels_last)
+    model = DCACN(a.depth, 1, a.width, "cifar", True).to(memory_format=torch.channels_last)
     adam = torch.optim.Adam(model.parameters(), lr=a.lr)
     end = start + a.minutes * 60
     train_end = end - (a.stage_reserve if a.neighbour_stage else 0)
@@ -229,7 +231,7 @@ def main():
     # Training throughput: images per second of training time (evaluations excluded).
     final = {"steps": step, "images_per_second": step * a.batch_size / train_seconds,
              "wall_seconds": time.time() - start,
-             "settings": {"locals": a.locals, "lr": a.lr, "lr_schedule": a.lr_schedule,
+             "settings": {"depth": a.depth, "width": a.width, "locals": a.locals, "lr": a.lr, "lr_schedule": a.lr_schedule,
                           "neighbour_stage": a.neighbour_stage,
                           "stage_reserve": a.stage_reserve if a.neighbour_stage else 0},
              "neighbour_stage": stage,
