@@ -72,6 +72,32 @@ TEST_F(MultiCropTest, ViewsHaveTheirSizesAndStayInTheUnitInterval) {
   EXPECT_EQ(fm[2].sizes(), (std::vector<int64_t>{8, 1, 14, 14}));
 }
 
+TEST_F(MultiCropTest, ScaledViewsAreSmallerAndDrawnFromTheSameStream) {
+  const MultiCropSpec spec = views_of("2x28@0.2-1,4x14@0.05-0.5:blur=0.5:sigma=0.2-2:kernel=5");
+  const MultiCropSpec small = spec.scaled(0.7);
+  ASSERT_EQ(small.global.size(), 2u);
+  ASSERT_EQ(small.local.size(), 4u);
+  EXPECT_EQ(small.global[0].size, 20);
+  EXPECT_EQ(small.local[0].size, 10);
+  EXPECT_DOUBLE_EQ(small.local[0].blur_sigma.first, 0.2 * 0.7);
+  EXPECT_DOUBLE_EQ(small.local[0].blur_sigma.second, 2 * 0.7);
+  EXPECT_EQ(small.local[0].blur_kernel, 3);  // 5 * 0.7 = 3.5: the nearest odd side
+  EXPECT_EQ(small.local[0].scale, spec.local[0].scale);
+  EXPECT_EQ(spec.scaled(0.01).local[0].size, 4);  // never under 4 px
+  EXPECT_EQ(spec.scaled(1).describe(), spec.describe());
+  EXPECT_THROW(spec.scaled(0), c10::Error);
+  EXPECT_THROW(spec.scaled(1.5), c10::Error);
+  // Drawing with the augmenter's own spec is the one-argument call, bit for bit.
+  const torch::Tensor x = images(8, 1, 28);
+  MultiCropAugmenter a(spec, 9), b(spec, 9);
+  const auto va = a(x), vb = b(x, spec);
+  for (size_t i = 0; i < va.size(); ++i) EXPECT_TRUE(va[i].equal(vb[i])) << "view " << i;
+  const auto vs = a(x, small);
+  ASSERT_EQ(vs.size(), 6u);
+  EXPECT_EQ(vs[0].sizes(), (std::vector<int64_t>{8, 1, 20, 20}));
+  EXPECT_EQ(vs[5].sizes(), (std::vector<int64_t>{8, 1, 10, 10}));
+}
+
 TEST_F(MultiCropTest, SeedsReproduceBitForBitAndDiffer) {
   const torch::Tensor x = images(8, 3, 32);
   const MultiCropSpec spec = views_of("2x32@0.2-1,4x16@0.05-0.5:blur=0.5");

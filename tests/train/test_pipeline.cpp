@@ -74,6 +74,15 @@ TEST(Pipeline, StagesAreParsedInOrderWithTheirOwnSettings) {
             "contrastive:steps=4:lr=0.0003:schedule=constant:neighbours=0.25:space=pixels:"
             "whiten=on:k=7");
   EXPECT_EQ(pipeline_text(build_pipeline(with_stages(views.describe()))), views.describe());
+  // Progressive resizing: written only when on.
+  const Pipeline pr =
+      build_pipeline(with_stages("contrastive:steps=4:early_size=0.7:early_share=0.5"));
+  const auto& resized = dynamic_cast<const ContrastiveStage&>(*pr[0]);
+  EXPECT_DOUBLE_EQ(resized.options().early_size(), 0.7);
+  EXPECT_DOUBLE_EQ(resized.options().early_share(), 0.5);
+  EXPECT_EQ(resized.describe(),
+            "contrastive:steps=4:lr=0.0003:schedule=constant:early_size=0.7:early_share=0.5");
+  EXPECT_EQ(pipeline_text(build_pipeline(with_stages(resized.describe()))), resized.describe());
   // A stage's settings without its budget.
   EXPECT_EQ(stage_settings(*p[3]), "contrastive:lr=0.0003:schedule=constant");
 }
@@ -100,6 +109,9 @@ TEST(Pipeline, BadTextIsRefusedNamingTheStageAndTheSetting) {
   refused("contrastive:10m:neighbours=1.5", {"contrastive neighbours", "between 0 and 1", "1.5"});
   refused("contrastive:10m:neighbours=0.5:space=auto", {"contrastive space", "auto"});
   refused("contrastive:10m:neighbours=0.5:k=0", {"contrastive k must be positive"});
+  refused("contrastive:10m:early_size=0:early_share=0.5", {"early_size", "(0, 1]", "0"});
+  refused("contrastive:10m:early_size=1.5", {"early_size", "1.5"});
+  refused("contrastive:10m:early_size=0.7:early_share=1", {"early_share", "[0, 1)"});
 }
 
 TEST(Pipeline, NeighbourViewsAreDrawnForTheirShareFromTheSeedAndStep) {

@@ -273,6 +273,41 @@ TEST_F(SessionTest, ContrastiveNeighbourViewsResumeBitIdenticallyAndChangeTheTra
   EXPECT_TRUE(without.stage_state.empty());
 }
 
+// Progressive resizing: the early steps train exactly as a run whose views are that small (blur
+// off, so that the scaled sigmas do not matter), the later ones at full size, and a run
+// interrupted on either side of the switch resumes bit-identically.
+TEST_F(SessionTest, ProgressiveResizingTrainsSmallViewsFirstAndResumesBitIdentically) {
+  TrainConfig big = tiny("contrastive:steps=2:early_size=0.5:early_share=0.9");
+  big.views = "2x12@0.5-1:blur=0,2x8@0.2-0.5:blur=0";
+  TrainConfig small = tiny("contrastive:steps=2");
+  small.views = "2x6@0.5-1:blur=0,2x4@0.2-0.5:blur=0";
+  run_new(big, "early");
+  run_new(small, "small");
+  expect_same_checkpoints(path("early/checkpoints/last.pt"), path("small/checkpoints/last.pt"));
+  // Over 6 steps with the switch after 3, the run differs from one at full size throughout.
+  TrainConfig resized = tiny("contrastive:steps=6:early_size=0.5:early_share=0.5");
+  resized.views = big.views;
+  TrainConfig full = tiny("contrastive:steps=6");
+  full.views = big.views;
+  run_new(resized, "a");
+  run_new(full, "full");
+  const Checkpoint a = load_checkpoint(path("a/checkpoints/last.pt"));
+  const Checkpoint f = load_checkpoint(path("full/checkpoints/last.pt"));
+  ASSERT_EQ(a.model.size(), f.model.size());
+  bool differ = false;
+  for (size_t i = 0; i < a.model.size(); ++i) {
+    differ = differ || !a.model[i].second.equal(f.model[i].second);
+  }
+  EXPECT_TRUE(differ);
+  for (const int64_t limit : {2, 4}) {
+    const std::string dir = "b" + std::to_string(limit);
+    run_new(resized, dir, limit);
+    resume(dir);
+    expect_same_checkpoints(path("a/checkpoints/last.pt"), path(dir + "/checkpoints/last.pt"));
+    expect_same_rows(path("a/metrics.csv"), path(dir + "/metrics.csv"));
+  }
+}
+
 // On the tiny data both stages make the clusters fit the neighbours worse (scan collapses them
 // into one, or nearly): each guard puts back the network its stage started from, which is the
 // neighbour stage's, and scores it in a row of its own. Resumed inside the guarded stages, the run

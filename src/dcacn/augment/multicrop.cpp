@@ -2,6 +2,8 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 
@@ -164,6 +166,23 @@ MultiCropSpec parse_views(const std::string& text, const MultiCropSpec& defaults
   return out;
 }
 
+MultiCropSpec MultiCropSpec::scaled(double factor) const {
+  TORCH_CHECK(factor > 0 && factor <= 1, "views can be scaled by a factor in (0, 1], got ", factor);
+  MultiCropSpec out = *this;
+  for (auto* group : {&out.global, &out.local}) {
+    for (ViewSpec& v : *group) {
+      v.size = std::max<int64_t>(4, std::llround(static_cast<double>(v.size) * factor));
+      v.blur_sigma = {v.blur_sigma.first * factor, v.blur_sigma.second * factor};
+      if (v.blur_kernel > 0) {
+        // The nearest odd side, at least 3.
+        v.blur_kernel = std::max<int64_t>(
+            3, 2 * std::llround((static_cast<double>(v.blur_kernel) * factor - 1) / 2) + 1);
+      }
+    }
+  }
+  return out;
+}
+
 MultiCropAugmenter::MultiCropAugmenter(MultiCropSpec spec, uint64_t seed)
     : spec_(std::move(spec)), generator_(at::detail::createCPUGenerator(seed)) {}
 
@@ -214,14 +233,19 @@ torch::Tensor MultiCropAugmenter::view(const torch::Tensor& images, const ViewSp
 }
 
 std::vector<torch::Tensor> MultiCropAugmenter::operator()(const torch::Tensor& images) {
+  return (*this)(images, spec_);
+}
+
+std::vector<torch::Tensor> MultiCropAugmenter::operator()(const torch::Tensor& images,
+                                                          const MultiCropSpec& spec) {
   TORCH_CHECK(images.dim() == 4 && (images.size(1) == 1 || images.size(1) == 3),
               "augment: expected [B, 1 or 3, H, W] images, got ", images.sizes());
   const torch::Tensor x = images.scalar_type() == torch::kUInt8
                               ? images.to(torch::kFloat32).div_(255.0f)
                               : images.to(torch::kFloat32);
   std::vector<torch::Tensor> views;
-  for (const auto& v : spec_.global) views.push_back(view(x, v));
-  for (const auto& v : spec_.local) views.push_back(view(x, v));
+  for (const auto& v : spec.global) views.push_back(view(x, v));
+  for (const auto& v : spec.local) views.push_back(view(x, v));
   return views;
 }
 

@@ -50,6 +50,9 @@ struct MultiCropSpec {
   int64_t num_views() const { return static_cast<int64_t>(global.size() + local.size()); }
   /// "2x32 (scale 0.20-1.00) + 4x16 (scale 0.05-0.50)"
   std::string describe() const;
+  /// The same views with every side times `factor` (rounded, at least 4 px) and blur sigmas
+  /// and explicit blur kernels scaled alike: progressive resizing's cheaper early views.
+  MultiCropSpec scaled(double factor) const;
 };
 
 /// Applies a views description to `defaults` (each dataset's own are in its DatasetInfo):
@@ -73,6 +76,8 @@ class MultiCropAugmenter {
   /// uint8 (or float in [0, 1]) [B, C, H, W] on any device -> one float [B, C, s, s] batch in
   /// [0, 1] per view, globals first.
   std::vector<torch::Tensor> operator()(const torch::Tensor& images);
+  /// The views of `spec` (e.g. spec().scaled(f)) from this augmenter's random stream.
+  std::vector<torch::Tensor> operator()(const torch::Tensor& images, const MultiCropSpec& spec);
   /// One view of a float batch with this spec (exposed for tests and previews).
   torch::Tensor view(const torch::Tensor& images, const ViewSpec& spec);
 

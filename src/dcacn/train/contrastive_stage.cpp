@@ -20,7 +20,11 @@ ContrastiveStageOptions contrastive_options(StageSettings& s, const TrainConfig&
   o.space(parse_neighbour_space(s.text("space", "pixels"), "--stages contrastive space"));
   o.whiten(s.flag("whiten", o.whiten()));
   o.k(s.integer("k", c.neighbour_k));
-  s.expect_all_used("minutes, share, steps, epochs, lr, schedule, neighbours, space, whiten, k");
+  o.early_size(s.number("early_size", o.early_size()));
+  o.early_share(s.number("early_share", o.early_share()));
+  s.expect_all_used(
+      "minutes, share, steps, epochs, lr, schedule, neighbours, space, whiten, k, early_size, "
+      "early_share");
   DCACN_CHECK(o.lr() > 0, "--stages: contrastive lr must be positive, got ", o.lr());
   DCACN_CHECK(o.neighbour_share() >= 0 && o.neighbour_share() <= 1,
               "--stages: contrastive neighbours must be a share between 0 and 1, got ",
@@ -29,6 +33,13 @@ ContrastiveStageOptions contrastive_options(StageSettings& s, const TrainConfig&
               "--stages: contrastive space must be pixels, features or both (auto is for "
               "neighbours stages)");
   DCACN_CHECK(o.k() >= 1, "--stages: contrastive k must be positive, got ", o.k());
+  DCACN_CHECK(o.early_size() > 0 && o.early_size() <= 1,
+              "--stages: contrastive early_size must be a fraction of the views' sides in (0, 1], "
+              "got ",
+              o.early_size());
+  DCACN_CHECK(o.early_share() >= 0 && o.early_share() < 1,
+              "--stages: contrastive early_share must be a share of the stage in [0, 1), got ",
+              o.early_share());
   return o;
 }
 
@@ -41,10 +52,32 @@ std::string ContrastiveStage::describe() const {
             ":space=" + neighbour_space_name(options_.space()) +
             ":whiten=" + (options_.whiten() ? "on" : "off") + ":k=" + std::to_string(options_.k());
   }
+  if (options_.early_size() < 1 && options_.early_share() > 0) {
+    text += ":early_size=" + exact_number(options_.early_size()) +
+            ":early_share=" + exact_number(options_.early_share());
+  }
   return text;
 }
 
+bool ContrastiveStage::early_views(StageContext& context) {
+  if (options_.early_size() >= 1 || options_.early_share() <= 0) return false;
+  const double fraction = budget_fraction(options_.budget(), context.steps_in_stage(),
+                                          context.steps_per_epoch(), context.seconds_in_stage());
+  if (fraction < options_.early_share()) return true;
+  if (!full_size_logged_) {
+    full_size_logged_ = true;
+    log_info(c10::str("contrastive stage: views at full size from step ", context.steps_in_stage(),
+                      " (", context.augment().spec().describe(), ")"));
+  }
+  return false;
+}
+
 void ContrastiveStage::begin(StageContext& context) {
+  if (options_.early_size() < 1 && options_.early_share() > 0) {
+    log_info(c10::str("contrastive stage: progressive resizing, views at ",
+                      context.augment().spec().scaled(options_.early_size()).describe(),
+                      " for the first ", options_.early_share() * 100, "% of the stage"));
+  }
   if (options_.neighbour_share() <= 0) return;
   neighbours_ = mine_neighbours(context, options_.space(), options_.k(), options_.whiten(),
                                 "contrastive stage");
@@ -75,13 +108,15 @@ torch::Tensor draw_neighbour_rows(int64_t batch, double share, uint64_t seed, in
 
 LossTerms ContrastiveStage::batch_losses(StageContext& context, const torch::Tensor& images,
                                          const torch::Tensor& index) {
-  std::vector<torch::Tensor> views = context.augment()(images);
+  MultiCropAugmenter& augment = context.augment();
+  const MultiCropSpec spec =
+      early_views(context) ? augment.spec().scaled(options_.early_size()) : augment.spec();
+  std::vector<torch::Tensor> views = augment(images, spec);
   if (options_.neighbour_share() <= 0) return context.step().losses(views);
   DCACN_CHECK(neighbours_.defined(), "contrastive stage: no neighbours (the stage did not begin)");
-  MultiCropAugmenter& augment = context.augment();
-  DCACN_CHECK(augment.spec().global.size() >= 2,
+  DCACN_CHECK(spec.global.size() >= 2,
               "contrastive stage: neighbour views need two global views, the views have ",
-              augment.spec().global.size());
+              spec.global.size());
   const int64_t step = context.network_version();
   torch::Tensor partners = draw_partners(neighbours_, index, context.seed(), step);
   torch::Tensor rows =
@@ -94,8 +129,7 @@ LossTerms ContrastiveStage::batch_losses(StageContext& context, const torch::Ten
   if (chosen.numel() == 0) return context.step().losses(views);
   const torch::Tensor others = to_device(
       context.images().images.index_select(0, partners.index_select(0, chosen)), context.device());
-  const torch::Tensor seen =
-      augment.view(others.to(torch::kFloat32).div_(255.0f), augment.spec().global[1]);
+  const torch::Tensor seen = augment.view(others.to(torch::kFloat32).div_(255.0f), spec.global[1]);
   views[1] = views[1].index_copy(0, chosen.to(views[1].device()), seen.to(views[1].dtype()));
   return context.step().losses(views);
 }

@@ -8,6 +8,12 @@
 // (train/neighbour_mining.h) instead of from the image itself, so that the losses pull an image
 // and its neighbour together (NNCLR's idea, with neighbours mined in the pixels, where they know
 // more than a young network's features). No label is used.
+//
+// Progressive resizing (early_size=F:early_share=S, off by default): for the first share S of
+// the stage's budget every view is drawn at F times its side (28 -> 20 px at F = 0.7, about half
+// the FLOPs of a step), then at full size. The network is fully convolutional, so the same
+// weights take both; the full-size part at the end settles the batch-norm statistics at the
+// resolution the evaluations and predictions use (FixRes).
 
 #include "dcacn/run/config.h"
 #include "dcacn/train/neighbour_mining.h"
@@ -27,11 +33,15 @@ struct ContrastiveStageOptions {
   TORCH_ARG(NeighbourSpace, space) = NeighbourSpace::kPixels;
   TORCH_ARG(bool, whiten) = true;
   TORCH_ARG(int64_t, k) = 20;
+  /// Progressive resizing: the views' sides times early_size (0, 1] for the first early_share
+  /// [0, 1) of the stage's budget (1 or 0: off).
+  TORCH_ARG(double, early_size) = 1;
+  TORCH_ARG(double, early_share) = 0;
 };
 
 /// The options of a `contrastive:...` entry: its settings, the rest from `config` (--lr,
 /// --lr-schedule); neighbours=S, space, whiten=on|off and k for neighbour views (k defaults to
-/// --neighbour-k).
+/// --neighbour-k); early_size=F and early_share=S for progressive resizing.
 ContrastiveStageOptions contrastive_options(StageSettings& settings, const TrainConfig& config);
 
 class ContrastiveStage : public Stage {
@@ -53,7 +63,11 @@ class ContrastiveStage : public Stage {
   const ContrastiveStageOptions& options() const { return options_; }
 
  private:
+  /// Whether this batch's views are the early, smaller ones (logs the switch to full size).
+  bool early_views(StageContext& context);
+
   ContrastiveStageOptions options_;
+  bool full_size_logged_ = false;
   torch::Tensor neighbours_;  // [N, k] int64, CPU; undefined without neighbour views
 };
 
