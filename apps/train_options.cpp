@@ -128,7 +128,7 @@ void add_run_options(CLI::App* cmd, TrainParams* p) {
   DCACN_RESUMABLE("--epochs", epochs, "epochs")
   DCACN_RESUMABLE("--time-budget", time_budget_minutes,
                   "minutes of wall time, over all the run's sessions (0: no limit); with a "
-                  "pipeline (--stages, or a preset's) the whole run's: every stage, its "
+                  "pipeline (--stages, or a preset's) the whole run's: loading, every stage, its "
                   "evaluations and the final scoring; without, the contrastive stage's")
   DCACN_RESUMABLE("--max-steps", max_steps,
                   "stop after this many optimiser steps in all (0: no limit)")

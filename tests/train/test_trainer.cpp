@@ -1,11 +1,13 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "../test_util.h"
 #include "dcacn/infer/inference.h"
@@ -501,6 +503,22 @@ TEST_F(TrainerTest, AStepBudgetEndsTheRunWithAFinalEvaluation) {
   ASSERT_FALSE(rows.empty());
   EXPECT_EQ(rows.back().at("step"), "3");
   EXPECT_TRUE(std::filesystem::is_regular_file(path("steps/final.json")));
+}
+
+// The run's clock starts when the command builds its trainer: what comes before the training
+// session (--precision auto's timing, the data's loading, here a pause) is inside the budget.
+TEST_F(TrainerTest, TheRunsClockCountsFromTheTrainersCreation) {
+  TrainConfig c = tiny();
+  c.max_steps = 2;
+  Trainer t(c, path("clock"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  const auto start = std::chrono::steady_clock::now();
+  const TrainResult r = t.run();
+  const double run_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_GE(r.train_seconds, 2.5);
+  EXPECT_LE(r.train_seconds, 2.6 + run_seconds);
+  EXPECT_GE(load_checkpoint(path("clock/checkpoints/last.pt")).train_seconds, 2.5);
 }
 
 TEST_F(TrainerTest, ABudgetEndingWithAnEpochIsEvaluatedOnceAndFollowsTheCosineSchedule) {

@@ -188,6 +188,8 @@ TrainingSession::TrainingSession(const TrainConfig& c, const std::string& run_di
 
 TrainingSession::~TrainingSession() = default;
 
+void TrainingSession::count_time_from(Clock::time_point t) { start_ = std::min(start_, t); }
+
 void TrainingSession::restore(const Checkpoint& ck, const std::string& source) {
   load_state_dict(*model_, ck.model, source);
   load_optimizer_bytes(*adam_, ck.optimizer, source);

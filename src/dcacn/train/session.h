@@ -72,6 +72,10 @@ class TrainingSession : public StageContext {
   TrainingSession(const TrainConfig& config, const std::string& run_dir, const Checkpoint* restored,
                   StopPolicy& stop, const DistEnv& dist, const CommunicatorOptions& comm_options);
   ~TrainingSession() override;
+  /// Counts this session's time from `t` instead of from the end of its construction, when
+  /// that is earlier: what the command did before (its checks, --precision auto's timing, the
+  /// data's loading) belongs to the run's time budget.
+  void count_time_from(std::chrono::steady_clock::time_point t);
   TrainResult run();
 
   // StageContext.

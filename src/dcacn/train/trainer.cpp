@@ -130,6 +130,7 @@ TrainResult Trainer::run() {
     write_file_atomic(run_dir_ + "/config.json", config_.to_json().dump(2) + "\n");
   }
   TrainingSession session(config_, run_dir_, restored_.get(), *stop_, dist_, comm_options_);
+  session.count_time_from(created_);
   restored_.reset();  // the session holds what it needs; the weights need not stay twice
   return session.run();
 }

@@ -11,6 +11,7 @@
 // run to a TrainingSession (train/session.h), which runs the stages.
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -59,6 +60,9 @@ class Trainer {
   std::unique_ptr<StopPolicy> stop_;
   DistEnv dist_;
   CommunicatorOptions comm_options_;
+  /// The session's clock counts from here: the checks, --precision auto's timing and the data's
+  /// loading are inside the run's time budget.
+  std::chrono::steady_clock::time_point created_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace dcacn
