@@ -55,7 +55,8 @@ def main():
                 if os.path.exists(run + ".build"):
                     builds.add(open(run + ".build").read().strip())
                 final = json.load(open(os.path.join(run, "final.json")))
-                runs[impl, m] = {"network": network(run, impl), "wall": float(open(run + ".wall").read()) / 60,
+                runs[impl, m] = {"network": network(run, impl),
+                                 "wall": float(open(run + ".wall").read()) / 60,
                                  "scores": final_scores(run), "curve": curve(run),
                                  # dcacn's final.json says "step", the reference's "steps"
                                  "steps": final.get("step", final.get("steps"))}
@@ -68,8 +69,8 @@ def main():
              "|---|---|---|---|---|---|---|---|"]
     for (impl, m), r in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         s = r["scores"]
-        lines.append(f"| {NAMES[impl]} | {r['network']} | {m:g} min | {r['wall']:.2f} min | {r['steps']} | "
-                     f"{s['acc']:.4f} | {s['nmi']:.4f} | {s['ari']:.4f} |")
+        lines.append(f"| {NAMES[impl]} | {r['network']} | {m:g} min | {r['wall']:.2f} min | "
+                     f"{r['steps']} | {s['acc']:.4f} | {s['nmi']:.4f} | {s['ari']:.4f} |")
     lines += ["", "Minutes to ACC X: the wall time of the smallest budget whose final clustering "
               "reaches X ('> W': no budget run reached it, W the longest wall). In brackets: the "
               "first curve point at X or more in any run (minutes on the run's clock; a "

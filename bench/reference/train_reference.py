@@ -231,7 +231,8 @@ def main():
     # Training throughput: images per second of training time (evaluations excluded).
     final = {"steps": step, "images_per_second": step * a.batch_size / train_seconds,
              "wall_seconds": time.time() - start,
-             "settings": {"depth": a.depth, "width": a.width, "locals": a.locals, "lr": a.lr, "lr_schedule": a.lr_schedule,
+             "settings": {"depth": a.depth, "width": a.width, "locals": a.locals, "lr": a.lr,
+                          "lr_schedule": a.lr_schedule,
                           "neighbour_stage": a.neighbour_stage,
                           "stage_reserve": a.stage_reserve if a.neighbour_stage else 0},
              "neighbour_stage": stage,

@@ -52,18 +52,21 @@ std::string ContrastiveStage::describe() const {
             ":space=" + neighbour_space_name(options_.space()) +
             ":whiten=" + (options_.whiten() ? "on" : "off") + ":k=" + std::to_string(options_.k());
   }
-  if (options_.early_size() < 1 && options_.early_share() > 0) {
+  if (options_.resizes()) {
     text += ":early_size=" + exact_number(options_.early_size()) +
             ":early_share=" + exact_number(options_.early_share());
   }
   return text;
 }
 
+double ContrastiveStage::fraction(StageContext& context) const {
+  return budget_fraction(options_.budget(), context.steps_in_stage(), context.steps_per_epoch(),
+                         context.seconds_in_stage());
+}
+
 bool ContrastiveStage::early_views(StageContext& context) {
-  if (options_.early_size() >= 1 || options_.early_share() <= 0) return false;
-  const double fraction = budget_fraction(options_.budget(), context.steps_in_stage(),
-                                          context.steps_per_epoch(), context.seconds_in_stage());
-  if (fraction < options_.early_share()) return true;
+  if (!options_.resizes()) return false;
+  if (fraction(context) < options_.early_share()) return true;
   if (!full_size_logged_) {
     full_size_logged_ = true;
     log_info(c10::str("contrastive stage: views at full size from step ", context.steps_in_stage(),
@@ -73,7 +76,7 @@ bool ContrastiveStage::early_views(StageContext& context) {
 }
 
 void ContrastiveStage::begin(StageContext& context) {
-  if (options_.early_size() < 1 && options_.early_share() > 0) {
+  if (options_.resizes()) {
     log_info(c10::str("contrastive stage: progressive resizing, views at ",
                       context.augment().spec().scaled(options_.early_size()).describe(),
                       " for the first ", options_.early_share() * 100, "% of the stage"));
@@ -135,9 +138,7 @@ LossTerms ContrastiveStage::batch_losses(StageContext& context, const torch::Ten
 }
 
 double ContrastiveStage::learning_rate(StageContext& context) const {
-  const double fraction = budget_fraction(options_.budget(), context.steps_in_stage(),
-                                          context.steps_per_epoch(), context.seconds_in_stage());
-  return scheduled_lr(options_.lr(), options_.schedule(), fraction);
+  return scheduled_lr(options_.lr(), options_.schedule(), fraction(context));
 }
 
 }  // namespace dcacn

@@ -37,6 +37,10 @@ struct ContrastiveStageOptions {
   /// [0, 1) of the stage's budget (1 or 0: off).
   TORCH_ARG(double, early_size) = 1;
   TORCH_ARG(double, early_share) = 0;
+
+ public:
+  /// Whether progressive resizing is on.
+  bool resizes() const { return early_size_ < 1 && early_share_ > 0; }
 };
 
 /// The options of a `contrastive:...` entry: its settings, the rest from `config` (--lr,
@@ -63,6 +67,8 @@ class ContrastiveStage : public Stage {
   const ContrastiveStageOptions& options() const { return options_; }
 
  private:
+  /// The share of the stage's budget spent (the schedule's and the resizing's clock).
+  double fraction(StageContext& context) const;
   /// Whether this batch's views are the early, smaller ones (logs the switch to full size).
   bool early_views(StageContext& context);
 
