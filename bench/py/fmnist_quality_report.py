@@ -30,6 +30,10 @@ LABELS = {
                                 "(neighbours:space=features); every stage inside the budget",
     "pipeline-resnet18": "dcacn fmnist-cpu's pipeline as the README runs it (third version) on "
                          "ResNet-18 + CBAM (--arch resnet18, half the FLOPs of ResNet-34)",
+    "pipeline-progressive": "dcacn fmnist-cpu's pipeline with progressive resizing: every view "
+                            "at 0.7 of its side for the first half of the contrastive stage "
+                            "(contrastive:share=1:early_size=0.7:early_share=0.5), then the "
+                            "neighbour stage; every stage inside the budget",
     "pipeline-scan": "dcacn fmnist-cpu as the README runs it (milestone 3): contrastive (half the "
                      "budget), neighbour stage (pixels), scan (lr 1e-3) to the budget's end less "
                      "what the last stage needs, neighbour stage again; every stage inside the "
@@ -383,7 +387,7 @@ def main():
         if not section and old:
             section = old_section(heading)
         lines += section
-    curved = ("pipeline-resnet18", "pipeline-nviews", "pipeline-nviews-features", "pipeline-whitened", "pipeline", "pipeline-scan", "dcacn", "dcacn-60min", "no-neighbours", "feature-neighbours", "garment-neighbours", "python-reference", "earlier-preset", "tune-4local", "long-lr-1e-3-seed1",
+    curved = ("pipeline-progressive", "pipeline-resnet18", "pipeline-nviews", "pipeline-nviews-features", "pipeline-whitened", "pipeline", "pipeline-scan", "dcacn", "dcacn-60min", "no-neighbours", "feature-neighbours", "garment-neighbours", "python-reference", "earlier-preset", "tune-4local", "long-lr-1e-3-seed1",
               "garment-views", "selflabel", "garment-selflabel")
     for name, variant, seed in found:
         curve = os.path.join(work, name, "metrics.csv")
