@@ -43,6 +43,11 @@ int main(int argc, char** argv) {
   app.add_flag("!--no-reference", reference, "skip the one-head-at-a-time path");
   std::vector<int64_t> pass_grid;
   app.add_option("--pass-grid", pass_grid, "also train the batched heads for these passes");
+  int64_t estimates = 0;
+  app.add_option("--estimates", estimates,
+                 "also time the heads' start-up estimate (train/neighbour_head.h: "
+                 "neighbour_heads_seconds) this many times, for --passes passes")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   // All cores, as the dcacn command sets them (LibTorch's default may count physical cores).
   at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
@@ -124,6 +129,14 @@ int main(int argc, char** argv) {
   train("batched", true, 0, passes);
   train("batched, stopping rule", true, patience, passes);
   for (int64_t p : pass_grid) train(c10::str("batched, ", p, " passes"), true, 0, p);
+  // What a run's budget reserves for the heads at start-up, against the "batched" way above.
+  nlohmann::json estimated = nlohmann::json::array();
+  for (int64_t i = 0; i < estimates; ++i) {
+    NeighbourHeadOptions o;
+    o.heads(heads).epochs(passes).seed(seed);
+    estimated.push_back(neighbour_heads_seconds(head, o, data.size(), k, torch::kCPU));
+  }
+  if (estimates > 0) result["heads_estimates_seconds"] = estimated;
   std::cout << result.dump(2) << std::endl;
   return 0;
 }

@@ -5,16 +5,24 @@ score the choice). The images' pixels are read from the paths the embeddings nam
       [--criteria stab,heads] [--space feat|pixW|both] [--pairs 5] [--restarts 2]
       [--min-k 2] [--max-k 30] [--heads-max-k 16] [--seed 0]
 
-NAME=EMBEDDINGS.pt: what `dcacn embed --out X.pt` writes for a run's images; :CLASSES (e.g.
-:5,7,9) keeps only the images of those label indices (a subset folder from a network trained on
-more classes). Criteria:
+NAME=EMBEDDINGS.pt: what `dcacn embed --out X.pt` writes for a run's images (of a folder, or of
+all 70,000 Fashion-MNIST images); :CLASSES (e.g. :5,7,9) keeps only the images of those label
+indices (a subset folder from a network trained on more classes), :test the last 10,000 rows of
+an all-images embedding (the test images). Criteria:
   stab   dcacn's (cluster/k_estimation.h): the mean ARI of pairs of k-means fits on random
          subsamples (3,000 rows) assigning a common sample (10,000), less the same on a Gaussian
          with the rows' mean and covariance; prints the K of the largest difference, and the K of
          the largest normalised difference (stab - ref) / (1 - ref).
   heads  the mean ARI between neighbour-stage heads (bench/py/neighbour_heads_replica.py's,
          4 heads, 5 passes) trained at each K on the features with neighbours mined in the
-         whitened pixels.
+         whitened pixels; beside it, the same heads' mean fit to that graph (the share of
+         neighbours in their image's cluster less what clusters of those sizes give at random:
+         the graph's modularity under the clustering), and the product of the two. With
+         --heads-reference, the same agreement on a structureless reference (a Gaussian with
+         the features' mean and covariance, its neighbours mined in itself) and the K of the
+         largest agreement - reference.
+  fit    the fit (as above) of k-means (K clusters, on the unit-length features) to the whitened
+         pixels' 20-NN graph: needs no training at each K.
 """
 import argparse
 
@@ -31,14 +39,20 @@ def load(spec):
     name, rest = spec.split("=", 1)
     path, _, classes = rest.partition(":")
     e = torch.load(path)
-    f, y, paths = e["features"].float(), e["labels"], e["paths"]
-    if classes:
+    f, y = e["features"].float(), e["labels"]
+    if "paths" in e:
+        paths = e["paths"]
+        pixels = torch.from_numpy(np.stack([np.asarray(Image.open(p).convert("L"), np.float32)
+                                            .reshape(-1) / 255 for p in paths]))
+    else:  # all 70,000 Fashion-MNIST images in the dataset's order (train, then test)
+        pixels = replica.pixels()
+    if classes == "test":  # the 10,000 test images of an all-images embedding
+        keep = torch.arange(len(y)) >= 60000
+    elif classes:
         keep = torch.isin(y, torch.tensor([int(c) for c in classes.split(",")]))
-        f, y = f[keep], y[keep]
-        paths = [p for p, k in zip(paths, keep.tolist()) if k]
-    pixels = torch.from_numpy(np.stack([np.asarray(Image.open(p).convert("L"), np.float32)
-                                        .reshape(-1) / 255 for p in paths]))
-    return name, f, y, pixels
+    else:
+        keep = torch.ones(len(y), dtype=torch.bool)
+    return name, f[keep], y[keep], pixels[keep]
 
 
 def rows_for(space, f, pixels):
@@ -76,13 +90,25 @@ def stability(x, ks, pairs, restarts, seed, subsample=3000, evaluation=10000):
 
 
 def heads_agreement(features, graph, ks, n_heads=4, passes=5, seed=0):
+    """{K: (mean ARI between the heads, mean fit of the heads to the graph)}."""
     out = {}
     for k in ks:
         probs, _, _ = replica.train_heads(features, graph, k, n_heads, passes, seed + k)
-        labels = [p.argmax(1).numpy() for p in probs]
-        pairs = [adjusted_rand_score(labels[a], labels[b])
+        labels = [p.argmax(1) for p in probs]
+        pairs = [adjusted_rand_score(labels[a].numpy(), labels[b].numpy())
                  for a in range(n_heads) for b in range(a + 1, n_heads)]
-        out[k] = float(np.mean(pairs))
+        fits = [replica.fit(c, graph) for c in labels]
+        out[k] = (float(np.mean(pairs)), float(np.mean(fits)))
+    return out
+
+
+def kmeans_fit(features, graph, ks, restarts, seed):
+    """{K: fit of k-means on the unit-length features to the graph}."""
+    x = replica.unit(features).numpy()
+    out = {}
+    for k in ks:
+        c = KMeans(k, n_init=restarts, random_state=seed).fit_predict(x)
+        out[k] = replica.fit(torch.from_numpy(c).long(), graph)
     return out
 
 
@@ -97,6 +123,7 @@ def main():
     ap.add_argument("--max-k", type=int, default=30)
     ap.add_argument("--heads-max-k", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--heads-reference", action="store_true")
     a = ap.parse_args()
     for spec in a.runs:
         name, f, y, pixels = load(spec)
@@ -110,13 +137,35 @@ def main():
             print(f"{name} truth {truth} stab[{a.space} p{a.pairs} r{a.restarts} s{a.seed}]: "
                   f"diff -> {best}, normalised -> {best_norm}; "
                   + " ".join(f"{k}:{v[0]:.2f}/{v[1]:.2f}" for k, v in s.items()), flush=True)
-        if "heads" in a.criteria:
+        graph = None
+        if "heads" in a.criteria or "fit" in a.criteria:
             graph = replica.knn(replica.components(pixels, 128, True))
+        if "heads" in a.criteria:
             hk = list(range(a.min_k, a.heads_max_k + 1))
             h = heads_agreement(f, graph, hk, seed=a.seed)
-            best = max(h, key=h.get)
-            print(f"{name} truth {truth} heads: -> {best}; "
-                  + " ".join(f"{k}:{v:.3f}" for k, v in h.items()), flush=True)
+            agree = max(h, key=lambda k: h[k][0])
+            fit = max(h, key=lambda k: h[k][1])
+            both = max(h, key=lambda k: h[k][0] * h[k][1])
+            print(f"{name} truth {truth} heads: agreement -> {agree}, fit -> {fit}, "
+                  f"product -> {both}; "
+                  + " ".join(f"{k}:{v[0]:.3f}/{v[1]:.3f}" for k, v in h.items()), flush=True)
+            if a.heads_reference:
+                rng = np.random.default_rng(a.seed)
+                x = f.double().numpy()
+                g = rng.multivariate_normal(x.mean(0), np.cov(x, rowvar=False), size=len(x),
+                                            method="cholesky")
+                g = torch.from_numpy(g).float()
+                r = heads_agreement(g, replica.knn(g), hk, seed=a.seed)
+                diff = {k: h[k][0] - r[k][0] for k in hk}
+                norm = {k: diff[k] / max(1 - r[k][0], 1e-6) for k in hk}
+                print(f"{name} truth {truth} heads - reference: diff -> "
+                      f"{max(diff, key=diff.get)}, normalised -> {max(norm, key=norm.get)}; "
+                      + " ".join(f"{k}:{h[k][0]:.3f}/{r[k][0]:.3f}" for k in hk), flush=True)
+        if "fit" in a.criteria:
+            m = kmeans_fit(f, graph, ks, a.restarts, a.seed)
+            best = max(m, key=m.get)
+            print(f"{name} truth {truth} k-means fit: -> {best}; "
+                  + " ".join(f"{k}:{v:.3f}" for k, v in m.items()), flush=True)
 
 
 if __name__ == "__main__":

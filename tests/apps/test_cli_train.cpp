@@ -117,8 +117,11 @@ TEST_F(CliTrainTest, ThePresetsPipelineRunsInsideTheBudgetUnlessFlagsDescribeAno
       std::string::npos);
   EXPECT_NE(whole.output.find("time budget: 0.02 min for the whole run"), std::string::npos)
       << whole.output;
-  EXPECT_NE(whole.output.find("s of it kept for what follows the current stage"), std::string::npos)
+  EXPECT_NE(whole.output.find("s of it kept for what follows the current stage (its evaluation "),
+            std::string::npos)
       << whole.output;
+  // The reserve names its parts: here the neighbour stage (stage 2).
+  EXPECT_NE(whole.output.find(" s, stage 2 "), std::string::npos) << whole.output;
   // Both stages ran, the neighbour stage in the time kept for it, which it had estimated.
   EXPECT_NE(whole.output.find("contrastive stage done"), std::string::npos) << whole.output;
   EXPECT_NE(whole.output.find("stage 2 of 2"), std::string::npos) << whole.output;

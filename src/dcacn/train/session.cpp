@@ -345,9 +345,18 @@ TrainResult TrainingSession::run() {
     next_eval_seconds_ = every * (std::floor(elapsed() / every) + 1);
   }
   if (run_seconds_ > 0 && leader() && state_.stage_index < static_cast<int64_t>(stages_.size())) {
+    // Its parts, so that a run that ends early or cuts a stage short shows which estimate erred.
+    std::string parts = c10::str("its evaluation ", fixed(eval_estimate(), 0), " s");
+    for (size_t i = state_.stage_index + 1; i < stages_.size(); ++i) {
+      Stage& s = *stages_[i];
+      const double seconds = s.stepwise() ? eval_estimate() : s.estimate_seconds(*this);
+      parts += c10::str(", stage ", i + 1, " ", fixed(seconds, 0), " s");
+    }
+    if (stop_.after_run_seconds() > 0)
+      parts += c10::str(", after the run ", fixed(stop_.after_run_seconds(), 0), " s");
     log_info(c10::str("time budget: ", fixed(reserve_seconds(), 0),
-                      " s of it kept for what follows the current stage (its evaluation and the "
-                      "later stages, estimated from timings of small pieces of their work)"));
+                      " s of it kept for what follows the current stage (", parts,
+                      "; estimated from timings of small pieces of their work)"));
   }
   while (state_.stage_index < static_cast<int64_t>(stages_.size())) {
     Stage& stage = *stages_[state_.stage_index];
