@@ -64,12 +64,19 @@ def rows_for(space, f, pixels):
     return torch.cat([replica.unit(f), pw], 1) / np.sqrt(2)
 
 
+def gaussian_like(x, rng):
+    """As many rows as `x` from a Gaussian with its rows' mean and covariance: a reference
+    without structure."""
+    x = np.asarray(x, np.float64)
+    return rng.multivariate_normal(x.mean(0), np.cov(x, rowvar=False), size=len(x),
+                                   method="cholesky")
+
+
 def stability(x, ks, pairs, restarts, seed, subsample=3000, evaluation=10000):
     rng = np.random.default_rng(seed)
     x = replica.unit(x).numpy().astype(np.float64)
-    n, d = x.shape
-    mean, cov = x.mean(0), np.cov(x, rowvar=False)
-    ref = rng.multivariate_normal(mean, cov, size=n, method="cholesky")
+    n = len(x)
+    ref = gaussian_like(x, rng)
     ref /= np.linalg.norm(ref, axis=1, keepdims=True)
     ev = rng.permutation(n)[:min(n, evaluation)]
     out = {}
@@ -150,11 +157,8 @@ def main():
                   f"product -> {both}; "
                   + " ".join(f"{k}:{v[0]:.3f}/{v[1]:.3f}" for k, v in h.items()), flush=True)
             if a.heads_reference:
-                rng = np.random.default_rng(a.seed)
-                x = f.double().numpy()
-                g = rng.multivariate_normal(x.mean(0), np.cov(x, rowvar=False), size=len(x),
-                                            method="cholesky")
-                g = torch.from_numpy(g).float()
+                g = torch.from_numpy(gaussian_like(f.numpy(), np.random.default_rng(a.seed)))
+                g = g.float()
                 r = heads_agreement(g, replica.knn(g), hk, seed=a.seed)
                 diff = {k: h[k][0] - r[k][0] for k in hk}
                 norm = {k: diff[k] / max(1 - r[k][0], 1e-6) for k in hk}

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 #include <mutex>
+#include <numeric>
 
 #include "dcacn/augment/multicrop.h"
 #include "dcacn/data/registry.h"
@@ -347,10 +348,10 @@ TrainResult TrainingSession::run() {
   if (run_seconds_ > 0 && leader() && state_.stage_index < static_cast<int64_t>(stages_.size())) {
     // Its parts, so that a run that ends early or cuts a stage short shows which estimate erred.
     std::string parts = c10::str("its evaluation ", fixed(eval_estimate(), 0), " s");
-    for (size_t i = state_.stage_index + 1; i < stages_.size(); ++i) {
-      Stage& s = *stages_[i];
-      const double seconds = s.stepwise() ? eval_estimate() : s.estimate_seconds(*this);
-      parts += c10::str(", stage ", i + 1, " ", fixed(seconds, 0), " s");
+    const std::vector<double> later = later_stage_estimates();
+    for (size_t i = 0; i < later.size(); ++i) {
+      parts += c10::str(", stage ", state_.stage_index + 2 + static_cast<int64_t>(i), " ",
+                        fixed(later[i], 0), " s");
     }
     if (stop_.after_run_seconds() > 0)
       parts += c10::str(", after the run ", fixed(stop_.after_run_seconds(), 0), " s");
@@ -595,13 +596,18 @@ double TrainingSession::reserve_seconds() {
   return eval_estimate() + later_stages_seconds();
 }
 
-double TrainingSession::later_stages_seconds() {
-  double reserve = stop_.after_run_seconds();
+std::vector<double> TrainingSession::later_stage_estimates() {
+  std::vector<double> seconds;
   for (size_t i = state_.stage_index + 1; i < stages_.size(); ++i) {
     Stage& s = *stages_[i];
-    reserve += s.stepwise() ? eval_estimate() : s.estimate_seconds(*this);
+    seconds.push_back(s.stepwise() ? eval_estimate() : s.estimate_seconds(*this));
   }
-  return reserve;
+  return seconds;
+}
+
+double TrainingSession::later_stages_seconds() {
+  const std::vector<double> later = later_stage_estimates();
+  return std::accumulate(later.begin(), later.end(), stop_.after_run_seconds());
 }
 
 double TrainingSession::seconds_left() {

@@ -136,6 +136,8 @@ class TrainingSession : public StageContext {
   double reserve_seconds();
   /// The later stages' part of reserve_seconds(), with the time kept for after the run.
   double later_stages_seconds();
+  /// Each later stage's estimated seconds (a stepwise one: its final evaluation), in order.
+  std::vector<double> later_stage_estimates();
   /// The seconds an evaluation of every image takes: measured, or estimated before the first.
   double eval_estimate();
   /// `sample`: a periodic evaluation, on --eval-images images when set (not kept for the
