@@ -120,8 +120,12 @@ TEST_F(CliTrainTest, ThePresetsPipelineRunsInsideTheBudgetUnlessFlagsDescribeAno
   EXPECT_NE(whole.output.find("s of it kept for what follows the current stage (its evaluation "),
             std::string::npos)
       << whole.output;
-  // The reserve names its parts: here the neighbour stage (stage 2).
+  // The reserve names its parts: here the neighbour stage (stage 2). Within a reserve's length
+  // of the contrastive stage's end it is timed again.
   EXPECT_NE(whole.output.find(" s, stage 2 "), std::string::npos) << whole.output;
+  const size_t again = whole.output.find("time budget: timed again near the stage's end (");
+  EXPECT_NE(again, std::string::npos) << whole.output;
+  EXPECT_LT(again, whole.output.find("contrastive stage done")) << whole.output;
   // Both stages ran, the neighbour stage in the time kept for it, which it had estimated.
   EXPECT_NE(whole.output.find("contrastive stage done"), std::string::npos) << whole.output;
   EXPECT_NE(whole.output.find("stage 2 of 2"), std::string::npos) << whole.output;

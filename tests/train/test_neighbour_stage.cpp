@@ -39,5 +39,20 @@ TEST(NeighbourStage, HeadParametersAreCopiedByNameWithTheirShapesChecked) {
   expect_error_containing([&] { copy_parameters(*target, *head); }, {"first.weight is missing"});
 }
 
+// Inside a run's time budget the heads take another pass while it and the scoring after it fit;
+// below half their passes, the run's allowance past its budget counts too.
+TEST(NeighbourStage, TheHeadsPassesEndWithTheBudgetButNotBeforeHalfWithinTheAllowance) {
+  // 1 s a pass: the next and the scoring need 2 s.
+  EXPECT_TRUE(another_heads_pass(3, 20, 1.0, 2.5, 0.0, 0.0));
+  EXPECT_FALSE(another_heads_pass(3, 20, 1.0, 1.5, 0.0, 0.0));
+  EXPECT_FALSE(another_heads_pass(3, 20, 1.0, 2.5, 1.0, 0.0));  // kept for a later space
+  // The allowance, below half the passes only.
+  EXPECT_TRUE(another_heads_pass(3, 20, 1.0, -1.0, 0.0, 4.0));
+  EXPECT_TRUE(another_heads_pass(9, 20, 1.0, 0.5, 0.0, 2.0));
+  EXPECT_FALSE(another_heads_pass(10, 20, 1.0, 0.5, 0.0, 2.0));
+  EXPECT_FALSE(another_heads_pass(3, 20, 1.0, -1.0, 0.0, 2.0));  // past it as well
+  EXPECT_TRUE(another_heads_pass(20, 20, 5.0, -10.0, 0.0, 0.0));
+}
+
 }  // namespace
 }  // namespace dcacn

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <memory>
 
@@ -224,17 +225,20 @@ Heads make_all_heads(const ClusterHeadOptions& head_options, const NeighbourHead
 }
 
 // One pass over the anchors of `x` [N, D] in a random order, each with one of its neighbours
-// `nb` [N, k] drawn at random, in batches of b. Returns the mean over the pass's steps of the
-// heads' summed consistency.
+// `nb` [N, k] drawn at random, in batches of b; or its first steps, while `more(steps taken)`
+// says so (the start-up estimate). Returns the mean over the steps of the heads' summed
+// consistency; `steps`, when given, their number.
 double train_epoch(Heads& heads, const torch::Tensor& x, const torch::Tensor& nb, int64_t b,
-                   double entropy_weight, at::Generator& gen) {
+                   double entropy_weight, at::Generator& gen,
+                   const std::function<bool(int64_t)>& more = nullptr,
+                   int64_t* steps_out = nullptr) {
   const int64_t n = x.size(0), k = nb.size(1);
   const auto cpu_long = torch::TensorOptions().dtype(torch::kInt64);
   const torch::Tensor order = torch::randperm(n, gen, cpu_long).to(x.device());
   const torch::Tensor pick = torch::randint(k, {n}, gen, cpu_long).to(x.device());
   torch::Tensor sum = torch::zeros({}, x.options().dtype(torch::kFloat64));
   int64_t steps = 0;
-  for (int64_t start = 0; start + b <= n; start += b) {
+  for (int64_t start = 0; start + b <= n && (!more || more(steps)); start += b) {
     const torch::Tensor anchors = order.slice(0, start, start + b);
     const torch::Tensor partners =
         nb.index_select(0, anchors).gather(1, pick.slice(0, start, start + b).unsqueeze(1));
@@ -243,7 +247,38 @@ double train_epoch(Heads& heads, const torch::Tensor& x, const torch::Tensor& nb
                    b, entropy_weight);
     ++steps;
   }
+  if (steps_out != nullptr) *steps_out = steps;
   return steps == 0 ? 0.0 : sum.item<double>() / static_cast<double>(steps);
+}
+
+// The trained heads' losses on every anchor with all its neighbours, their clusters' agreement,
+// and the head kept.
+void score_heads(Heads& heads, const torch::Tensor& x, const torch::Tensor& nb,
+                 const ClusterHeadOptions& head_options, const NeighbourHeadOptions& options,
+                 NeighbourHeadResult& result) {
+  std::vector<std::vector<int64_t>> clusters;
+  for (int64_t h = 0; h < options.heads(); ++h) {
+    ClusterHead head = heads.head(h, head_options);
+    const NeighbourLoss l = full_loss(head, x, nb, options.entropy_weight());
+    result.total.push_back(l.total.item<double>());
+    result.consistency.push_back(l.consistency.item<double>());
+    result.entropy.push_back(l.entropy.item<double>());
+    if (result.total[h] < result.total[result.lowest_loss]) result.lowest_loss = h;
+    torch::NoGradGuard no_grad;
+    const torch::Tensor c = head->forward(x).argmax(1).to(torch::kCPU, torch::kInt64).contiguous();
+    clusters.emplace_back(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+  }
+  result.agreement = head_agreement(clusters);
+  result.chosen = result.lowest_loss;
+  if (options.keep() == HeadChoice::kConsensus) {
+    for (int64_t h = 0; h < options.heads(); ++h) {
+      const double a = result.agreement[h], best = result.agreement[result.chosen];
+      if (a > best || (a == best && result.total[h] < result.total[result.chosen])) {
+        result.chosen = h;
+      }
+    }
+  }
+  result.head = heads.head(result.chosen, head_options);
 }
 
 }  // namespace
@@ -294,29 +329,7 @@ NeighbourHeadResult train_neighbour_heads(const torch::Tensor& features,
     }
   }
 
-  std::vector<std::vector<int64_t>> clusters;
-  for (int64_t h = 0; h < options.heads(); ++h) {
-    ClusterHead head = heads.head(h, head_options);
-    const NeighbourLoss l = full_loss(head, x, nb, options.entropy_weight());
-    result.total.push_back(l.total.item<double>());
-    result.consistency.push_back(l.consistency.item<double>());
-    result.entropy.push_back(l.entropy.item<double>());
-    if (result.total[h] < result.total[result.lowest_loss]) result.lowest_loss = h;
-    torch::NoGradGuard no_grad;
-    const torch::Tensor c = head->forward(x).argmax(1).to(torch::kCPU, torch::kInt64).contiguous();
-    clusters.emplace_back(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
-  }
-  result.agreement = head_agreement(clusters);
-  result.chosen = result.lowest_loss;
-  if (options.keep() == HeadChoice::kConsensus) {
-    for (int64_t h = 0; h < options.heads(); ++h) {
-      const double a = result.agreement[h], best = result.agreement[result.chosen];
-      if (a > best || (a == best && result.total[h] < result.total[result.chosen])) {
-        result.chosen = h;
-      }
-    }
-  }
-  result.head = heads.head(result.chosen, head_options);
+  score_heads(heads, x, nb, head_options, options, result);
   return result;
 }
 
@@ -325,8 +338,8 @@ double neighbour_heads_seconds(const ClusterHeadOptions& head_options,
                                torch::Device device) {
   const int64_t b = std::max<int64_t>(1, std::min(options.batch_size(), n));
   // The stage's own steps on random features and neighbours of the stage's size (gathering
-  // rows from a table of n is part of a step's cost): two untimed (first-call allocations),
-  // four timed; and the heads' scoring timed on a slice.
+  // rows from a table of n is part of a step's cost): two untimed (first-call allocations), then
+  // timed ones; and the heads' scoring timed on a slice.
   at::Generator gen = at::detail::createCPUGenerator(options.seed() + 1);
   Heads heads = make_all_heads(head_options, options, gen, device);
   const torch::Tensor x =
@@ -340,27 +353,35 @@ double neighbour_heads_seconds(const ClusterHeadOptions& head_options,
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
   torch::AutoGradMode grad(true);
-  const int64_t untimed = std::min<int64_t>(n, 2 * b), timed = std::min<int64_t>(n, 4 * b);
+  const int64_t untimed = std::min<int64_t>(n, 2 * b);
   train_epoch(heads, x.slice(0, 0, untimed), nb.slice(0, 0, untimed).remainder(untimed), b,
               options.entropy_weight(), gen);
+  // The stage's own pass, cut short. A step takes milliseconds, so a handful of them is at the
+  // mercy of the scheduler (4 steps gave 0.61-1.02 of 20 passes measured): steps are timed until
+  // kMinSeconds have passed, at least 4 and at most a pass's.
+  constexpr double kMinSeconds = 0.5;
+  const int64_t pass_steps = n / b;  // b <= n
+  int64_t timed_steps = 0;
   const double steps = seconds([&] {
-    for (int64_t start = 0; start + b <= timed; start += b) {
-      const torch::Tensor anchors = torch::randint(n, {b}, gen, torch::kInt64).to(device);
-      const torch::Tensor partners = nb.index_select(0, anchors).select(1, 0);
-      heads.step(torch::cat({x.index_select(0, anchors), x.index_select(0, partners)}), b,
-                 options.entropy_weight());
-    }
+    const auto start = std::chrono::steady_clock::now();
+    train_epoch(
+        heads, x, nb, b, options.entropy_weight(), gen,
+        [&](int64_t done) {
+          return done < 4 ||
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() <
+                     kMinSeconds;
+        },
+        &timed_steps);
   });
-  const int64_t m = std::min<int64_t>(n, 4 * b);
+  // The heads' scoring, on a slice (it grows with N).
+  const int64_t m = std::min<int64_t>(n, 16 * b);
   const double scoring = seconds([&] {
-    for (int64_t h = 0; h < options.heads(); ++h) {
-      ClusterHead head = heads.head(h, head_options);
-      full_loss(head, x.slice(0, 0, m), nb.slice(0, 0, m).remainder(m), options.entropy_weight());
-    }
+    NeighbourHeadResult scored;
+    score_heads(heads, x.slice(0, 0, m), nb.slice(0, 0, m).remainder(m), head_options, options,
+                scored);
   });
-  const double steps_per_epoch = static_cast<double>(n / b);
-  return steps / static_cast<double>(std::max<int64_t>(1, timed / b)) * steps_per_epoch *
-             static_cast<double>(options.epochs()) +
+  return steps / static_cast<double>(std::max<int64_t>(1, timed_steps)) *
+             static_cast<double>(pass_steps) * static_cast<double>(options.epochs()) +
          scoring * static_cast<double>(n) / static_cast<double>(m);
 }
 

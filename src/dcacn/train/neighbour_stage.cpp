@@ -127,6 +127,13 @@ size_t choose_space(std::vector<SpaceTrial>& trials, StageContext& context) {
 
 }  // namespace
 
+bool another_heads_pass(int64_t done, int64_t all, double pass_seconds, double seconds_left,
+                        double later_seconds, double allowed_over) {
+  if (done >= all) return true;  // the last: nothing to decide
+  const double left = seconds_left - later_seconds + (2 * done < all ? allowed_over : 0.0);
+  return left >= 2.0 * pass_seconds;
+}
+
 double NeighbourStage::estimate_seconds(StageContext& context) {
   const int64_t n = context.images().size();
   if (options_.max_k() > 0 && k_seconds_ < 0) {
@@ -165,6 +172,12 @@ double NeighbourStage::estimate_seconds(StageContext& context) {
   return seconds;
 }
 
+void NeighbourStage::retime() {
+  heads_seconds_ = -1;
+  k_seconds_ = -1;
+  mining_seconds_.clear();
+}
+
 WholeStageResult NeighbourStage::run(StageContext& context) {
   // What a run's time budget expected, when it asked (for the log line at the end).
   const double estimate = heads_seconds_ < 0 ? -1.0 : estimate_seconds(context);
@@ -195,9 +208,8 @@ WholeStageResult NeighbourStage::run(StageContext& context) {
     const std::string where = options_.space() == NeighbourSpace::kAuto
                                   ? c10::str(" (", neighbour_space_name(space), " neighbours)")
                                   : std::string();
-    // A run's time budget ends the passes early when the next one, and the heads' scoring
-    // after it (about one pass), would not fit in what the budget leaves this space (the
-    // estimate at the start may have been short). The spaces still to try keep their share.
+    // A run's time budget may end the passes early (the estimate at the start may have been
+    // short). The spaces still to try keep their share.
     const double later_spaces = static_cast<double>(spaces.size() - trials.size() - 1);
     auto pass_start = std::chrono::steady_clock::now();
     t.trained =
@@ -208,9 +220,9 @@ WholeStageResult NeighbourStage::run(StageContext& context) {
           const auto now = std::chrono::steady_clock::now();
           const double pass = std::chrono::duration<double>(now - pass_start).count();
           pass_start = now;
-          const double left = context.seconds_left();
-          const double later = later_spaces * std::max(heads_seconds_, 0.0);
-          return done >= all || left - later >= 2.0 * pass;
+          return another_heads_pass(done, all, pass, context.seconds_left(),
+                                    later_spaces * std::max(heads_seconds_, 0.0),
+                                    context.seconds_allowed_over());
         });
     context.finish_progress();
     if (options_.space() == NeighbourSpace::kAuto) {

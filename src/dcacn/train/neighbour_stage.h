@@ -45,6 +45,14 @@ struct NeighbourStageOptions {
   TORCH_ARG(int64_t, max_k) = 0;
 };
 
+/// Whether the heads, `done` of `all` passes taken, take another inside a run's time budget:
+/// when it and the heads' scoring after it (about a pass, `pass_seconds` each) fit in
+/// `seconds_left` less the `later_seconds` kept for spaces still to try. Below half the passes
+/// (3-6 of 20 cost 0.04 ACC, 10 0.007: bench/results/neighbour_stage.md) the run's
+/// `allowed_over` its budget counts too (StageContext::seconds_allowed_over).
+bool another_heads_pass(int64_t done, int64_t all, double pass_seconds, double seconds_left,
+                        double later_seconds, double allowed_over);
+
 /// The options of a `neighbours:...` entry: its settings, the rest from `config`
 /// (--neighbours when not off, --neighbour-k, ...).
 NeighbourStageOptions neighbour_stage_options(StageSettings& settings, const TrainConfig& config);
@@ -59,6 +67,7 @@ class NeighbourStage : public Stage {
   bool stepwise() const override { return false; }
   WholeStageResult run(StageContext& context) override;
   double estimate_seconds(StageContext& context) override;
+  void retime() override;
 
   const NeighbourStageOptions& options() const { return options_; }
 

@@ -222,9 +222,20 @@ StopPolicy::Reason TrainingSession::agreed_check(const Stage& stage) {
   shared_elapsed_ = elapsed();
   StopPolicy::Reason own =
       stop_.check(stage.budget(), steps_in_stage(), seconds_in_stage(), state_.step);
-  if (own == StopPolicy::Reason::kNone && run_seconds_ > 0 && leader() &&
-      shared_elapsed_ + reserve_seconds() >= run_seconds_) {
-    own = StopPolicy::Reason::kRunBudget;
+  if (own == StopPolicy::Reason::kNone && run_seconds_ > 0 && leader()) {
+    double reserve = reserve_seconds();
+    // The later stages were timed at the start, and a 2-core machine's speed drifts over a long
+    // stage (1.6x within minutes): they are timed again once the stage is within a reserve's
+    // length of its end.
+    if (retimed_stage_ != state_.stage_index && shared_elapsed_ + 2 * reserve >= run_seconds_) {
+      retimed_stage_ = state_.stage_index;
+      for (size_t i = state_.stage_index + 1; i < stages_.size(); ++i) stages_[i]->retime();
+      const std::string before = fixed(reserve, 0);
+      reserve = reserve_seconds();
+      log_info(c10::str("time budget: timed again near the stage's end (", before,
+                        " s at the start): ", reserve_text(), ")"));
+    }
+    if (shared_elapsed_ + reserve >= run_seconds_) own = StopPolicy::Reason::kRunBudget;
   }
   if (comm_ == nullptr) return own;
   torch::Tensor t = torch::tensor({static_cast<double>(own), shared_elapsed_}, torch::kFloat64);
@@ -346,17 +357,7 @@ TrainResult TrainingSession::run() {
     next_eval_seconds_ = every * (std::floor(elapsed() / every) + 1);
   }
   if (run_seconds_ > 0 && leader() && state_.stage_index < static_cast<int64_t>(stages_.size())) {
-    // Its parts, so that a run that ends early or cuts a stage short shows which estimate erred.
-    std::string parts = c10::str("its evaluation ", fixed(eval_estimate(), 0), " s");
-    const std::vector<double> later = later_stage_estimates();
-    for (size_t i = 0; i < later.size(); ++i) {
-      parts += c10::str(", stage ", state_.stage_index + 2 + static_cast<int64_t>(i), " ",
-                        fixed(later[i], 0), " s");
-    }
-    if (stop_.after_run_seconds() > 0)
-      parts += c10::str(", after the run ", fixed(stop_.after_run_seconds(), 0), " s");
-    log_info(c10::str("time budget: ", fixed(reserve_seconds(), 0),
-                      " s of it kept for what follows the current stage (", parts,
+    log_info(c10::str("time budget: ", reserve_text(),
                       "; estimated from timings of small pieces of their work)"));
   }
   while (state_.stage_index < static_cast<int64_t>(stages_.size())) {
@@ -594,6 +595,20 @@ double TrainingSession::reserve_seconds() {
   // The current stage's last evaluation, the later stages, and what the caller does after the
   // run.
   return eval_estimate() + later_stages_seconds();
+}
+
+// Its parts, so that a run that ends early or cuts a stage short shows which estimate erred.
+std::string TrainingSession::reserve_text() {
+  std::string parts = c10::str("its evaluation ", fixed(eval_estimate(), 0), " s");
+  const std::vector<double> later = later_stage_estimates();
+  for (size_t i = 0; i < later.size(); ++i) {
+    parts += c10::str(", stage ", state_.stage_index + 2 + static_cast<int64_t>(i), " ",
+                      fixed(later[i], 0), " s");
+  }
+  if (stop_.after_run_seconds() > 0)
+    parts += c10::str(", after the run ", fixed(stop_.after_run_seconds(), 0), " s");
+  return c10::str(fixed(reserve_seconds(), 0), " s of it kept for what follows the current stage (",
+                  parts);
 }
 
 std::vector<double> TrainingSession::later_stage_estimates() {

@@ -92,6 +92,9 @@ class TrainingSession : public StageContext {
   int64_t network_version() const override { return state_.step; }
   bool stop_requested() override;
   double seconds_left() override;
+  double seconds_allowed_over() const override {
+    return run_seconds_ > 0 ? 0.02 * run_seconds_ : 0;
+  }
   void show_progress(const std::string& line) override;
   void finish_progress() override { progress_.finish(); }
   int64_t steps_in_stage() const override { return state_.step - state_.stage_start_step; }
@@ -138,6 +141,9 @@ class TrainingSession : public StageContext {
   double later_stages_seconds();
   /// Each later stage's estimated seconds (a stepwise one: its final evaluation), in order.
   std::vector<double> later_stage_estimates();
+  /// "89 s of it kept for what follows the current stage (its evaluation 42 s, stage 2 47 s"
+  /// (open, for the caller to close).
+  std::string reserve_text();
   /// The seconds an evaluation of every image takes: measured, or estimated before the first.
   double eval_estimate();
   /// `sample`: a periodic evaluation, on --eval-images images when set (not kept for the
@@ -165,6 +171,7 @@ class TrainingSession : public StageContext {
   std::unique_ptr<Communicator> comm_;  // data-parallel runs only
   int64_t local_batch_;                 // this rank's share of a batch
   double shared_elapsed_ = 0;           // rank 0's clock at the latest agreed check
+  int64_t retimed_stage_ = -1;          // the stage near whose end the later ones were re-timed
   int64_t first_step_ = 0;              // the step this session started at
   Dataset data_;                        // labels: the scorer's alone
   TrainingImages images_;               // what the stages see

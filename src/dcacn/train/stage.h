@@ -131,6 +131,10 @@ class StageContext {
   /// time kept for after the run; infinity without a run budget. Agreed by every rank (a
   /// collective when data-parallel: every rank calls it at the same points).
   virtual double seconds_left() = 0;
+  /// The seconds past its time budget a run may end (a run's promise is to end within +3% of
+  /// it; this is 2% of it, 0 without a run budget): for a whole stage whose start-up estimate
+  /// fell short to reach the least of its work that keeps its result (the heads' first passes).
+  virtual double seconds_allowed_over() const { return 0; }
   /// Steps taken and run time spent since the stage began; batches per epoch.
   virtual int64_t steps_in_stage() const = 0;
   virtual double seconds_in_stage() const = 0;
@@ -201,8 +205,10 @@ class Stage {
   virtual WholeStageResult run(StageContext& context);
   /// Whole: the seconds run() is expected to take if it began now, for a run's time budget
   /// (what the context has cached counted as free); from timings of small pieces of its work,
-  /// taken once.
+  /// taken once (until retime()).
   virtual double estimate_seconds(StageContext& context) { return 0; }
+  /// Whole: forgets the timings estimate_seconds() took, so that its next call takes them again.
+  virtual void retime() {}
 };
 
 }  // namespace dcacn
