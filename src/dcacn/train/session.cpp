@@ -232,8 +232,8 @@ StopPolicy::Reason TrainingSession::agreed_check(const Stage& stage) {
       for (size_t i = state_.stage_index + 1; i < stages_.size(); ++i) stages_[i]->retime();
       const std::string before = fixed(reserve, 0);
       reserve = reserve_seconds();
-      log_info(c10::str("time budget: timed again near the stage's end (", before,
-                        " s at the start): ", reserve_text(), ")"));
+      log_info(c10::str("time budget: timed again near the stage's end (it was ", before,
+                        " s): ", reserve_text(), ")"));
     }
     if (shared_elapsed_ + reserve >= run_seconds_) own = StopPolicy::Reason::kRunBudget;
   }
