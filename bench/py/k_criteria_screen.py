@@ -3,7 +3,8 @@ score the choice). The images' pixels are read from the paths the embeddings nam
 
   /usr/bin/python3 bench/py/k_criteria_screen.py NAME=EMBEDDINGS.pt[:CLASSES] ... \
       [--criteria stab,heads] [--space feat|pixW|both] [--pairs 5] [--restarts 2]
-      [--min-k 2] [--max-k 30] [--heads-max-k 16] [--seed 0]
+      [--min-k 2] [--max-k 30] [--heads-max-k 16] [--seed 0] [--heads-reference]
+      [--heads-n 4] [--heads-passes 5] [--draws 1] [--subsample N]
 
 NAME=EMBEDDINGS.pt: what `dcacn embed --out X.pt` writes for a run's images (of a folder, or of
 all 70,000 Fashion-MNIST images); :CLASSES (e.g. :5,7,9) keeps only the images of those label
@@ -20,7 +21,9 @@ an all-images embedding (the test images). Criteria:
          the graph's modularity under the clustering), and the product of the two. With
          --heads-reference, the same agreement on a structureless reference (a Gaussian with
          the features' mean and covariance, its neighbours mined in itself) and the K of the
-         largest agreement - reference.
+         largest agreement - reference. --heads-n/--heads-passes set the heads and their passes,
+         --draws averages over that many sets of heads from different seeds.
+--subsample N keeps N random rows of each folder (the seed's draw) before anything else.
   fit    the fit (as above) of k-means (K clusters, on the unit-length features) to the whitened
          pixels' 20-NN graph: needs no training at each K.
 """
@@ -96,15 +99,20 @@ def stability(x, ks, pairs, restarts, seed, subsample=3000, evaluation=10000):
     return out
 
 
-def heads_agreement(features, graph, ks, n_heads=4, passes=5, seed=0):
-    """{K: (mean ARI between the heads, mean fit of the heads to the graph)}."""
+def heads_agreement(features, graph, ks, n_heads=4, passes=5, seed=0, draws=1):
+    """{K: (mean ARI between the heads, mean fit of the heads to the graph)}, over `draws` sets
+    of heads trained from different seeds."""
     out = {}
     for k in ks:
-        probs, _, _ = replica.train_heads(features, graph, k, n_heads, passes, seed + k)
-        labels = [p.argmax(1) for p in probs]
-        pairs = [adjusted_rand_score(labels[a].numpy(), labels[b].numpy())
-                 for a in range(n_heads) for b in range(a + 1, n_heads)]
-        fits = [replica.fit(c, graph) for c in labels]
+        pairs, fits = [], []
+        for d in range(draws):
+            s = seed + 1000 * d + k
+            torch.manual_seed(s)  # the heads' initial weights
+            probs, _, _ = replica.train_heads(features, graph, k, n_heads, passes, s)
+            labels = [p.argmax(1) for p in probs]
+            pairs += [adjusted_rand_score(labels[a].numpy(), labels[b].numpy())
+                      for a in range(n_heads) for b in range(a + 1, n_heads)]
+            fits += [replica.fit(c, graph) for c in labels]
         out[k] = (float(np.mean(pairs)), float(np.mean(fits)))
     return out
 
@@ -131,9 +139,17 @@ def main():
     ap.add_argument("--heads-max-k", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--heads-reference", action="store_true")
+    ap.add_argument("--heads-n", type=int, default=4)
+    ap.add_argument("--heads-passes", type=int, default=5)
+    ap.add_argument("--draws", type=int, default=1)
+    ap.add_argument("--subsample", type=int, default=0)
     a = ap.parse_args()
+    heads_args = dict(n_heads=a.heads_n, passes=a.heads_passes, seed=a.seed, draws=a.draws)
     for spec in a.runs:
         name, f, y, pixels = load(spec)
+        if 0 < a.subsample < len(y):
+            keep = torch.from_numpy(np.random.default_rng(a.seed).permutation(len(y))[:a.subsample])
+            f, y, pixels = f[keep], y[keep], pixels[keep]
         truth = len(torch.unique(y))
         ks = list(range(a.min_k, a.max_k + 1))
         if "stab" in a.criteria:
@@ -149,7 +165,7 @@ def main():
             graph = replica.knn(replica.components(pixels, 128, True))
         if "heads" in a.criteria:
             hk = list(range(a.min_k, a.heads_max_k + 1))
-            h = heads_agreement(f, graph, hk, seed=a.seed)
+            h = heads_agreement(f, graph, hk, **heads_args)
             agree = max(h, key=lambda k: h[k][0])
             fit = max(h, key=lambda k: h[k][1])
             both = max(h, key=lambda k: h[k][0] * h[k][1])
@@ -159,7 +175,7 @@ def main():
             if a.heads_reference:
                 g = torch.from_numpy(gaussian_like(f.numpy(), np.random.default_rng(a.seed)))
                 g = g.float()
-                r = heads_agreement(g, replica.knn(g), hk, seed=a.seed)
+                r = heads_agreement(g, replica.knn(g), hk, **heads_args)
                 diff = {k: h[k][0] - r[k][0] for k in hk}
                 norm = {k: diff[k] / max(1 - r[k][0], 1e-6) for k in hk}
                 print(f"{name} truth {truth} heads - reference: diff -> "

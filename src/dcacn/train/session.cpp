@@ -222,7 +222,7 @@ StopPolicy::Reason TrainingSession::agreed_check(const Stage& stage) {
   shared_elapsed_ = elapsed();
   StopPolicy::Reason own =
       stop_.check(stage.budget(), steps_in_stage(), seconds_in_stage(), state_.step);
-  if (own == StopPolicy::Reason::kNone && run_seconds_ > 0 && leader()) {
+  if (run_seconds_ > 0 && leader()) {
     double reserve = reserve_seconds();
     // The later stages were timed at the start, and a 2-core machine's speed drifts over a long
     // stage (1.6x within minutes): they are timed again once the stage is within a reserve's
@@ -235,7 +235,9 @@ StopPolicy::Reason TrainingSession::agreed_check(const Stage& stage) {
       log_info(c10::str("time budget: timed again near the stage's end (it was ", before,
                         " s): ", reserve_text(), ")"));
     }
-    if (shared_elapsed_ + reserve >= run_seconds_) own = StopPolicy::Reason::kRunBudget;
+    if (own == StopPolicy::Reason::kNone && shared_elapsed_ + reserve >= run_seconds_) {
+      own = StopPolicy::Reason::kRunBudget;
+    }
   }
   if (comm_ == nullptr) return own;
   torch::Tensor t = torch::tensor({static_cast<double>(own), shared_elapsed_}, torch::kFloat64);
