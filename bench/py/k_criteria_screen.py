@@ -21,7 +21,8 @@ an all-images embedding (the test images). Criteria:
          the graph's modularity under the clustering), and the product of the two. With
          --heads-reference, the same agreement on a structureless reference (a Gaussian with
          the features' mean and covariance, its neighbours mined in itself) and the K of the
-         largest agreement - reference. --heads-n/--heads-passes set the heads and their passes,
+         largest agreement - reference (and the smallest K within one standard error of it,
+         the errors of both agreements combined). --heads-n/--heads-passes set the heads and their passes,
          --draws averages over that many sets of heads from different seeds.
 --subsample N keeps N random rows of each folder (the seed's draw) before anything else.
   fit    the fit (as above) of k-means (K clusters, on the unit-length features) to the whitened
@@ -100,21 +101,37 @@ def stability(x, ks, pairs, restarts, seed, subsample=3000, evaluation=10000):
 
 
 def heads_agreement(features, graph, ks, n_heads=4, passes=5, seed=0, draws=1):
-    """{K: (mean ARI between the heads, mean fit of the heads to the graph)}, over `draws` sets
-    of heads trained from different seeds."""
+    """{K: (mean ARI between the heads, mean fit of the heads to the graph, standard error of
+    the mean ARI)}, over `draws` sets of heads trained from different seeds. The standard error
+    is that of the heads' own mean ARIs with the other heads of their set (heads * draws of
+    them), as if they were independent."""
     out = {}
     for k in ks:
-        pairs, fits = [], []
+        pairs, fits, per_head = [], [], []
         for d in range(draws):
             s = seed + 1000 * d + k
             torch.manual_seed(s)  # the heads' initial weights
             probs, _, _ = replica.train_heads(features, graph, k, n_heads, passes, s)
             labels = [p.argmax(1) for p in probs]
-            pairs += [adjusted_rand_score(labels[a].numpy(), labels[b].numpy())
-                      for a in range(n_heads) for b in range(a + 1, n_heads)]
+            ari = np.eye(n_heads)
+            for a in range(n_heads):
+                for b in range(a + 1, n_heads):
+                    ari[a, b] = ari[b, a] = adjusted_rand_score(labels[a].numpy(),
+                                                                labels[b].numpy())
+                    pairs.append(ari[a, b])
+            per_head += list((ari.sum(1) - 1) / max(n_heads - 1, 1))
             fits += [replica.fit(c, graph) for c in labels]
-        out[k] = (float(np.mean(pairs)), float(np.mean(fits)))
+        se = float(np.std(per_head, ddof=1) / np.sqrt(len(per_head))) if len(per_head) > 1 else 0.0
+        out[k] = (float(np.mean(pairs)), float(np.mean(fits)), se)
     return out
+
+
+def one_se_choice(criterion, se):
+    """The smallest K whose criterion is within one standard error (of the best K's) of the
+    best: Tibshirani's rule for the gap statistic, for a criterion that plateaus past the true
+    K."""
+    best = max(criterion, key=criterion.get)
+    return min(k for k in criterion if criterion[k] >= criterion[best] - se[best])
 
 
 def kmeans_fit(features, graph, ks, restarts, seed):
@@ -178,9 +195,12 @@ def main():
                 r = heads_agreement(g, replica.knn(g), hk, **heads_args)
                 diff = {k: h[k][0] - r[k][0] for k in hk}
                 norm = {k: diff[k] / max(1 - r[k][0], 1e-6) for k in hk}
+                se = {k: float(np.hypot(h[k][2], r[k][2])) for k in hk}
                 print(f"{name} truth {truth} heads - reference: diff -> "
-                      f"{max(diff, key=diff.get)}, normalised -> {max(norm, key=norm.get)}; "
-                      + " ".join(f"{k}:{h[k][0]:.3f}/{r[k][0]:.3f}" for k in hk), flush=True)
+                      f"{max(diff, key=diff.get)}, normalised -> {max(norm, key=norm.get)}, "
+                      f"diff by the one-SE rule -> {one_se_choice(diff, se)}; "
+                      + " ".join(f"{k}:{h[k][0]:.3f}/{r[k][0]:.3f}+-{se[k]:.3f}" for k in hk),
+                      flush=True)
         if "fit" in a.criteria:
             m = kmeans_fit(f, graph, ks, a.restarts, a.seed)
             best = max(m, key=m.get)

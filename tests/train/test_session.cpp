@@ -66,7 +66,9 @@ void expect_same_checkpoints(const std::string& a, const std::string& b,
   EXPECT_EQ(x.loss_steps, y.loss_steps);
   EXPECT_EQ(x.stage, y.stage);
   EXPECT_EQ(x.stage_start_step, y.stage_start_step);
-  if (same_pipeline) EXPECT_EQ(x.pipeline, y.pipeline);
+  if (same_pipeline) {
+    EXPECT_EQ(x.pipeline, y.pipeline);
+  }
   EXPECT_EQ(x.stage_index, y.stage_index);
   EXPECT_EQ(x.stage_started, y.stage_started);
   EXPECT_EQ(x.stage_start_epoch, y.stage_start_epoch);
