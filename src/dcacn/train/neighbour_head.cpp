@@ -356,9 +356,11 @@ double neighbour_heads_seconds(const ClusterHeadOptions& head_options,
   const int64_t untimed = std::min<int64_t>(n, 2 * b);
   train_epoch(heads, x.slice(0, 0, untimed), nb.slice(0, 0, untimed).remainder(untimed), b,
               options.entropy_weight(), gen);
-  // The stage's own pass, cut short. A step takes milliseconds, so a handful of them is at the
-  // mercy of the scheduler (4 steps gave 0.61-1.02 of 20 passes measured): steps are timed until
-  // kMinSeconds have passed, at least 4 and at most a pass's.
+  // The stage's own pass, cut short: steps are timed until kMinSeconds have passed, at least 4
+  // and at most a pass's. The estimate still errs by what the machine's speed does later (on 2
+  // cores here it alternated between two speeds, 2x apart, every 5-10 s: 0.63-0.75 of 20 passes
+  // measured), which is why a run's budget times the later stages again near the end of the
+  // stage before them and keeps the heads a floor of passes (neighbour_stage.h).
   constexpr double kMinSeconds = 0.5;
   const int64_t pass_steps = n / b;  // b <= n
   int64_t timed_steps = 0;
