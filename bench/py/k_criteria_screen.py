@@ -22,11 +22,11 @@ an all-images embedding (the test images). Criteria:
          --heads-reference, the same agreement on a structureless reference (a Gaussian with
          the features' mean and covariance, its neighbours mined in itself) and the K of the
          largest agreement - reference (and the smallest K within one standard error of it,
-         the errors of both agreements combined). --heads-n/--heads-passes set the heads and their passes,
-         --draws averages over that many sets of heads from different seeds.
---subsample N keeps N random rows of each folder (the seed's draw) before anything else.
+         the errors of both agreements combined). --heads-n and --heads-passes set the heads
+         and their passes; --draws averages over that many sets of heads from other seeds.
   fit    the fit (as above) of k-means (K clusters, on the unit-length features) to the whitened
          pixels' 20-NN graph: needs no training at each K.
+--subsample N keeps N random rows of each folder (the seed's draw) before anything else.
 """
 import argparse
 
@@ -107,7 +107,7 @@ def heads_agreement(features, graph, ks, n_heads=4, passes=5, seed=0, draws=1):
     them), as if they were independent."""
     out = {}
     for k in ks:
-        pairs, fits, per_head = [], [], []
+        fits, per_head = [], []
         for d in range(draws):
             s = seed + 1000 * d + k
             torch.manual_seed(s)  # the heads' initial weights
@@ -118,11 +118,11 @@ def heads_agreement(features, graph, ks, n_heads=4, passes=5, seed=0, draws=1):
                 for b in range(a + 1, n_heads):
                     ari[a, b] = ari[b, a] = adjusted_rand_score(labels[a].numpy(),
                                                                 labels[b].numpy())
-                    pairs.append(ari[a, b])
             per_head += list((ari.sum(1) - 1) / max(n_heads - 1, 1))
             fits += [replica.fit(c, graph) for c in labels]
         se = float(np.std(per_head, ddof=1) / np.sqrt(len(per_head))) if len(per_head) > 1 else 0.0
-        out[k] = (float(np.mean(pairs)), float(np.mean(fits)), se)
+        # The mean of the heads' mean ARIs is the mean over the pairs (each pair counts twice).
+        out[k] = (float(np.mean(per_head)), float(np.mean(fits)), se)
     return out
 
 
