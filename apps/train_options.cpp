@@ -96,8 +96,12 @@ void add_model_options(CLI::App* cmd, TrainParams* p) {
               "number of clusters K (with --k-range: the training head's, until the neighbours "
               "stage)")
   DCACN_FIELD("--k-range", k_range,
-              "A-B: estimate K in this range when the neighbours stage begins, by the stability "
-              "of k-means on the network's features (README); empty: K is --clusters")
+              "A-B: estimate K in this range when the neighbours stage begins (--k-criterion; "
+              "README); empty: K is --clusters")
+  DCACN_FIELD("--k-criterion", k_criterion,
+              "how --k-range estimates K: heads (agreement of neighbour heads trained at each K, "
+              "less a Gaussian reference's) | stability (of k-means on the features, less the "
+              "reference's)")
   DCACN_FIELD("--views", views,
               "COUNTxSIZE[@MIN-MAX][:key=value] groups, global first (see augment-preview; "
               "default: the dataset's)")

@@ -57,7 +57,7 @@ TEST_F(CliClusterTest, ALabelledFolderIsClusteredInOneCommand) {
   EXPECT_EQ(config["time_budget_minutes"], 5);
   // The criterion of every K, and the K chosen is the network's.
   const std::string k = read_text(path("run/k_estimate.csv"));
-  EXPECT_EQ(k.rfind("k,stability,spread,reference,criterion,chosen\n2,", 0), 0u) << k;
+  EXPECT_EQ(k.rfind("k,agreement,standard_error,reference,criterion,chosen\n2,", 0), 0u) << k;
   EXPECT_NE(k.find("\n4,"), std::string::npos) << k;
   const size_t chosen_row = k.find(",1\n");
   ASSERT_NE(chosen_row, std::string::npos) << k;

@@ -52,6 +52,25 @@ TEST(KEstimation, IsReproducibleFromItsSeedAndWritesEveryK) {
   EXPECT_NE(a.summary().find("K = " + std::to_string(a.chosen)), std::string::npos);
 }
 
+TEST(KEstimation, TheOneStandardErrorRuleTakesTheSmallestKNearTheBest) {
+  const std::vector<int64_t> ks = {2, 3, 4, 5};
+  const std::vector<double> criterion = {0.10, 0.50, 0.58, 0.60};
+  // Within 0.05 of the best (0.60 at K = 5): 0.58 at K = 4.
+  EXPECT_EQ(one_standard_error_choice(ks, criterion, {0.3, 0.3, 0.3, 0.05}), 4);
+  // Within 0.2: 0.50 at K = 3 too; K = 2 (0.10) is not.
+  EXPECT_EQ(one_standard_error_choice(ks, criterion, {0.0, 0.0, 0.0, 0.2}), 3);
+  // No error: the largest criterion.
+  EXPECT_EQ(one_standard_error_choice(ks, criterion, {0.0, 0.0, 0.0, 0.0}), 5);
+}
+
+TEST(KEstimation, CriterionNamesParseBothWays) {
+  for (KCriterion c : {KCriterion::kHeads, KCriterion::kStability}) {
+    EXPECT_EQ(parse_k_criterion(k_criterion_name(c), "--k-criterion"), c);
+  }
+  test::expect_error_containing([] { parse_k_criterion("gap", "--k-criterion"); },
+                                {"--k-criterion must be heads or stability", "'gap'"});
+}
+
 TEST(KEstimation, RefusesTooFewRows) {
   const torch::Tensor x = torch::randn({10, 4});
   KEstimationOptions o;

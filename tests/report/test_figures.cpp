@@ -59,10 +59,12 @@ TEST_F(FiguresTest, TheKEstimateIsPlottedWithTheChosenKMarked) {
                                               {"chosen", chosen}};
   };
   ReportWriter w(dir_);
-  EXPECT_EQ(plot_k_estimate(w, {}), 0);  // K was not estimated: no figure
+  EXPECT_EQ(plot_k_estimate(w, {}).chosen, 0);  // K was not estimated: no figure
   EXPECT_TRUE(w.files().empty());
   const MetricsRows rows = {row("2", "0.80", "0"), row("3", "0.95", "1"), row("4", "0.70", "0")};
-  EXPECT_EQ(plot_k_estimate(w, rows), 3);
+  const KEstimatePlot plotted = plot_k_estimate(w, rows);
+  EXPECT_EQ(plotted.chosen, 3);
+  EXPECT_FALSE(plotted.by_heads);
   EXPECT_EQ(read_all(path("k_estimate.dat")),
             "# k stability spread reference criterion\n2 0.80 0.01 0.5 0.3\n3 0.95 0.01 0.5 "
             "0.3\n4 0.70 0.01 0.5 0.3\n");
@@ -70,6 +72,33 @@ TEST_F(FiguresTest, TheKEstimateIsPlottedWithTheChosenKMarked) {
   EXPECT_NE(script.find("set arrow from 3, graph 0 to 3, graph 1"), std::string::npos) << script;
   EXPECT_NE(script.find("Number of clusters: K = 3"), std::string::npos) << script;
   EXPECT_EQ(read_all(path("k_estimate.png")).substr(1, 3), "PNG");
+}
+
+TEST_F(FiguresTest, TheHeadsKEstimateIsPlottedWithItsStandardErrors) {
+  auto row = [](const char* k, const char* criterion, const char* chosen) {
+    return std::map<std::string, std::string>{{"k", k},
+                                              {"agreement", "0.9"},
+                                              {"standard_error", "0.02"},
+                                              {"reference", "0.6"},
+                                              {"criterion", criterion},
+                                              {"chosen", chosen}};
+  };
+  ReportWriter w(dir_);
+  const MetricsRows rows = {row("2", "0.30", "0"), row("3", "0.41", "1"), row("4", "0.42", "0")};
+  const KEstimatePlot plotted = plot_k_estimate(w, rows);
+  EXPECT_EQ(plotted.chosen, 3);  // the file's chosen, not the largest criterion
+  EXPECT_TRUE(plotted.by_heads);
+  EXPECT_EQ(read_all(path("k_estimate.dat")),
+            "# k agreement standard_error reference criterion\n2 0.9 0.02 0.6 0.30\n3 0.9 0.02 "
+            "0.6 0.41\n4 0.9 0.02 0.6 0.42\n");
+  const std::string script = read_all(path("k_estimate.gp"));
+  EXPECT_NE(script.find("using 1:5:3 with yerrorlines"), std::string::npos) << script;
+  EXPECT_NE(script.find("one-SE rule"), std::string::npos) << script;
+  // A file of neither form names the columns it lacks.
+  MetricsRows bad = rows;
+  bad[1].erase("standard_error");
+  test::expect_error_containing([&] { plot_k_estimate(w, bad); },
+                                {"lacks the column standard_error", "k,agreement"});
 }
 
 }  // namespace

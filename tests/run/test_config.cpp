@@ -19,5 +19,20 @@ TEST(Config, KRangeIsParsedAndValidated) {
   test::expect_error_containing([&] { c.validate(); }, {"--k-range", "'30-2'"});
 }
 
+TEST(Config, KCriterionDefaultsToHeadsAndOlderRunsKeepStability) {
+  TrainConfig c;
+  EXPECT_EQ(c.k_criterion, "heads");
+  c.k_criterion = "stability";
+  EXPECT_EQ(TrainConfig::from_json(c.to_json()).k_criterion, "stability");
+  c.k_criterion = "heads";
+  EXPECT_EQ(TrainConfig::from_json(c.to_json()).k_criterion, "heads");
+  // A config.json written before the key existed: that run estimated K by stability.
+  nlohmann::json old = c.to_json();
+  old.erase("k_criterion");
+  EXPECT_EQ(TrainConfig::from_json(old).k_criterion, "stability");
+  c.k_criterion = "gap";
+  test::expect_error_containing([&] { c.validate(); }, {"--k-criterion", "'gap'"});
+}
+
 }  // namespace
 }  // namespace dcacn

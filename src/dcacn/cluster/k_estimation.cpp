@@ -27,6 +27,44 @@ std::string number(double v, const char* format = "%.4f") {
 
 }  // namespace
 
+KCriterion parse_k_criterion(const std::string& text, const std::string& option) {
+  if (text == "heads") return KCriterion::kHeads;
+  if (text == "stability") return KCriterion::kStability;
+  throw InputError(option + " must be heads or stability, got '" + text + "'");
+}
+
+std::string k_criterion_name(KCriterion criterion) {
+  return criterion == KCriterion::kHeads ? "heads" : "stability";
+}
+
+int64_t one_standard_error_choice(const std::vector<int64_t>& ks,
+                                  const std::vector<double>& criterion,
+                                  const std::vector<double>& standard_error) {
+  TORCH_CHECK(!ks.empty() && criterion.size() == ks.size() && standard_error.size() == ks.size(),
+              "one_standard_error_choice: expected as many criteria and errors as K, and one K");
+  const size_t best = std::max_element(criterion.begin(), criterion.end()) - criterion.begin();
+  int64_t chosen = ks[best];
+  for (size_t i = 0; i < ks.size(); ++i) {
+    if (criterion[i] >= criterion[best] - standard_error[best]) chosen = std::min(chosen, ks[i]);
+  }
+  return chosen;
+}
+
+torch::Tensor gaussian_reference(const torch::Tensor& rows, at::Generator& generator) {
+  TORCH_CHECK(rows.dim() == 2 && rows.size(0) >= 2,
+              "gaussian_reference: expected [N >= 2, D], got ", rows.sizes());
+  const torch::Tensor x = rows.to(torch::kCPU, torch::kFloat64);
+  const torch::Tensor mean = x.mean(0, true);
+  const torch::Tensor centred = x - mean;
+  const torch::Tensor cov = centred.t().mm(centred) / static_cast<double>(x.size(0) - 1);
+  const int64_t d = x.size(1);
+  // A ridge of 1e-6 of the mean variance keeps the factorisation defined for rank-deficient rows.
+  const torch::Tensor factor = torch::linalg_cholesky(
+      cov + torch::eye(d, torch::kFloat64) * (1e-6 * cov.diagonal().mean().item<double>() + 1e-12));
+  return (torch::randn({x.size(0), d}, generator, torch::kFloat64).mm(factor.t()) + mean)
+      .to(torch::kFloat32);
+}
+
 KEstimate estimate_clusters(const torch::Tensor& x, const KEstimationOptions& o) {
   DCACN_CHECK(x.dim() == 2, "estimating K: expected [N, D] rows, got ", x.sizes());
   DCACN_CHECK(o.min_k() >= 2 && o.max_k() >= o.min_k(),
@@ -45,14 +83,7 @@ KEstimate estimate_clusters(const torch::Tensor& x, const KEstimationOptions& o)
   const int64_t m = std::min(n, o.subsample());
   const int64_t e = std::min(n, o.evaluation());
   // The reference: as many rows drawn from a Gaussian with the rows' mean and covariance.
-  const torch::Tensor centred = rows.to(torch::kFloat64) - rows.to(torch::kFloat64).mean(0, true);
-  const torch::Tensor cov = centred.t().mm(centred) / static_cast<double>(n - 1);
-  const int64_t d = rows.size(1);
-  const torch::Tensor factor = torch::linalg_cholesky(
-      cov + torch::eye(d, torch::kFloat64) * (1e-6 * cov.diagonal().mean().item<double>() + 1e-12));
-  torch::Tensor reference = (torch::randn({n, d}, gen, torch::kFloat64).mm(factor.t()) +
-                             rows.to(torch::kFloat64).mean(0, true))
-                                .to(torch::kFloat32);
+  torch::Tensor reference = gaussian_reference(rows, gen);
   reference = reference / reference.norm(2, 1, true).clamp_min(1e-12);
   const torch::Tensor evaluation_index = torch::randperm(n, gen, cpu_long).narrow(0, 0, e);
   KEstimate out;
@@ -92,13 +123,15 @@ KEstimate estimate_clusters(const torch::Tensor& x, const KEstimationOptions& o)
     out.criterion.push_back(mean[0] - mean[1]);
   }
   const auto best = std::max_element(out.criterion.begin(), out.criterion.end());
-  out.chosen = out.ks[best - out.criterion.begin()];
+  out.best = out.chosen = out.ks[best - out.criterion.begin()];
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;
 }
 
 std::string KEstimate::csv() const {
-  std::string text = "k,stability,spread,reference,criterion,chosen\n";
+  std::string text = method == KCriterion::kHeads
+                         ? "k,agreement,standard_error,reference,criterion,chosen\n"
+                         : "k,stability,spread,reference,criterion,chosen\n";
   for (size_t i = 0; i < ks.size(); ++i) {
     text += std::to_string(ks[i]) + "," + number(stability[i], "%.6f") + "," +
             number(spread[i], "%.6f") + "," + number(reference[i], "%.6f") + "," +
@@ -108,15 +141,25 @@ std::string KEstimate::csv() const {
 }
 
 std::string KEstimate::summary() const {
+  // The chosen K first, then the others by criterion.
   std::vector<size_t> order(ks.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return criterion[a] > criterion[b]; });
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if ((ks[a] == chosen) != (ks[b] == chosen)) return ks[a] == chosen;
+    return criterion[a] > criterion[b];
+  });
   auto entry = [&](size_t i) {
     return "K = " + std::to_string(ks[i]) + " " + number(criterion[i]) + " (" +
            number(stability[i], "%.3f") + " - " + number(reference[i], "%.3f") + ")";
   };
-  std::string text = entry(order[0]) + "; next:";
+  std::string text = entry(order[0]);
+  if (chosen != best) {
+    const size_t b = std::find(ks.begin(), ks.end(), best) - ks.begin();
+    text += ", the smallest K within one standard error (" + number(spread[b], "%.4f") +
+            ") of the largest criterion, " + entry(b);
+    order.erase(std::find(order.begin(), order.end(), b));  // not again among the next
+  }
+  text += "; next:";
   const size_t shown = std::min<size_t>(4, order.size());
   for (size_t i = 1; i < shown; ++i) text += " " + entry(order[i]) + (i + 1 < shown ? "," : "");
   if (order.size() == 1) text += " none";

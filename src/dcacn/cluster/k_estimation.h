@@ -16,6 +16,7 @@
 // second; stability above the reference's peaked at the true K on all five folders tried in
 // trained features (10, 3, 5, 7 and the 10,000 test images).
 
+#include <ATen/core/Generator.h>
 #include <torch/arg.h>
 #include <torch/types.h>
 
@@ -24,6 +25,15 @@
 #include <vector>
 
 namespace dcacn {
+
+/// How a run estimates K (--k-criterion). kHeads: the agreement of neighbour-stage heads
+/// trained at each K, above a Gaussian reference's (train/heads_k_estimation.h); kStability:
+/// the stability of k-means above the reference's (estimate_clusters below).
+enum class KCriterion { kHeads, kStability };
+
+/// "heads" or "stability"; InputError naming `option` and the value otherwise.
+KCriterion parse_k_criterion(const std::string& text, const std::string& option);
+std::string k_criterion_name(KCriterion criterion);
 
 struct KEstimationOptions {
   /// The range of K tried, both ends included.
@@ -41,19 +51,35 @@ struct KEstimationOptions {
 };
 
 struct KEstimate {
+  KCriterion method = KCriterion::kStability;
   std::vector<int64_t> ks;
-  /// Mean adjusted Rand index of each K's pairs of fits, and its standard deviation.
+  /// kStability: the mean adjusted Rand index of each K's pairs of fits, and its standard
+  /// deviation. kHeads: the heads' mean agreement (ARI), and the standard error of the criterion.
   std::vector<double> stability, spread;
   /// The same on the Gaussian reference, and stability - reference (the criterion).
   std::vector<double> reference, criterion;
-  int64_t chosen = 0;
+  /// The K of the largest criterion; the K chosen (kStability: the same; kHeads: the smallest K
+  /// within one standard error of the largest, one_standard_error_choice).
+  int64_t best = 0, chosen = 0;
   double seconds = 0;
 
-  /// "k,stability,spread,reference,criterion,chosen" rows, one per K.
+  /// Rows, one per K: "k,stability,spread,reference,criterion,chosen" (kStability) or
+  /// "k,agreement,standard_error,reference,criterion,chosen" (kHeads).
   std::string csv() const;
   /// One line: the chosen K, its criterion and the runners-up.
   std::string summary() const;
 };
+
+/// The smallest K whose criterion is at least the largest one's less that K's standard error:
+/// the rule of Tibshirani's gap statistic for a criterion that plateaus past the true K (a
+/// cluster split in two is as reproducible as the cluster was). Equal sizes, at least one K.
+int64_t one_standard_error_choice(const std::vector<int64_t>& ks,
+                                  const std::vector<double>& criterion,
+                                  const std::vector<double>& standard_error);
+
+/// [N, D] float32 (CPU): as many rows as `rows` ([N, D], N >= 2) drawn from a Gaussian with
+/// their mean and covariance (a structureless reference with the same scale and shape).
+torch::Tensor gaussian_reference(const torch::Tensor& rows, at::Generator& generator);
 
 /// Estimates K for the rows of `x` ([N, D] float, any device; rows are L2-normalised first, as
 /// the network's features are compared by cosine). Needs N > max_k; InputError otherwise.

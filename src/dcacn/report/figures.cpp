@@ -167,41 +167,54 @@ bool plot_training_curves(ReportWriter& w, const MetricsRows& rows) {
   return has_scores;
 }
 
-int64_t plot_k_estimate(ReportWriter& w, const MetricsRows& rows) {
-  int64_t chosen = 0;
+KEstimatePlot plot_k_estimate(ReportWriter& w, const MetricsRows& rows) {
+  KEstimatePlot out;
+  out.by_heads = !rows.empty() && rows.front().count("agreement") > 0;
+  const char* measure = out.by_heads ? "agreement" : "stability";
+  const char* error = out.by_heads ? "standard_error" : "spread";
   double chosen_value = 0;
   std::ostringstream s;
-  s << "# k stability spread reference criterion\n";
+  s << "# k " << measure << " " << error << " reference criterion\n";
   for (const auto& row : rows) {
-    for (const char* column : {"k", "stability", "spread", "reference", "criterion", "chosen"}) {
-      DCACN_CHECK(row.count(column), "k_estimate.csv lacks the column ", column,
-                  " (expected k,stability,spread,reference,criterion,chosen)");
+    for (const char* column : {"k", measure, error, "reference", "criterion", "chosen"}) {
+      DCACN_CHECK(row.count(column), "k_estimate.csv lacks the column ", column, " (expected k,",
+                  measure, ",", error, ",reference,criterion,chosen)");
     }
-    s << row.at("k") << " " << row.at("stability") << " " << row.at("spread") << " "
-      << row.at("reference") << " " << row.at("criterion") << "\n";
+    s << row.at("k") << " " << row.at(measure) << " " << row.at(error) << " " << row.at("reference")
+      << " " << row.at("criterion") << "\n";
     if (row.at("chosen") == "1") {
-      chosen = std::stoll(row.at("k"));
+      out.chosen = std::stoll(row.at("k"));
       chosen_value = std::stod(row.at("criterion"));
     }
   }
-  if (rows.empty() || chosen == 0) return 0;
+  if (rows.empty() || out.chosen == 0) return {};
   w.data("k_estimate.dat", s.str());
-  const std::string k = std::to_string(chosen);
-  const std::string title = "Number of clusters: K = " + k + " (stability less the reference's)";
+  const std::string k = std::to_string(out.chosen);
+  const std::string title = "Number of clusters: K = " + k +
+                            (out.by_heads ? " (heads' agreement less the reference's; one-SE rule)"
+                                          : " (stability less the reference's)");
+  // Heads: the error bars are the criterion's; stability: the features' spread over the pairs.
+  const std::string curves =
+      out.by_heads
+          ? "plot 'k_estimate.dat' using 1:2 with linespoints lc rgb '#1f77b4' pt 7 ps 0.7 "
+            "title 'features', '' using 1:4 with linespoints lc rgb '#7f7f7f' pt 6 ps 0.7 "
+            "title 'Gaussian reference', '' using 1:5:3 with yerrorlines lc rgb '#2ca02c' pt 5 "
+            "ps 0.7 title 'difference (criterion) +/- standard error', "
+          : "plot 'k_estimate.dat' using 1:2:3 with yerrorlines lc rgb '#1f77b4' pt 7 ps 0.7 "
+            "title 'features', '' using 1:4 with linespoints lc rgb '#7f7f7f' pt 6 ps 0.7 "
+            "title 'Gaussian reference', '' using 1:5 with linespoints lc rgb '#2ca02c' pt 5 "
+            "ps 0.7 title 'difference (criterion)', ";
   w.plot("k_estimate",
          terminal(900, 420, "k_estimate.png") + "set title " + gnuplot_quote(title) +
-             "\nset grid\nset xlabel 'K'\nset ylabel 'ARI of two fits on independent "
-             "subsamples'\nset xtics 1\nset key outside right\n"
+             "\nset grid\nset xlabel 'K'\nset ylabel " +
+             (out.by_heads ? "'mean ARI between heads from different seeds'"
+                           : "'ARI of two fits on independent subsamples'") +
+             "\nset xtics 1\nset key outside right\n"
              "set arrow from " +
-             k + ", graph 0 to " + k +
-             ", graph 1 nohead dt 2 lc rgb '#d62728'\n"
-             "plot 'k_estimate.dat' using 1:2:3 with yerrorlines lc rgb '#1f77b4' pt 7 ps 0.7 "
-             "title 'features', '' using 1:4 with linespoints lc rgb '#7f7f7f' pt 6 ps 0.7 "
-             "title 'Gaussian reference', '' using 1:5 with linespoints lc rgb '#2ca02c' pt 5 "
-             "ps 0.7 title 'difference (criterion)', '-' using 1:2 with points pt 7 ps 1.8 "
-             "lc rgb '#d62728' title 'chosen'\n" +
-             k + " " + format_number("%.6f", chosen_value) + "\ne\n");
-  return chosen;
+             k + ", graph 0 to " + k + ", graph 1 nohead dt 2 lc rgb '#d62728'\n" + curves +
+             "'-' using 1:2 with points pt 7 ps 1.8 lc rgb '#d62728' title 'chosen'\n" + k + " " +
+             format_number("%.6f", chosen_value) + "\ne\n");
+  return out;
 }
 
 void plot_cluster_sizes(ReportWriter& w, const ClusterAnalysis& a) {

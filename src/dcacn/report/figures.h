@@ -40,10 +40,19 @@ MetricsRows read_metrics_rows(const std::string& path);
 /// curves.png was drawn.
 bool plot_training_curves(ReportWriter& w, const MetricsRows& rows);
 
-/// k_estimate.png from a run's k_estimate.csv (read with read_metrics_rows): the stability of
-/// every K tried, with its spread over the pairs of fits, the chosen K marked. Returns the K
-/// chosen, or 0 when there are no rows (K was not estimated).
-int64_t plot_k_estimate(ReportWriter& w, const MetricsRows& rows);
+/// What plot_k_estimate drew: the K chosen (0: no rows, K was not estimated) and by which
+/// criterion (the file's columns say: agreement,standard_error for the heads' agreement,
+/// stability,spread for k-means' stability).
+struct KEstimatePlot {
+  int64_t chosen = 0;
+  bool by_heads = false;
+};
+
+/// k_estimate.png from a run's k_estimate.csv (read with read_metrics_rows): the measure of every
+/// K tried on the features and on the Gaussian reference, their difference (the criterion), the
+/// error bars (heads: the criterion's standard error; stability: the spread over the pairs of
+/// fits), the chosen K marked.
+KEstimatePlot plot_k_estimate(ReportWriter& w, const MetricsRows& rows);
 
 /// sizes.png: the clusters' sizes, largest first.
 void plot_cluster_sizes(ReportWriter& w, const ClusterAnalysis& a);

@@ -57,12 +57,19 @@ void curves_and_tsne(std::ostream& h, const ReportPage& p, bool has_labels) {
   h << "</div>\n";
   if (p.estimated_k > 0) {
     h << "<h2>Number of clusters</h2>\n<div class=\"row\"><img src=\"k_estimate.png\" "
-         "alt=\"stability of k-means against K\"></div>\n<p class=\"note\">K = "
-      << p.estimated_k
-      << " was estimated without labels when the neighbours stage began: for each K, k-means on "
-         "two independent subsamples of the features, compared on a common sample (adjusted "
-         "Rand index, mean of 5 pairs), less the same on a Gaussian with the features' mean and "
-         "covariance; the K most stable above that reference is chosen (k_estimate.csv).</p>\n";
+         "alt=\"the number-of-clusters criterion against K\"></div>\n<p class=\"note\">K = "
+      << p.estimated_k << " was estimated without labels when the neighbours stage began: "
+      << (p.k_by_heads
+              ? "for each K, two sets of 8 cluster heads trained from different seeds on the "
+                "features of a sample of the images, with their nearest neighbours, and the "
+                "mean agreement of each head's clusters with the others' (adjusted Rand index), "
+                "less the same on a Gaussian with the features' mean and covariance; the "
+                "smallest K within one standard error of the largest difference is chosen "
+                "(k_estimate.csv).</p>\n"
+              : "for each K, k-means on two independent subsamples of the features, compared on "
+                "a common sample (adjusted Rand index, mean of 5 pairs), less the same on a "
+                "Gaussian with the features' mean and covariance; the K most stable above that "
+                "reference is chosen (k_estimate.csv).</p>\n");
   }
   if (p.tsne_samples == 0) return;
   h << "<h2>t-SNE of the learned features</h2>\n<div class=\"row\">"

@@ -22,6 +22,8 @@ struct ReportPage {
   bool has_loss_curves = false;
   /// > 0: the run estimated K and this was chosen (k_estimate.png).
   int64_t estimated_k = 0;
+  /// How: the agreement of neighbour heads (true) or the stability of k-means (false).
+  bool k_by_heads = false;
   int64_t tsne_samples = 0;  ///< 0: no t-SNE
   uint64_t tsne_seed = 0;
   double tsne_kl = 0;

@@ -131,7 +131,9 @@ ReportResult make_report(const ReportOptions& o) {
   ReportPage page = page_header(o, model, data);
   page.has_score_curves = score_curves;
   page.has_loss_curves = !rows.empty();
-  page.estimated_k = plot_k_estimate(w, read_metrics_rows(o.run_dir + "/k_estimate.csv"));
+  const KEstimatePlot k = plot_k_estimate(w, read_metrics_rows(o.run_dir + "/k_estimate.csv"));
+  page.estimated_k = k.chosen;
+  page.k_by_heads = k.by_heads;
   plot_cluster_sizes(w, a);
   if (a.has_labels) plot_confusion(w, a, data.class_names);
   tsne_section(w, o, out.features, assigned, data, a, &page);

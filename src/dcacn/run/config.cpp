@@ -18,7 +18,7 @@ namespace dcacn {
   X(selflabel_ce_weight) X(selflabel_instance_weight) X(selflabel_entropy_weight)             \
   X(neighbour_space) X(neighbour_k) X(neighbour_heads) X(neighbour_epochs) X(neighbour_lr)     \
   X(neighbour_entropy_weight) X(stages) X(eval_every_minutes) X(eval_images) X(init_weights)  \
-  X(k_range) X(precision_auto) X(precision_measured)
+  X(k_range) X(k_criterion) X(precision_auto) X(precision_measured)
 // clang-format on
 
 nlohmann::json TrainConfig::to_json() const {
@@ -44,6 +44,8 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& json) {
   } catch (const nlohmann::json::exception& e) {
     throw InputError(std::string("bad value in the training configuration: ") + e.what());
   }
+  // Written before the heads' criterion existed: such runs estimated K by stability.
+  if (!json.contains("k_criterion")) c.k_criterion = "stability";
   return c;
 }
 
@@ -76,6 +78,8 @@ void TrainConfig::validate() const {
   DCACN_CHECK(width >= 1, "--width must be positive, got ", width);
   DCACN_CHECK(clusters >= 2, "--clusters must be at least 2, got ", clusters);
   if (!k_range.empty()) parse_k_range(k_range, "--k-range");
+  DCACN_CHECK(k_criterion == "heads" || k_criterion == "stability",
+              "--k-criterion must be heads or stability, got '", k_criterion, "'");
   DCACN_CHECK(attention == "cbam" || attention == "none", "--attention must be cbam or none, got ",
               attention);
   DCACN_CHECK(instance_loss == "decoupled" || instance_loss == "infonce",

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "dcacn/cluster/k_estimation.h"
+#include "dcacn/train/heads_k_estimation.h"
 #include "dcacn/train/pipeline.h"
 #include "dcacn/util/error.h"
 #include "dcacn/util/log.h"
@@ -33,7 +34,7 @@ NeighbourStageOptions neighbour_stage_options(StageSettings& s, const TrainConfi
   s.expect_all_used("space, whiten, k, heads, passes, lr, entropy, patience, tolerance, keep");
   if (!c.k_range.empty()) {
     const auto [low, high] = parse_k_range(c.k_range, "--k-range");
-    o.min_k(low).max_k(high);
+    o.min_k(low).max_k(high).k_criterion(parse_k_criterion(c.k_criterion, "--k-criterion"));
   }
   const NeighbourHeadOptions& h = o.heads();
   DCACN_CHECK(o.k() >= 1 && h.heads() >= 1 && h.epochs() >= 1,
@@ -74,6 +75,45 @@ namespace {
 
 KEstimationOptions k_estimation_options(const NeighbourStageOptions& o, uint64_t seed) {
   return KEstimationOptions().min_k(o.min_k()).max_k(o.max_k()).seed(seed);
+}
+
+HeadsKEstimationOptions heads_k_options(const NeighbourStageOptions& o, uint64_t seed) {
+  HeadsKEstimationOptions h;
+  h.heads().lr(o.heads().lr()).entropy_weight(o.heads().entropy_weight());
+  return h.min_k(o.min_k()).max_k(o.max_k()).seed(seed);
+}
+
+// The space the heads' K criterion mines its graph in: the stage's, or for auto the pixels
+// (the space auto kept on Fashion-MNIST; the criterion is screened there, k_estimation.md).
+NeighbourSpace k_graph_space(NeighbourSpace space) {
+  return space == NeighbourSpace::kAuto ? NeighbourSpace::kPixels : space;
+}
+
+// The heads' K criterion on a random subsample of the run's images (its own generator: the
+// run's random stream is not moved), with their neighbours mined among them.
+KEstimate estimate_k_by_heads(StageContext& context, const NeighbourStageOptions& o,
+                              const torch::Tensor& cpu_features) {
+  const int64_t n = context.images().size();
+  const int64_t m = std::min(n, kHeadsKSubsample);
+  at::Generator generator = at::detail::createCPUGenerator(context.seed() * 7919ULL + 13);
+  const torch::Tensor rows =
+      torch::randperm(n, generator, torch::TensorOptions().dtype(torch::kInt64)).narrow(0, 0, m);
+  const NeighbourSpace space = k_graph_space(o.space());
+  const int64_t k = std::min<int64_t>(o.k(), m - 1);
+  context.show_progress(c10::str("neighbour stage: estimating the number of clusters: mining the ",
+                                 k, " nearest neighbours of ", m, " images"));
+  const torch::Tensor sample = cpu_features.index_select(0, rows);
+  const torch::Tensor graph = mine_neighbours_of(context.images().images.index_select(0, rows),
+                                                 sample, space, k, o.whiten(), context.device());
+  return estimate_clusters_by_heads(
+      sample.to(context.device(), torch::kFloat32), graph, heads_k_options(o, context.seed()),
+      [&](int64_t done, int64_t all) {
+        context.show_progress(c10::str(
+            "neighbour stage: estimating the number of clusters in ", o.min_k(), "-", o.max_k(),
+            " (heads' agreement, ", neighbour_space_name(space), " neighbours of ", m,
+            " images): K ", o.min_k() + done - 1, " done, ", done, "/", all));
+        if (context.stop_requested()) throw StageInterrupted();
+      });
 }
 
 // The spaces a stage mines in: its own, or for auto all three.
@@ -136,6 +176,17 @@ bool another_heads_pass(int64_t done, int64_t all, double pass_seconds, double s
 
 double NeighbourStage::estimate_seconds(StageContext& context) {
   const int64_t n = context.images().size();
+  if (options_.max_k() > 0 && k_seconds_ < 0 && options_.k_criterion() == KCriterion::kHeads) {
+    const int64_t m = std::min(n, kHeadsKSubsample);
+    k_seconds_ =
+        heads_k_estimation_seconds(heads_k_options(options_, context.seed()), m,
+                                   context.model()->cluster_head->options.feature_dim(),
+                                   std::min<int64_t>(options_.k(), m - 1), context.device());
+    // Its graph, mined among m rows: at most an m / n share of mining all images (the pixels'
+    // preparation grows with the rows, the search with their square).
+    const double share = static_cast<double>(m) / static_cast<double>(n);
+    k_seconds_ += share * mining_seconds(context, k_graph_space(options_.space()), options_.k());
+  }
   if (options_.max_k() > 0 && k_seconds_ < 0) {
     // Fits of the largest K on random rows, scaled to the range (a fit's cost grows with K).
     const KEstimationOptions all = k_estimation_options(options_, context.seed());
@@ -188,13 +239,22 @@ WholeStageResult NeighbourStage::run(StageContext& context) {
   DCACN& model = context.model();
   ClusterHeadOptions head = model->cluster_head->options;
   if (options_.max_k() > 0) {
-    context.show_progress(c10::str("neighbour stage: estimating the number of clusters in ",
-                                   options_.min_k(), "-", options_.max_k()));
-    const KEstimate k = estimate_clusters(features, k_estimation_options(options_, context.seed()));
+    KEstimate k;
+    if (options_.k_criterion() == KCriterion::kHeads) {
+      k = estimate_k_by_heads(context, options_, cpu_features);
+    } else {
+      context.show_progress(c10::str("neighbour stage: estimating the number of clusters in ",
+                                     options_.min_k(), "-", options_.max_k()));
+      k = estimate_clusters(features, k_estimation_options(options_, context.seed()));
+    }
     context.finish_progress();
     log_info(
-        "number of clusters (stability of k-means on the features less a Gaussian reference's): " +
-        k.summary());
+        options_.k_criterion() == KCriterion::kHeads
+            ? "number of clusters (agreement of neighbour heads less a Gaussian reference's): " +
+                  k.summary()
+            : "number of clusters (stability of k-means on the features less a Gaussian "
+              "reference's): " +
+                  k.summary());
     context.write_run_file(kKEstimateFile, k.csv());
     head.clusters(k.chosen);
   }

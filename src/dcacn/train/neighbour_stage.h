@@ -6,11 +6,14 @@
 // lowest-loss one) replaces the network's cluster head.
 // space=auto tries pixels, features and both, and keeps the heads of the space whose clusters
 // the neighbours of all three fit best (neighbour_fit, averaged).
-// With a --k-range, the number of clusters is estimated on the features first and the heads
-// have that many outputs. A whole stage: it runs at once, with no budget of its own.
+// With a --k-range, the number of clusters is estimated first (--k-criterion: heads, on a
+// subsample with its neighbours mined among it, train/heads_k_estimation.h; or stability, on the
+// features, cluster/k_estimation.h) and the heads have that many outputs. A whole stage: it runs
+// at once, with no budget of its own.
 
 #include <vector>
 
+#include "dcacn/cluster/k_estimation.h"
 #include "dcacn/run/config.h"
 #include "dcacn/train/neighbour_head.h"
 #include "dcacn/train/neighbour_mining.h"
@@ -39,10 +42,11 @@ struct NeighbourStageOptions {
   TORCH_ARG(int64_t, k) = 20;
   /// The heads' training (its seed is the run's).
   TORCH_ARG(NeighbourHeadOptions, heads);
-  /// > 0 (the run's --k-range): the heads' K is estimated in [min_k, max_k] on the features
-  /// first (cluster/k_estimation.h), and the network's cluster head takes that K.
+  /// > 0 (the run's --k-range): the heads' K is estimated in [min_k, max_k] first, by
+  /// `k_criterion` (the run's --k-criterion), and the network's cluster head takes that K.
   TORCH_ARG(int64_t, min_k) = 0;
   TORCH_ARG(int64_t, max_k) = 0;
+  TORCH_ARG(KCriterion, k_criterion) = KCriterion::kHeads;
 };
 
 /// Whether the heads, `done` of `all` passes taken, take another inside a run's time budget:
