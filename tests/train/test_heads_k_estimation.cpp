@@ -16,7 +16,8 @@ Groups groups_on_sphere(int64_t groups, int64_t per_group, uint64_t seed, double
   torch::manual_seed(seed);
   const torch::Tensor centres = torch::randn({groups, 16});
   Groups g;
-  g.features = centres.repeat_interleave(per_group, 0) + noise * torch::randn({groups * per_group, 16});
+  g.features =
+      centres.repeat_interleave(per_group, 0) + noise * torch::randn({groups * per_group, 16});
   NeighbourOptions mine;
   mine.k = std::min<int64_t>(10, groups * per_group - 1);
   g.graph = nearest_neighbours(g.features, mine);
@@ -76,8 +77,9 @@ TEST(HeadsKEstimation, IsReproducibleFromItsSeedAndWritesEveryK) {
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 5);  // header + K = 2..5
   EXPECT_NE(a.summary().find("K = " + std::to_string(a.chosen)), std::string::npos);
   std::vector<int64_t> progress;
-  estimate_clusters_by_heads(g.features, g.graph, o,
-                             [&](int64_t done, int64_t all) { progress.push_back(done * 10 + all); });
+  estimate_clusters_by_heads(g.features, g.graph, o, [&](int64_t done, int64_t all) {
+    progress.push_back(done * 10 + all);
+  });
   EXPECT_EQ(progress, (std::vector<int64_t>{14, 24, 34, 44}));
 }
 
@@ -89,6 +91,19 @@ TEST(HeadsKEstimation, RefusesBadInput) {
   test::expect_error_containing(
       [&] { estimate_clusters_by_heads(g.features, g.graph.slice(0, 0, 5), small_options(4)); },
       {"expected [10, k] neighbours", "[5, 9]"});
+}
+
+TEST(HeadsKEstimation, RowsAndBatchFollowTheRunsBudget) {
+  EXPECT_EQ(heads_k_rows(70000, 0), kHeadsKSubsample);  // no budget
+  EXPECT_EQ(heads_k_rows(70000, 3600), kHeadsKSubsample);
+  EXPECT_EQ(heads_k_rows(70000, 1800), kHeadsKSubsample);
+  EXPECT_EQ(heads_k_rows(70000, 600), 3333);  // 10 minutes: a third
+  EXPECT_EQ(heads_k_rows(70000, 300), 2000);  // 5 minutes: the floor
+  EXPECT_EQ(heads_k_rows(1500, 600), 1500);   // never more than the images
+  EXPECT_EQ(heads_k_batch(kHeadsKSubsample), 512);
+  EXPECT_EQ(heads_k_batch(5000), 256);
+  EXPECT_EQ(heads_k_batch(2000), 128);
+  EXPECT_EQ(heads_k_batch(64), 128);
 }
 
 TEST(HeadsKEstimation, EstimateCoversTheWork) {

@@ -43,6 +43,21 @@ Agreement heads_agreement_at(const torch::Tensor& x, const torch::Tensor& graph,
 
 }  // namespace
 
+int64_t heads_k_rows(int64_t images, double run_budget_seconds) {
+  constexpr double kFullSeconds = 30 * 60.0;
+  constexpr int64_t kFewest = 2000;
+  int64_t rows = kHeadsKSubsample;
+  if (run_budget_seconds > 0 && run_budget_seconds < kFullSeconds) {
+    rows = std::max<int64_t>(
+        kFewest, static_cast<int64_t>(kHeadsKSubsample * run_budget_seconds / kFullSeconds));
+  }
+  return std::min(images, rows);
+}
+
+int64_t heads_k_batch(int64_t rows) {
+  return std::max<int64_t>(128, std::min<int64_t>(512, 512 * rows / kHeadsKSubsample));
+}
+
 KEstimate estimate_clusters_by_heads(const torch::Tensor& features, const torch::Tensor& graph,
                                      const HeadsKEstimationOptions& o,
                                      const HeadsKProgress& progress) {
@@ -95,8 +110,8 @@ double heads_k_estimation_seconds(const HeadsKEstimationOptions& o, int64_t m, i
   if (m <= o.max_k()) return 0;
   k = std::max<int64_t>(1, std::min(k, m - 1));
   // A set of heads costs about the same at every K (the heads' last layer is a small part).
-  const double set = neighbour_heads_seconds(ClusterHeadOptions(dim, o.max_k()), o.heads(), m, k,
-                                             device);
+  const double set =
+      neighbour_heads_seconds(ClusterHeadOptions(dim, o.max_k()), o.heads(), m, k, device);
   const double sets = 2.0 * static_cast<double>(o.draws() * (o.max_k() - o.min_k() + 1));
   // The reference's neighbours: one chunk of the search timed, scaled to its rows.
   at::Generator gen = at::detail::createCPUGenerator(o.seed() + 5);

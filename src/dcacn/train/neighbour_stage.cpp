@@ -77,9 +77,13 @@ KEstimationOptions k_estimation_options(const NeighbourStageOptions& o, uint64_t
   return KEstimationOptions().min_k(o.min_k()).max_k(o.max_k()).seed(seed);
 }
 
-HeadsKEstimationOptions heads_k_options(const NeighbourStageOptions& o, uint64_t seed) {
+HeadsKEstimationOptions heads_k_options(const NeighbourStageOptions& o, uint64_t seed,
+                                        int64_t rows) {
   HeadsKEstimationOptions h;
-  h.heads().lr(o.heads().lr()).entropy_weight(o.heads().entropy_weight());
+  h.heads()
+      .lr(o.heads().lr())
+      .entropy_weight(o.heads().entropy_weight())
+      .batch_size(heads_k_batch(rows));
   return h.min_k(o.min_k()).max_k(o.max_k()).seed(seed);
 }
 
@@ -92,21 +96,23 @@ NeighbourSpace k_graph_space(NeighbourSpace space) {
 // The heads' K criterion on a random subsample of the run's images (its own generator: the
 // run's random stream is not moved), with their neighbours mined among them.
 KEstimate estimate_k_by_heads(StageContext& context, const NeighbourStageOptions& o,
-                              const torch::Tensor& cpu_features) {
+                              const torch::Tensor& cpu_features, std::string* what) {
   const int64_t n = context.images().size();
-  const int64_t m = std::min(n, kHeadsKSubsample);
+  const int64_t m = heads_k_rows(n, context.run_budget_seconds());
   at::Generator generator = at::detail::createCPUGenerator(context.seed() * 7919ULL + 13);
   const torch::Tensor rows =
       torch::randperm(n, generator, torch::TensorOptions().dtype(torch::kInt64)).narrow(0, 0, m);
   const NeighbourSpace space = k_graph_space(o.space());
   const int64_t k = std::min<int64_t>(o.k(), m - 1);
+  *what = c10::str("agreement of neighbour heads less a Gaussian reference's; ", m,
+                   " images and their ", neighbour_space_name(space), " neighbours");
   context.show_progress(c10::str("neighbour stage: estimating the number of clusters: mining the ",
                                  k, " nearest neighbours of ", m, " images"));
   const torch::Tensor sample = cpu_features.index_select(0, rows);
   const torch::Tensor graph = mine_neighbours_of(context.images().images.index_select(0, rows),
                                                  sample, space, k, o.whiten(), context.device());
   return estimate_clusters_by_heads(
-      sample.to(context.device(), torch::kFloat32), graph, heads_k_options(o, context.seed()),
+      sample.to(context.device(), torch::kFloat32), graph, heads_k_options(o, context.seed(), m),
       [&](int64_t done, int64_t all) {
         context.show_progress(c10::str(
             "neighbour stage: estimating the number of clusters in ", o.min_k(), "-", o.max_k(),
@@ -177,9 +183,9 @@ bool another_heads_pass(int64_t done, int64_t all, double pass_seconds, double s
 double NeighbourStage::estimate_seconds(StageContext& context) {
   const int64_t n = context.images().size();
   if (options_.max_k() > 0 && k_seconds_ < 0 && options_.k_criterion() == KCriterion::kHeads) {
-    const int64_t m = std::min(n, kHeadsKSubsample);
+    const int64_t m = heads_k_rows(n, context.run_budget_seconds());
     k_seconds_ =
-        heads_k_estimation_seconds(heads_k_options(options_, context.seed()), m,
+        heads_k_estimation_seconds(heads_k_options(options_, context.seed(), m), m,
                                    context.model()->cluster_head->options.feature_dim(),
                                    std::min<int64_t>(options_.k(), m - 1), context.device());
     // Its graph, mined among m rows: at most an m / n share of mining all images (the pixels'
@@ -240,8 +246,9 @@ WholeStageResult NeighbourStage::run(StageContext& context) {
   ClusterHeadOptions head = model->cluster_head->options;
   if (options_.max_k() > 0) {
     KEstimate k;
+    std::string what = "stability of k-means on the features less a Gaussian reference's";
     if (options_.k_criterion() == KCriterion::kHeads) {
-      k = estimate_k_by_heads(context, options_, cpu_features);
+      k = estimate_k_by_heads(context, options_, cpu_features, &what);
     } else {
       context.show_progress(c10::str("neighbour stage: estimating the number of clusters in ",
                                      options_.min_k(), "-", options_.max_k()));
