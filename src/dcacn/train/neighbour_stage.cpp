@@ -255,13 +255,7 @@ WholeStageResult NeighbourStage::run(StageContext& context) {
       k = estimate_clusters(features, k_estimation_options(options_, context.seed()));
     }
     context.finish_progress();
-    log_info(
-        options_.k_criterion() == KCriterion::kHeads
-            ? "number of clusters (agreement of neighbour heads less a Gaussian reference's): " +
-                  k.summary()
-            : "number of clusters (stability of k-means on the features less a Gaussian "
-              "reference's): " +
-                  k.summary());
+    log_info("number of clusters (" + what + "): " + k.summary());
     context.write_run_file(kKEstimateFile, k.csv());
     head.clusters(k.chosen);
   }
