@@ -40,8 +40,9 @@ class CliClusterTest : public test::TempDirTest {
 
 TEST_F(CliClusterTest, ALabelledFolderIsClusteredInOneCommand) {
   write_squares("photos", 64, true);
-  const CliRun r = run_cli("cluster " + path("photos") + " --out " + path("run") +
-                           " --k auto --k-range 2-4 --minutes 5 --precision fp32" + tiny());
+  const CliRun r =
+      run_cli("cluster " + path("photos") + " --out " + path("run") +
+              " --k auto --k-range 2-4 --k-criterion heads --minutes 5 --precision fp32" + tiny());
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("clustered 64 images into "), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("ACC "), std::string::npos) << r.output;  // labels: scores
@@ -54,6 +55,7 @@ TEST_F(CliClusterTest, ALabelledFolderIsClusteredInOneCommand) {
   EXPECT_EQ(config["batch_size"], 16);
   EXPECT_EQ(config["width"], 4);
   EXPECT_EQ(config["k_range"], "2-4");
+  EXPECT_EQ(config["k_criterion"], "heads");
   EXPECT_EQ(config["time_budget_minutes"], 5);
   // The criterion of every K, and the K chosen is the network's.
   const std::string k = read_text(path("run/k_estimate.csv"));

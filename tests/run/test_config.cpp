@@ -19,11 +19,9 @@ TEST(Config, KRangeIsParsedAndValidated) {
   test::expect_error_containing([&] { c.validate(); }, {"--k-range", "'30-2'"});
 }
 
-TEST(Config, KCriterionDefaultsToHeadsAndOlderRunsKeepStability) {
+TEST(Config, KCriterionDefaultsToStabilityAndRoundTrips) {
   TrainConfig c;
-  EXPECT_EQ(c.k_criterion, "heads");
-  c.k_criterion = "stability";
-  EXPECT_EQ(TrainConfig::from_json(c.to_json()).k_criterion, "stability");
+  EXPECT_EQ(c.k_criterion, "stability");
   c.k_criterion = "heads";
   EXPECT_EQ(TrainConfig::from_json(c.to_json()).k_criterion, "heads");
   // A config.json written before the key existed: that run estimated K by stability.

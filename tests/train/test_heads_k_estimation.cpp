@@ -93,19 +93,6 @@ TEST(HeadsKEstimation, RefusesBadInput) {
       {"expected [10, k] neighbours", "[5, 9]"});
 }
 
-TEST(HeadsKEstimation, RowsAndBatchFollowTheRunsBudget) {
-  EXPECT_EQ(heads_k_rows(70000, 0), kHeadsKSubsample);  // no budget
-  EXPECT_EQ(heads_k_rows(70000, 3600), kHeadsKSubsample);
-  EXPECT_EQ(heads_k_rows(70000, 1800), kHeadsKSubsample);
-  EXPECT_EQ(heads_k_rows(70000, 600), 3333);  // 10 minutes: a third
-  EXPECT_EQ(heads_k_rows(70000, 300), 2000);  // 5 minutes: the floor
-  EXPECT_EQ(heads_k_rows(1500, 600), 1500);   // never more than the images
-  EXPECT_EQ(heads_k_batch(kHeadsKSubsample), 512);
-  EXPECT_EQ(heads_k_batch(5000), 256);
-  EXPECT_EQ(heads_k_batch(2000), 128);
-  EXPECT_EQ(heads_k_batch(64), 128);
-}
-
 TEST(HeadsKEstimation, EstimateCoversTheWork) {
   const HeadsKEstimationOptions o = small_options(4);
   const double seconds = heads_k_estimation_seconds(o, 400, 16, 10, torch::kCPU);

@@ -457,12 +457,12 @@ TEST_F(TrainerTest, AnEstimatedKReplacesTheHeadForTheStagesAfterIt) {
   more.stages = "contrastive:steps=3,neighbours,contrastive:steps=1";
   EXPECT_EQ(Trainer(path("two"), more).run().status, TrainResult::Status::kBudgetReached);
   EXPECT_EQ(load_checkpoint(path("two/checkpoints/last.pt")).network.clusters(), chosen);
-  // The heads' agreement by default; --k-criterion stability estimates K by k-means instead.
-  EXPECT_EQ(rows[0].count("agreement"), 1u);
-  c.k_criterion = "stability";
+  // The stability of k-means by default; --k-criterion heads: the heads' agreement.
+  EXPECT_EQ(rows[0].count("stability"), 1u);
+  c.k_criterion = "heads";
   c.stages = "contrastive:steps=3,neighbours";
-  ASSERT_EQ(run_new(c, "stability").status, TrainResult::Status::kBudgetReached);
-  EXPECT_EQ(read_metrics(path("stability/k_estimate.csv"))[0].count("stability"), 1u);
+  ASSERT_EQ(run_new(c, "heads").status, TrainResult::Status::kBudgetReached);
+  EXPECT_EQ(read_metrics(path("heads/k_estimate.csv"))[0].count("agreement"), 1u);
   // Without a neighbours stage there is no K to estimate.
   c.stages = "contrastive:steps=3";
   expect_error_containing([&] { Trainer(c, path("none")); },

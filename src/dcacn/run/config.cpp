@@ -44,8 +44,6 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& json) {
   } catch (const nlohmann::json::exception& e) {
     throw InputError(std::string("bad value in the training configuration: ") + e.what());
   }
-  // Written before the heads' criterion existed: such runs estimated K by stability.
-  if (!json.contains("k_criterion")) c.k_criterion = "stability";
   return c;
 }
 

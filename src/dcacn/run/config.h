@@ -28,10 +28,9 @@ struct TrainConfig {
   /// when its neighbours stage begins, on the network's features; `clusters` is then the
   /// training head's K until that stage (over-clustering: the range's end). Empty: `clusters`.
   std::string k_range;
-  /// How K is estimated with a `k_range`: "heads" (the agreement of neighbour heads) or
-  /// "stability" (of k-means; train/neighbour_stage.h). Runs whose config.json predates the
-  /// key estimated by stability, and resume that way.
-  std::string k_criterion = "heads";
+  /// How K is estimated with a `k_range`: "stability" (of k-means) or "heads" (the agreement of
+  /// neighbour heads; train/neighbour_stage.h).
+  std::string k_criterion = "stability";
   // Views: COUNTxSIZE[@MIN-MAX] groups (see parse_views); empty: the dataset's defaults.
   std::string views;
   // Losses.

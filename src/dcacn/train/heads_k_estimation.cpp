@@ -43,21 +43,6 @@ Agreement heads_agreement_at(const torch::Tensor& x, const torch::Tensor& graph,
 
 }  // namespace
 
-int64_t heads_k_rows(int64_t images, double run_budget_seconds) {
-  constexpr double kFullSeconds = 30 * 60.0;
-  constexpr int64_t kFewest = 2000;
-  int64_t rows = kHeadsKSubsample;
-  if (run_budget_seconds > 0 && run_budget_seconds < kFullSeconds) {
-    rows = std::max<int64_t>(
-        kFewest, static_cast<int64_t>(kHeadsKSubsample * run_budget_seconds / kFullSeconds));
-  }
-  return std::min(images, rows);
-}
-
-int64_t heads_k_batch(int64_t rows) {
-  return std::max<int64_t>(128, std::min<int64_t>(512, 512 * rows / kHeadsKSubsample));
-}
-
 KEstimate estimate_clusters_by_heads(const torch::Tensor& features, const torch::Tensor& graph,
                                      const HeadsKEstimationOptions& o,
                                      const HeadsKProgress& progress) {

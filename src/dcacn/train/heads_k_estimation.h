@@ -29,21 +29,12 @@
 
 namespace dcacn {
 
-/// Rows of a run's images on which the stage estimates K (a random subsample; its neighbour
-/// graph is mined among them), at most: the rows the criterion was screened on.
+/// Rows of a run's images on which the stage estimates K (a random sample; its neighbour graph
+/// is mined among them), at most: the rows the criterion was screened on. Fewer rows cost less
+/// and chose worse: on the 10,000 test images of Fashion-MNIST (a 10-minute network) 3,333 rows
+/// (batch 170) chose K = 5 and all 10,000 chose 10 (bench/results/k_estimation.md). On 2 cores
+/// of an AMD EPYC, 10,000 rows and K 2-30 take 125-165 s.
 constexpr int64_t kHeadsKSubsample = 10000;
-
-/// The rows the stage estimates K on for a run of `images` images with a time budget of
-/// `run_budget_seconds` (0: none): kHeadsKSubsample for a budget of 30 minutes or more or none,
-/// in proportion below it, at least 2,000 (and at most the images). The heads' cost grows with
-/// the rows: 10,000 rows and K 2-30 took 163 s on 2 cores of an AMD EPYC, 9% of 30 minutes; a
-/// 5-minute run that kept 10,000 rows had 21 contrastive steps left. Depends on the budget only,
-/// so every rank of a data-parallel run draws the same rows.
-int64_t heads_k_rows(int64_t images, double run_budget_seconds);
-
-/// The heads' batch for `rows` rows: 512 for kHeadsKSubsample, in proportion below (at least
-/// 128), so that 5 passes take about as many steps on fewer rows.
-int64_t heads_k_batch(int64_t rows);
 
 struct HeadsKEstimationOptions {
   /// The range of K tried, both ends included.

@@ -77,13 +77,9 @@ KEstimationOptions k_estimation_options(const NeighbourStageOptions& o, uint64_t
   return KEstimationOptions().min_k(o.min_k()).max_k(o.max_k()).seed(seed);
 }
 
-HeadsKEstimationOptions heads_k_options(const NeighbourStageOptions& o, uint64_t seed,
-                                        int64_t rows) {
+HeadsKEstimationOptions heads_k_options(const NeighbourStageOptions& o, uint64_t seed) {
   HeadsKEstimationOptions h;
-  h.heads()
-      .lr(o.heads().lr())
-      .entropy_weight(o.heads().entropy_weight())
-      .batch_size(heads_k_batch(rows));
+  h.heads().lr(o.heads().lr()).entropy_weight(o.heads().entropy_weight());
   return h.min_k(o.min_k()).max_k(o.max_k()).seed(seed);
 }
 
@@ -98,7 +94,7 @@ NeighbourSpace k_graph_space(NeighbourSpace space) {
 KEstimate estimate_k_by_heads(StageContext& context, const NeighbourStageOptions& o,
                               const torch::Tensor& cpu_features, std::string* what) {
   const int64_t n = context.images().size();
-  const int64_t m = heads_k_rows(n, context.run_budget_seconds());
+  const int64_t m = std::min(n, kHeadsKSubsample);
   at::Generator generator = at::detail::createCPUGenerator(context.seed() * 7919ULL + 13);
   const torch::Tensor rows =
       torch::randperm(n, generator, torch::TensorOptions().dtype(torch::kInt64)).narrow(0, 0, m);
@@ -112,7 +108,7 @@ KEstimate estimate_k_by_heads(StageContext& context, const NeighbourStageOptions
   const torch::Tensor graph = mine_neighbours_of(context.images().images.index_select(0, rows),
                                                  sample, space, k, o.whiten(), context.device());
   return estimate_clusters_by_heads(
-      sample.to(context.device(), torch::kFloat32), graph, heads_k_options(o, context.seed(), m),
+      sample.to(context.device(), torch::kFloat32), graph, heads_k_options(o, context.seed()),
       [&](int64_t done, int64_t all) {
         context.show_progress(c10::str(
             "neighbour stage: estimating the number of clusters in ", o.min_k(), "-", o.max_k(),
@@ -183,9 +179,9 @@ bool another_heads_pass(int64_t done, int64_t all, double pass_seconds, double s
 double NeighbourStage::estimate_seconds(StageContext& context) {
   const int64_t n = context.images().size();
   if (options_.max_k() > 0 && k_seconds_ < 0 && options_.k_criterion() == KCriterion::kHeads) {
-    const int64_t m = heads_k_rows(n, context.run_budget_seconds());
+    const int64_t m = std::min(n, kHeadsKSubsample);
     k_seconds_ =
-        heads_k_estimation_seconds(heads_k_options(options_, context.seed(), m), m,
+        heads_k_estimation_seconds(heads_k_options(options_, context.seed()), m,
                                    context.model()->cluster_head->options.feature_dim(),
                                    std::min<int64_t>(options_.k(), m - 1), context.device());
     // Its graph, mined among m rows: at most an m / n share of mining all images (the pixels'

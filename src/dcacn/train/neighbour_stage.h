@@ -6,9 +6,9 @@
 // lowest-loss one) replaces the network's cluster head.
 // space=auto tries pixels, features and both, and keeps the heads of the space whose clusters
 // the neighbours of all three fit best (neighbour_fit, averaged).
-// With a --k-range, the number of clusters is estimated first (--k-criterion: heads, on a
-// subsample with its neighbours mined among it, train/heads_k_estimation.h; or stability, on the
-// features, cluster/k_estimation.h) and the heads have that many outputs. A whole stage: it runs
+// With a --k-range, the number of clusters is estimated first (--k-criterion: stability, on the
+// features, cluster/k_estimation.h; or heads, on a sample with its neighbours mined among it,
+// train/heads_k_estimation.h) and the heads have that many outputs. A whole stage: it runs
 // at once, with no budget of its own.
 
 #include <vector>
@@ -46,7 +46,7 @@ struct NeighbourStageOptions {
   /// `k_criterion` (the run's --k-criterion), and the network's cluster head takes that K.
   TORCH_ARG(int64_t, min_k) = 0;
   TORCH_ARG(int64_t, max_k) = 0;
-  TORCH_ARG(KCriterion, k_criterion) = KCriterion::kHeads;
+  TORCH_ARG(KCriterion, k_criterion) = KCriterion::kStability;
 };
 
 /// Whether the heads, `done` of `all` passes taken, take another inside a run's time budget:

@@ -95,7 +95,6 @@ class TrainingSession : public StageContext {
   double seconds_allowed_over() const override {
     return run_seconds_ > 0 ? 0.02 * run_seconds_ : 0;
   }
-  double run_budget_seconds() const override { return std::max(run_seconds_, 0.0); }
   void show_progress(const std::string& line) override;
   void finish_progress() override { progress_.finish(); }
   int64_t steps_in_stage() const override { return state_.step - state_.stage_start_step; }

@@ -135,9 +135,6 @@ class StageContext {
   /// it; this is 2% of it, 0 without a run budget): for a whole stage whose start-up estimate
   /// fell short to reach the least of its work that keeps its result (the heads' first passes).
   virtual double seconds_allowed_over() const { return 0; }
-  /// The run's whole time budget in seconds (--time-budget with --stages); 0 without one. The
-  /// same on every rank: a stage may size its work by it.
-  virtual double run_budget_seconds() const { return 0; }
   /// Steps taken and run time spent since the stage began; batches per epoch.
   virtual int64_t steps_in_stage() const = 0;
   virtual double seconds_in_stage() const = 0;
