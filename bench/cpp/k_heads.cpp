@@ -32,8 +32,7 @@ int main(int argc, char** argv) {
   app.add_option("--draws", draws)->capture_default_str();
   app.add_option("--heads", heads)->capture_default_str();
   app.add_option("--passes", passes)->capture_default_str();
-  app.add_option("--batch", batch, "the heads' batch; 0: the stage's")
-      ->capture_default_str();
+  app.add_option("--batch", batch, "the heads' batch; 0: the stage's")->capture_default_str();
   app.add_option("--k", k, "neighbours per image")->capture_default_str();
   app.add_option("--seed", seed)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
