@@ -17,6 +17,9 @@
 // heads' agreement less the reference's, screened in Python on 30-minute networks' features,
 // was exact on 2-4 of the same 5 folders and within +/-1 on 4, the two seeds within +/-1 of each
 // other; it missed the 5 upper-body garment classes, which those features split in two groups.
+// On the per-folder networks `dcacn cluster` trains (5-10 minutes) it was no better than
+// stability (exact on 1 of 5, within +/-1 on 2, as stability), so it is an option
+// (--k-criterion heads), not the default.
 
 #include <torch/arg.h>
 #include <torch/types.h>
