@@ -98,21 +98,7 @@ double heads_k_estimation_seconds(const HeadsKEstimationOptions& o, int64_t m, i
   const double set =
       neighbour_heads_seconds(ClusterHeadOptions(dim, o.max_k()), o.heads(), m, k, device);
   const double sets = 2.0 * static_cast<double>(o.draws() * (o.max_k() - o.min_k() + 1));
-  // The reference's neighbours: one chunk of the search timed, scaled to its rows.
-  at::Generator gen = at::detail::createCPUGenerator(o.seed() + 5);
-  NeighbourOptions mine;
-  mine.k = k;
-  const int64_t chunk = std::min(m, mine.chunk);
-  const torch::Tensor rows = torch::randn({m, dim}, gen).to(device);
-  const auto start = std::chrono::steady_clock::now();
-  {
-    torch::NoGradGuard no_grad;
-    const torch::Tensor unit = rows / rows.norm(2, 1, true).clamp_min(1e-12);
-    std::get<1>(unit.narrow(0, 0, chunk).mm(unit.t()).topk(k + 1, 1)).sum().item<int64_t>();
-  }
-  const double chunk_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return set * sets + chunk_seconds * static_cast<double>(m) / static_cast<double>(chunk);
+  return set * sets;
 }
 
 }  // namespace dcacn

@@ -184,10 +184,6 @@ double NeighbourStage::estimate_seconds(StageContext& context) {
         heads_k_estimation_seconds(heads_k_options(options_, context.seed()), m,
                                    context.model()->cluster_head->options.feature_dim(),
                                    std::min<int64_t>(options_.k(), m - 1), context.device());
-    // Its graph, mined among m rows: at most an m / n share of mining all images (the pixels'
-    // preparation grows with the rows, the search with their square).
-    const double share = static_cast<double>(m) / static_cast<double>(n);
-    k_seconds_ += share * mining_seconds(context, k_graph_space(options_.space()), options_.k());
   }
   if (options_.max_k() > 0 && k_seconds_ < 0) {
     // Fits of the largest K on random rows, scaled to the range (a fit's cost grows with K).
