@@ -1,6 +1,7 @@
 // The neighbour stage's parts on a trained run, timed one after the other on the same features:
 // mining the pixel neighbours, then the heads trained one after the other (the path before the
-// heads were batched: the reference), batched, and batched with the stopping rule. For each way
+// heads were batched: the reference), batched, and batched with the stopping rule, each of the
+// last two also with bf16 products. For each way
 // of training the heads: seconds, passes, the kept head and its consistency, and the scores of
 // its clusters (the labels score the table only). Prints one JSON object.
 
@@ -41,6 +42,8 @@ int main(int argc, char** argv) {
   app.add_option("--tolerance", tolerance, "of the stopping rule")->capture_default_str();
   app.add_option("--seed", seed)->capture_default_str();
   app.add_flag("!--no-reference", reference, "skip the one-head-at-a-time path");
+  bool bf16_ways = true;
+  app.add_flag("!--no-bf16", bf16_ways, "skip the heads with bf16 products");
   std::vector<int64_t> pass_grid;
   app.add_option("--pass-grid", pass_grid, "also train the batched heads for these passes");
   int64_t estimates = 0;
@@ -96,12 +99,13 @@ int main(int argc, char** argv) {
       {"ways", nlohmann::json::array()}};
   const ClusterHeadOptions head = model.model->cluster_head->options;
   const auto train = [&](const std::string& name, bool batched, int64_t stop_patience,
-                         int64_t max_passes) {
+                         int64_t max_passes, bool bf16 = false) {
     NeighbourHeadOptions o;
     o.heads(heads)
         .epochs(max_passes)
         .seed(seed)
         .batched(batched)
+        .bf16(bf16)
         .patience(stop_patience)
         .tolerance(tolerance);
     const auto start = std::chrono::steady_clock::now();
@@ -128,6 +132,10 @@ int main(int argc, char** argv) {
   if (reference) train("one head after the other (before)", false, 0, passes);
   train("batched", true, 0, passes);
   train("batched, stopping rule", true, patience, passes);
+  if (bf16_ways) {
+    train("batched, bf16 products", true, 0, passes, true);
+    train("batched, bf16 products, stopping rule", true, patience, passes, true);
+  }
   for (int64_t p : pass_grid) train(c10::str("batched, ", p, " passes"), true, 0, p);
   // What a run's budget reserves for the heads at start-up, against the "batched" way above.
   nlohmann::json estimated = nlohmann::json::array();

@@ -157,6 +157,43 @@ TEST(NeighbourHead, BatchedHeadsAreTheHeadsTrainedOneAfterTheOther) {
   }
 }
 
+// bf16 products train float32 heads (Adam updates float32 masters) that learn the grouping as
+// the float32 products do. Over a few passes their losses follow the float32 heads' to the
+// products' rounding; the rounding does change the products (the weights are not bitwise the
+// same). Over many passes the two paths drift apart as any two runs of SGD do, so the long run
+// is held to the grouping only.
+TEST(NeighbourHead, Bf16ProductsTrainFloat32HeadsThatLearnTheSameGrouping) {
+  const Blobs b = blobs();
+  NeighbourHeadOptions o;
+  o.heads(3).epochs(4).batch_size(60).lr(1e-2).seed(5);
+  const NeighbourHeadResult fp32 =
+      train_neighbour_heads(b.features, b.neighbours, ClusterHeadOptions(8, 3), o);
+  o.bf16(true);
+  const NeighbourHeadResult bf16 =
+      train_neighbour_heads(b.features, b.neighbours, ClusterHeadOptions(8, 3), o);
+  ASSERT_EQ(bf16.consistency.size(), 3u);
+  for (size_t h = 0; h < 3; ++h) {
+    EXPECT_NEAR(bf16.consistency[h], fp32.consistency[h], 0.01) << "head " << h;
+  }
+  ASSERT_EQ(bf16.epoch_consistency.size(), 4u);
+  for (size_t e = 0; e < 4; ++e) {
+    EXPECT_NEAR(bf16.epoch_consistency[e], fp32.epoch_consistency[e], 0.01) << "pass " << e;
+  }
+  bool differ = false;
+  const auto p = bf16.head->parameters(), q = fp32.head->parameters();
+  for (size_t i = 0; i < p.size(); ++i) {
+    EXPECT_EQ(p[i].scalar_type(), torch::kFloat32);
+    differ = differ || !torch::equal(p[i], q[i]);
+  }
+  EXPECT_TRUE(differ);
+
+  o.epochs(100);
+  NeighbourHeadResult learnt =
+      train_neighbour_heads(b.features, b.neighbours, ClusterHeadOptions(8, 3), o);
+  torch::NoGradGuard no_grad;
+  EXPECT_GT(score_clustering(b.labels, learnt.head->forward(b.features).argmax(1)).acc, 0.95);
+}
+
 // With a patience, training ends after that many passes in a row that did not lower the mean
 // consistency by the tolerance; without one, every pass runs.
 TEST(NeighbourHead, TheStoppingRuleEndsOnceAPassNoLongerHelps) {

@@ -95,12 +95,17 @@ namespace {
 struct HeadStack {
   torch::Tensor w1, b1, w2, b2;
   std::unique_ptr<torch::optim::Adam> adam;
+  // Products in bfloat16 on bf16 copies of the float32 weights (the casts are differentiable,
+  // so the gradients reach the float32 weights that Adam updates); the softmax in float32.
+  bool bf16 = false;
 
   int64_t size() const { return w1.size(0); }
-  // [B, D] -> [H, B, K] probabilities.
+  // [B, D] -> [H, B, K] probabilities (float32).
   torch::Tensor forward(const torch::Tensor& x) const {
-    const torch::Tensor in = x.unsqueeze(0).expand({size(), x.size(0), x.size(1)});
-    return torch::softmax(torch::baddbmm(b2, torch::relu(torch::baddbmm(b1, in, w1)), w2), 2);
+    const auto low = [&](const torch::Tensor& t) { return bf16 ? t.to(torch::kBFloat16) : t; };
+    const torch::Tensor in = low(x).unsqueeze(0).expand({size(), x.size(0), x.size(1)});
+    const torch::Tensor hidden = torch::relu(torch::baddbmm(low(b1), in, low(w1)));
+    return torch::softmax(torch::baddbmm(low(b2), hidden, low(w2)).to(torch::kFloat32), 2);
   }
   // Head h as a ClusterHead (weights copied).
   ClusterHead head(int64_t h, const ClusterHeadOptions& options) const {
@@ -132,6 +137,7 @@ HeadStack make_stack(const ClusterHeadOptions& head_options, const NeighbourHead
     b2.push_back(torch::empty({1, k}).uniform_(-bound, bound, gen));
   }
   HeadStack s;
+  s.bf16 = options.bf16();
   s.w1 = torch::stack(w1).to(device).contiguous().requires_grad_(true);
   s.b1 = torch::stack(b1).to(device).contiguous().requires_grad_(true);
   s.w2 = torch::stack(w2).to(device).contiguous().requires_grad_(true);

@@ -57,6 +57,11 @@ struct NeighbourHeadOptions {
   /// All heads in one batched product (true), or one head after the other (the reference path:
   /// the same heads and updates, computed head by head).
   TORCH_ARG(bool, batched) = true;
+  /// The batched heads' matrix products in bfloat16 (weights, Adam and the softmax stay float32):
+  /// on a CPU with native bf16 products (avx512_bf16, AMX) they are several times faster; the
+  /// stage sets it where the run's own precision measurement chose bf16 (train/precision.h).
+  /// Ignored by the one-head-at-a-time path.
+  TORCH_ARG(bool, bf16) = false;
 };
 
 struct NeighbourLoss {

@@ -30,6 +30,7 @@ NeighbourStageOptions neighbour_stage_options(StageSettings& s, const TrainConfi
       .patience(s.integer("patience", kNeighbourPatience))
       .tolerance(s.number("tolerance", kNeighbourTolerance))
       .keep(parse_head_choice(s.text("keep", "consensus"), "--stages neighbours keep"))
+      .bf16(c.bf16)  // the run's precision, measured (--precision auto) or set
       .seed(c.seed);
   s.expect_all_used("space, whiten, k, heads, passes, lr, entropy, patience, tolerance, keep");
   if (!c.k_range.empty()) {
@@ -317,8 +318,8 @@ WholeStageResult NeighbourStage::run(StageContext& context) {
                                                     "; lowest loss: head ", trained.lowest_loss)
                                          : std::string(),
       "; consistency per head: ", losses, ") after ", trained.epochs, " of ", o.epochs(), " passes",
-      trained.ended_by_caller ? " (the run's time budget ended them)" : "", "; ", fixed(seconds, 0),
-      " s",
+      trained.ended_by_caller ? " (the run's time budget ended them)" : "",
+      o.bf16() && o.batched() ? ", bf16 products" : "", "; ", fixed(seconds, 0), " s",
       estimate < 0 ? std::string()
                    : c10::str(" (estimated beforehand: ", fixed(estimate, 0), " s)")));
   return out;
