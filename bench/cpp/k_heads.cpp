@@ -79,7 +79,8 @@ int main(int argc, char** argv) {
       // The labels build the subset only, as bench/k_estimation's folders.
       torch::Tensor keep = torch::zeros_like(data.labels, torch::kBool);
       std::stringstream list(classes);
-      for (std::string c; std::getline(list, c, ',');) keep |= data.labels == static_cast<int64_t>(std::stoll(c));
+      for (std::string c; std::getline(list, c, ',');)
+        keep |= data.labels == static_cast<int64_t>(std::stoll(c));
       const torch::Tensor rows = keep.nonzero().squeeze(1);
       data.images = data.images.index_select(0, rows).contiguous();
       data.labels = data.labels.index_select(0, rows);
@@ -102,8 +103,8 @@ int main(int argc, char** argv) {
         input == "features"
             ? features.index_select(0, index)
             : whitened_components(pixel_space(images, torch::kCPU), 128).to(torch::kFloat32);
-    const torch::Tensor graph = mine_neighbours_of(images, sample, NeighbourSpace::kPixels,
-                                                   std::min(k, m - 1), /*whiten=*/true, torch::kCPU);
+    const torch::Tensor graph = mine_neighbours_of(
+        images, sample, NeighbourSpace::kPixels, std::min(k, m - 1), /*whiten=*/true, torch::kCPU);
     HeadsKEstimationOptions o;
     o.min_k(min_k).max_k(max_k).draws(draws).seed(seed);
     // The stage's batch (512) unless --batch gives one.
