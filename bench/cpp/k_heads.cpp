@@ -18,7 +18,6 @@
 #include <sstream>
 #include <thread>
 
-#include "dcacn/cluster/neighbours.h"
 #include "dcacn/data/registry.h"
 #include "dcacn/infer/inference.h"
 #include "dcacn/train/heads_k_estimation.h"
@@ -36,7 +35,7 @@ int main(int argc, char** argv) {
   auto* run_option = app.add_option("--run", run, "a run folder (its data and its features)");
   app.add_option("--input", input,
                  "what the heads are trained on: features (the run's) or pixels (the rows' "
-                 "whitened principal components, pixel_space and whitened_components, 128)")
+                 "whitened principal components: the stage's pixel space, pixel_rows)")
       ->check(CLI::IsMember({"features", "pixels"}))
       ->capture_default_str();
   app.add_option("--fmnist-classes", classes,
@@ -100,9 +99,8 @@ int main(int argc, char** argv) {
         torch::randperm(n, generator, torch::TensorOptions().dtype(torch::kInt64)).narrow(0, 0, m);
     const torch::Tensor images = data.images.index_select(0, index);
     const torch::Tensor sample =
-        input == "features"
-            ? features.index_select(0, index)
-            : whitened_components(pixel_space(images, torch::kCPU), 128).to(torch::kFloat32);
+        input == "features" ? features.index_select(0, index)
+                            : pixel_rows(images, /*whiten=*/true, torch::kCPU).to(torch::kFloat32);
     const torch::Tensor graph = mine_neighbours_of(
         images, sample, NeighbourSpace::kPixels, std::min(k, m - 1), /*whiten=*/true, torch::kCPU);
     HeadsKEstimationOptions o;

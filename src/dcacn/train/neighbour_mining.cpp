@@ -67,18 +67,18 @@ namespace {
 // Feature rows are whitened on at most this many components.
 constexpr int64_t kFeatureComponents = 256;
 
-torch::Tensor pixel_rows(const torch::Tensor& images, bool whiten, torch::Device device) {
-  const torch::Tensor pixels = pixel_space(images, device);
-  return whiten ? whitened_components(pixels, kPixelComponents)
-                : principal_components(pixels, kPixelComponents);
-}
-
 torch::Tensor feature_rows(const torch::Tensor& features, bool whiten, torch::Device device) {
   const torch::Tensor f = features.to(device, torch::kFloat32);
   return whiten ? whitened_components(f, kFeatureComponents) : f;
 }
 
 }  // namespace
+
+torch::Tensor pixel_rows(const torch::Tensor& images, bool whiten, torch::Device device) {
+  const torch::Tensor pixels = pixel_space(images, device);
+  return whiten ? whitened_components(pixels, kPixelComponents)
+                : principal_components(pixels, kPixelComponents);
+}
 
 torch::Tensor combined_space(const torch::Tensor& images, const torch::Tensor& features,
                              torch::Device device, bool whiten) {

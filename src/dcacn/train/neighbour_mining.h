@@ -32,6 +32,10 @@ std::string neighbour_space_name(NeighbourSpace space);
 /// area-averaged down to at most 32 x 32 pixels first.
 torch::Tensor pixel_space(const torch::Tensor& images, torch::Device device);
 
+/// The rows the kPixels space mines in: pixel_space's rows centred and projected on their first
+/// 128 principal components, whitened when `whiten` (cluster/neighbours.h).
+torch::Tensor pixel_rows(const torch::Tensor& images, bool whiten, torch::Device device);
+
 /// The rows mined in the kBoth space: [N, P + D] on `device`, the centred pixel rows (on their
 /// first 128 principal components when there are more pixels) and the `features` [N, D] rows,
 /// each whitened when `whiten` (cluster/neighbours.h: whitened_components) and scaled to unit
