@@ -1,9 +1,9 @@
-// Linked as dcacn's programs are (DCACN_STDCXX_ARCHIVE first), then beside tests/link/shadow_fs.cpp's
-// library: std::filesystem::remove_all must be libstdc++'s, which removes the folder and counts
-// its two entries, not the shadowing copy (CMakeLists.txt, DCACN_STATIC_LIBSTDCXX). The folder is
-// made and looked at through POSIX calls: remove_all is the program's only std::filesystem
-// operation, as when a pip LibTorch exports all the others a program calls, so no other call
-// brings libstdc++'s own copy into the program.
+// Linked as dcacn's programs are (DCACN_STDCXX_ARCHIVE first), then beside
+// tests/link/shadow_fs.cpp's library: std::filesystem::remove_all must be libstdc++'s, which
+// removes the folder and counts its two entries, not the shadowing copy (CMakeLists.txt,
+// DCACN_STATIC_LIBSTDCXX). The folder is made and looked at through POSIX calls: remove_all is the
+// program's only std::filesystem operation, as when a pip LibTorch exports all the others a program
+// calls, so no other call brings libstdc++'s own copy into the program.
 #include <sys/stat.h>
 #include <unistd.h>
 

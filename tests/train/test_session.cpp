@@ -516,6 +516,35 @@ TEST_F(SessionTest, TheAutoSpaceKeepsTheSpaceWhoseClustersAllSpacesSupportBest) 
   expect_error_containing([&] { build_pipeline(c); }, {"scan space must be pixels"});
 }
 
+// own=on: the network's head competes with the heads and the stage keeps the clusters that fit
+// the neighbours of pixels and features better. After the contrastive stage alone the heads win
+// (the network is that of own=off); after a neighbour stage, heads that cannot learn (lr 1e-12:
+// their random start) lose, and the network is that of the first neighbour stage alone.
+TEST_F(SessionTest, TheNetworksOwnHeadCompetesWithTheHeadsOnTheirFit) {
+  auto same_network = [&](const std::string& a, const std::string& b) {
+    const Checkpoint x = load_checkpoint(path(a + "/checkpoints/last.pt"));
+    const Checkpoint y = load_checkpoint(path(b + "/checkpoints/last.pt"));
+    if (x.model.size() != y.model.size()) return false;
+    for (size_t i = 0; i < x.model.size(); ++i) {
+      if (!x.model[i].second.equal(y.model[i].second)) return false;
+    }
+    return true;
+  };
+  const std::string first = std::string("contrastive:steps=6,") + kNeighbours;
+  run_new(tiny(first), "off");
+  run_new(tiny(first + ":own=on"), "on");
+  run_new(tiny("contrastive:steps=6"), "contrastive");
+  EXPECT_TRUE(same_network("on", "off"));
+  EXPECT_FALSE(same_network("on", "contrastive"));
+  run_new(tiny(first + "," + kNeighbours + ":lr=1e-12:own=on"), "second");
+  EXPECT_TRUE(same_network("second", "off"));
+  run_new(tiny(first + "," + kNeighbours + ":lr=1e-12"), "second_off");
+  EXPECT_FALSE(same_network("second_off", "off"));
+  TrainConfig c = tiny(first + ":own=on");
+  c.k_range = "2-4";
+  expect_error_containing([&] { build_pipeline(c); }, {"own=on", "--k-range 2-4"});
+}
+
 // A checkpoint as version 3 wrote it: stage numbers of the fixed order, best_acc and the
 // pseudo-label counts, no pipeline or position.
 void rewrite_as_version_3(const std::string& file) {

@@ -32,10 +32,15 @@ NeighbourStageOptions neighbour_stage_options(StageSettings& s, const TrainConfi
       .keep(parse_head_choice(s.text("keep", "consensus"), "--stages neighbours keep"))
       .bf16(c.bf16)  // the run's precision, measured (--precision auto) or set
       .seed(c.seed);
-  s.expect_all_used("space, whiten, k, heads, passes, lr, entropy, patience, tolerance, keep");
+  o.own(s.flag("own", false));
+  s.expect_all_used("space, whiten, k, heads, passes, lr, entropy, patience, tolerance, keep, own");
   if (!c.k_range.empty()) {
     const auto [low, high] = parse_k_range(c.k_range, "--k-range");
     o.min_k(low).max_k(high).k_criterion(parse_k_criterion(c.k_criterion, "--k-criterion"));
+    DCACN_CHECK(!o.own(),
+                "--stages: neighbours own=on needs the network's number of clusters; "
+                "it cannot be used with --k-range ",
+                c.k_range);
   }
   const NeighbourHeadOptions& h = o.heads();
   DCACN_CHECK(o.k() >= 1 && h.heads() >= 1 && h.epochs() >= 1,
@@ -57,7 +62,9 @@ std::string NeighbourStage::describe() const {
                   ":whiten=", options_.whiten() ? "on" : "off", ":k=", options_.k(),
                   ":heads=", h.heads(), ":passes=", h.epochs(), ":lr=", exact_number(h.lr()),
                   ":entropy=", exact_number(h.entropy_weight()), ":patience=", h.patience(),
-                  ":tolerance=", exact_number(h.tolerance()), ":keep=", head_choice_name(h.keep()));
+                  ":tolerance=", exact_number(h.tolerance()), ":keep=", head_choice_name(h.keep()),
+                  // Named only when on: the text of stages begun before own existed stays.
+                  options_.own() ? ":own=on" : "");
 }
 
 void copy_parameters(torch::nn::Module& target, const torch::nn::Module& source) {
@@ -123,6 +130,28 @@ KEstimate estimate_k_by_heads(StageContext& context, const NeighbourStageOptions
 std::vector<NeighbourSpace> candidate_spaces(NeighbourSpace space) {
   if (space != NeighbourSpace::kAuto) return {space};
   return {NeighbourSpace::kPixels, NeighbourSpace::kFeatures, NeighbourSpace::kBoth};
+}
+
+// The spaces whose neighbours judge the network's own head against the heads (own=on): those
+// tried, and pixels and features where they were not.
+std::vector<NeighbourSpace> judging_spaces(const NeighbourStageOptions& o) {
+  std::vector<NeighbourSpace> spaces = candidate_spaces(o.space());
+  if (!o.own()) return {};
+  for (NeighbourSpace s : {NeighbourSpace::kPixels, NeighbourSpace::kFeatures}) {
+    if (std::find(spaces.begin(), spaces.end(), s) == spaces.end()) spaces.push_back(s);
+  }
+  return spaces;
+}
+
+double mean_fit(const torch::Tensor& clusters, const std::vector<torch::Tensor>& graphs,
+                std::string* detail, const std::vector<NeighbourSpace>& spaces) {
+  double sum = 0;
+  for (size_t g = 0; g < graphs.size(); ++g) {
+    const double fit = neighbour_fit(clusters, graphs[g]);
+    sum += fit;
+    *detail += c10::str(g == 0 ? "" : ", ", neighbour_space_name(spaces[g]), " ", fixed(fit, 4));
+  }
+  return sum / static_cast<double>(graphs.size());
 }
 
 // One space tried: its neighbours, the heads trained on them, the kept head's clusters.
@@ -210,8 +239,9 @@ double NeighbourStage::estimate_seconds(StageContext& context) {
                                 std::min<int64_t>(options_.k(), n - 1), context.device());
   }
   // Each space's mining is timed once, and counted while its graph is not yet mined.
-  const std::vector<NeighbourSpace> spaces = candidate_spaces(options_.space());
+  std::vector<NeighbourSpace> spaces = candidate_spaces(options_.space());
   double seconds = k_seconds + heads_seconds_ * static_cast<double>(spaces.size());
+  if (options_.own()) spaces = judging_spaces(options_);
   for (size_t i = 0; i < spaces.size(); ++i) {
     if (neighbours_mined(context, spaces[i], options_.k(), options_.whiten())) continue;
     if (mining_seconds_.size() <= i) mining_seconds_.resize(spaces.size(), -1.0);
@@ -287,9 +317,35 @@ WholeStageResult NeighbourStage::run(StageContext& context) {
   }
   const size_t kept = trials.size() == 1 ? 0 : choose_space(trials, context);
   NeighbourHeadResult& trained = trials[kept].trained;
-  if (head.clusters() == model->cluster_head->options.clusters()) {
+  bool keep_network = false;
+  if (options_.own()) {
+    // The yardstick: every space's neighbours, mined where no trial mined them.
+    const std::vector<NeighbourSpace> judges = judging_spaces(options_);
+    std::vector<torch::Tensor> graphs;
+    for (NeighbourSpace space : judges) {
+      auto trial = std::find_if(trials.begin(), trials.end(),
+                                [&](const SpaceTrial& t) { return t.space == space; });
+      graphs.push_back(trial != trials.end()
+                           ? trial->neighbours
+                           : mine_neighbours(context, space, options_.k(), options_.whiten(),
+                                             "neighbour stage"));
+    }
+    context.finish_progress();
+    torch::NoGradGuard no_grad;
+    std::string network_detail, heads_detail;
+    const double network_fit = mean_fit(model->cluster_head->forward(features).argmax(1).cpu(),
+                                        graphs, &network_detail, judges);
+    const double heads_fit =
+        mean_fit(trained.head->forward(features).argmax(1).cpu(), graphs, &heads_detail, judges);
+    keep_network = network_fit > heads_fit;
+    log_info(c10::str("neighbour stage: own=on: the network's clusters fit the neighbours of ",
+                      network_detail, " (mean ", fixed(network_fit, 4), "), the heads' ",
+                      heads_detail, " (mean ", fixed(heads_fit, 4), "): kept ",
+                      keep_network ? "the network's own head" : "the heads'"));
+  }
+  if (!keep_network && head.clusters() == model->cluster_head->options.clusters()) {
     copy_parameters(*model->cluster_head, *trained.head);
-  } else {
+  } else if (!keep_network) {
     context.replace_cluster_head(trained.head);
   }
   WholeStageResult out;
@@ -310,7 +366,8 @@ WholeStageResult NeighbourStage::run(StageContext& context) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   log_info(c10::str(
-      "neighbour stage: kept head ", chosen, " of ", o.heads(),
+      "neighbour stage: ", keep_network ? "best of the heads: head " : "kept head ", chosen, " of ",
+      o.heads(),
       trials.size() > 1 ? c10::str(" (", neighbour_space_name(trials[kept].space), " neighbours)")
                         : std::string(),
       " (", head_choice_name(o.keep()),

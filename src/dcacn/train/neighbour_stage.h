@@ -6,6 +6,11 @@
 // lowest-loss one) replaces the network's cluster head.
 // space=auto tries pixels, features and both, and keeps the heads of the space whose clusters
 // the neighbours of all three fit best (neighbour_fit, averaged).
+// own=on lets the network's own cluster head compete: the stage keeps it, and changes nothing,
+// when its clusters fit the neighbours of pixels and of features (those two at least, every
+// space tried besides: neighbour_fit, averaged) better than the kept heads' clusters do. A
+// network trained on neighbour views can cluster better than heads on its frozen features
+// (bench/results/fmnist_quality.md: 0.758 against 0.738).
 // With a --k-range, the number of clusters is estimated first (--k-criterion: stability, on the
 // features, cluster/k_estimation.h; or heads, on a sample with its neighbours mined among it,
 // train/heads_k_estimation.h) and the heads have that many outputs. A whole stage: it runs
@@ -47,6 +52,8 @@ struct NeighbourStageOptions {
   TORCH_ARG(int64_t, min_k) = 0;
   TORCH_ARG(int64_t, max_k) = 0;
   TORCH_ARG(KCriterion, k_criterion) = KCriterion::kStability;
+  /// The network's own cluster head competes with the heads (own=on; not with a --k-range).
+  TORCH_ARG(bool, own) = false;
 };
 
 /// Whether the heads, `done` of `all` passes taken, take another inside a run's time budget:
