@@ -135,8 +135,8 @@ std::vector<NeighbourSpace> candidate_spaces(NeighbourSpace space) {
 // The spaces whose neighbours judge the network's own head against the heads (own=on): those
 // tried, and pixels and features where they were not.
 std::vector<NeighbourSpace> judging_spaces(const NeighbourStageOptions& o) {
-  std::vector<NeighbourSpace> spaces = candidate_spaces(o.space());
   if (!o.own()) return {};
+  std::vector<NeighbourSpace> spaces = candidate_spaces(o.space());
   for (NeighbourSpace s : {NeighbourSpace::kPixels, NeighbourSpace::kFeatures}) {
     if (std::find(spaces.begin(), spaces.end(), s) == spaces.end()) spaces.push_back(s);
   }
@@ -195,6 +195,36 @@ size_t choose_space(std::vector<SpaceTrial>& trials, StageContext& context) {
   }
   context.write_run_file(kNeighbourSpaceFile, csv);
   return best;
+}
+
+// own=on: whether the network's own cluster head fits the judging spaces' neighbours (those
+// the trials mined, the others mined now) better than the kept heads' `head` does; logged.
+bool network_fits_better(StageContext& context, const NeighbourStageOptions& o,
+                         const std::vector<SpaceTrial>& trials, ClusterHead& head,
+                         const torch::Tensor& features) {
+  const std::vector<NeighbourSpace> judges = judging_spaces(o);
+  std::vector<torch::Tensor> graphs;
+  for (NeighbourSpace space : judges) {
+    auto trial = std::find_if(trials.begin(), trials.end(),
+                              [&](const SpaceTrial& t) { return t.space == space; });
+    graphs.push_back(trial != trials.end()
+                         ? trial->neighbours
+                         : mine_neighbours(context, space, o.k(), o.whiten(), "neighbour stage"));
+  }
+  context.finish_progress();
+  torch::NoGradGuard no_grad;
+  std::string network_detail, heads_detail;
+  const double network_fit =
+      mean_fit(context.model()->cluster_head->forward(features).argmax(1).cpu(), graphs,
+               &network_detail, judges);
+  const double heads_fit =
+      mean_fit(head->forward(features).argmax(1).cpu(), graphs, &heads_detail, judges);
+  const bool better = network_fit > heads_fit;
+  log_info(c10::str("neighbour stage: own=on: the network's clusters fit the neighbours of ",
+                    network_detail, " (mean ", fixed(network_fit, 4), "), the heads' ",
+                    heads_detail, " (mean ", fixed(heads_fit, 4), "): kept ",
+                    better ? "the network's own head" : "the heads'"));
+  return better;
 }
 
 }  // namespace
@@ -317,32 +347,8 @@ WholeStageResult NeighbourStage::run(StageContext& context) {
   }
   const size_t kept = trials.size() == 1 ? 0 : choose_space(trials, context);
   NeighbourHeadResult& trained = trials[kept].trained;
-  bool keep_network = false;
-  if (options_.own()) {
-    // The yardstick: every space's neighbours, mined where no trial mined them.
-    const std::vector<NeighbourSpace> judges = judging_spaces(options_);
-    std::vector<torch::Tensor> graphs;
-    for (NeighbourSpace space : judges) {
-      auto trial = std::find_if(trials.begin(), trials.end(),
-                                [&](const SpaceTrial& t) { return t.space == space; });
-      graphs.push_back(trial != trials.end()
-                           ? trial->neighbours
-                           : mine_neighbours(context, space, options_.k(), options_.whiten(),
-                                             "neighbour stage"));
-    }
-    context.finish_progress();
-    torch::NoGradGuard no_grad;
-    std::string network_detail, heads_detail;
-    const double network_fit = mean_fit(model->cluster_head->forward(features).argmax(1).cpu(),
-                                        graphs, &network_detail, judges);
-    const double heads_fit =
-        mean_fit(trained.head->forward(features).argmax(1).cpu(), graphs, &heads_detail, judges);
-    keep_network = network_fit > heads_fit;
-    log_info(c10::str("neighbour stage: own=on: the network's clusters fit the neighbours of ",
-                      network_detail, " (mean ", fixed(network_fit, 4), "), the heads' ",
-                      heads_detail, " (mean ", fixed(heads_fit, 4), "): kept ",
-                      keep_network ? "the network's own head" : "the heads'"));
-  }
+  const bool keep_network =
+      options_.own() && network_fits_better(context, options_, trials, trained.head, features);
   if (!keep_network && head.clusters() == model->cluster_head->options.clusters()) {
     copy_parameters(*model->cluster_head, *trained.head);
   } else if (!keep_network) {
