@@ -33,6 +33,11 @@ LABELS = {
                            "(neighbours:space=features:own=on: the clusters that fit the pixel "
                            "and feature neighbours better are kept); every stage inside the "
                            "budget",
+    "pipeline-nviews-remine": "dcacn fmnist-cpu with neighbour views re-mined halfway: half the "
+                              "budget with pixel neighbours, then the rest with neighbours mined "
+                              "in the pixels and the features side by side (contrastive:"
+                              "neighbours=1:space=both), then the neighbour stage as in "
+                              "pipeline-nviews-own; every stage inside the budget",
     "pipeline-resnet18": "dcacn fmnist-cpu's pipeline as the README runs it (third version) on "
                          "ResNet-18 + CBAM (--arch resnet18, half the FLOPs of ResNet-34)",
     "pipeline-progressive": "dcacn fmnist-cpu's pipeline with progressive resizing: every view "
@@ -392,7 +397,7 @@ def main():
         if not section and old:
             section = old_section(heading)
         lines += section
-    curved = ("pipeline-progressive", "pipeline-resnet18", "pipeline-nviews", "pipeline-nviews-features", "pipeline-nviews-own", "pipeline-whitened", "pipeline", "pipeline-scan", "dcacn", "dcacn-60min", "no-neighbours", "feature-neighbours", "garment-neighbours", "python-reference", "earlier-preset", "tune-4local", "long-lr-1e-3-seed1",
+    curved = ("pipeline-progressive", "pipeline-resnet18", "pipeline-nviews", "pipeline-nviews-features", "pipeline-nviews-own", "pipeline-nviews-remine", "pipeline-whitened", "pipeline", "pipeline-scan", "dcacn", "dcacn-60min", "no-neighbours", "feature-neighbours", "garment-neighbours", "python-reference", "earlier-preset", "tune-4local", "long-lr-1e-3-seed1",
               "garment-views", "selflabel", "garment-selflabel")
     for name, variant, seed in found:
         curve = os.path.join(work, name, "metrics.csv")

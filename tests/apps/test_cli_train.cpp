@@ -66,7 +66,9 @@ TEST_F(CliTrainTest, HelpWithAPresetShowsThePresetsValues) {
   EXPECT_NE(r.output.find("--width INT=16"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("--views TEXT=2x28@0.2-1,4x14@0.05-0.5"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("--time-budget FLOAT=30"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("--stages TEXT=contrastive:share=1,neighbours"), std::string::npos)
+  EXPECT_NE(r.output.find(
+                "--stages TEXT=contrastive:share=1:neighbours=1,neighbours:space=features:own=on"),
+            std::string::npos)
       << r.output;
   EXPECT_NE(r.output.find("--eval-every-minutes FLOAT=1"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("--eval-images INT=5000"), std::string::npos) << r.output;
@@ -113,7 +115,9 @@ TEST_F(CliTrainTest, ThePresetsPipelineRunsInsideTheBudgetUnlessFlagsDescribeAno
   const CliRun whole = run_cli(args + path("whole") + " --time-budget 0.02");
   ASSERT_EQ(whole.status, 0) << whole.output;
   EXPECT_NE(
-      read_text(path("whole/config.json")).find("\"stages\": \"contrastive:share=1,neighbours\""),
+      read_text(path("whole/config.json"))
+          .find(
+              "\"stages\": \"contrastive:share=1:neighbours=1,neighbours:space=features:own=on\""),
       std::string::npos);
   EXPECT_NE(whole.output.find("time budget: 0.02 min for the whole run"), std::string::npos)
       << whole.output;

@@ -170,6 +170,18 @@ TEST(Pipeline, ThePresetsPipelineFitsItsBudget) {
   EXPECT_EQ(p[0]->kind(), StageKind::kContrastive);
   EXPECT_EQ(p[1]->kind(), StageKind::kNeighbours);
   EXPECT_DOUBLE_EQ(p[0]->budget().limit_minutes(), 30);  // until the run's budget says stop
+  // Neighbour views from the pixels, then heads on the features' neighbours, with the network's
+  // own head competing.
+  EXPECT_NE(p[0]->describe().find(":neighbours=1:space=pixels"), std::string::npos)
+      << p[0]->describe();
+  EXPECT_NE(p[1]->describe().find("neighbours:space=features"), std::string::npos)
+      << p[1]->describe();
+  EXPECT_NE(p[1]->describe().find(":own=on"), std::string::npos) << p[1]->describe();
+  // own=on needs the network's K: with --k-range the error says what to give instead.
+  TrainConfig ranged = c;
+  ranged.k_range = "2-12";
+  expect_error_containing([&] { build_pipeline(ranged); },
+                          {"--k-range 2-12", "--stages without own=on"});
 }
 
 TEST(Pipeline, NumbersAreWrittenExactly) {

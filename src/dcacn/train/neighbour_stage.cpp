@@ -40,7 +40,8 @@ NeighbourStageOptions neighbour_stage_options(StageSettings& s, const TrainConfi
     DCACN_CHECK(!o.own(),
                 "--stages: neighbours own=on needs the network's number of clusters; "
                 "it cannot be used with --k-range ",
-                c.k_range);
+                c.k_range, " (give --stages without own=on, e.g. --stages ",
+                "contrastive:share=1:neighbours=1,neighbours:space=features)");
   }
   const NeighbourHeadOptions& h = o.heads();
   DCACN_CHECK(o.k() >= 1 && h.heads() >= 1 && h.epochs() >= 1,
