@@ -44,6 +44,8 @@ TEST_F(FolderPresetTest, SettingsFollowTheImages) {
   EXPECT_EQ(c.k_range, "2-30");
   EXPECT_EQ(c.clusters, 30);  // over-clustering until K is estimated
   EXPECT_EQ(c.neighbour_k, 16);
+  // Neighbour views, then the neighbour stage (which estimates K).
+  EXPECT_EQ(c.stages, "contrastive:share=1:neighbours=1,neighbours");
   o.clusters = 4;
   const TrainConfig fixed = folder_preset(s, o);
   EXPECT_EQ(fixed.clusters, 4);
