@@ -109,8 +109,9 @@ TrainConfig folder_preset(const FolderSurvey& s, const FolderPresetOptions& o, s
   // Neighbour views (every image's second global view is of one of its whitened pixel
   // neighbours), then the neighbour stage, which estimates K under --k auto. The views also make
   // the features that K is read from: at 5 minutes on four Fashion-MNIST folders the estimate
-  // was exact on 2 and within one on 3, against none without them, the same day
-  // (bench/results/k_estimation.md). fmnist-cpu's own=on is left out: it needs K.
+  // was exact on 2 and within one on 3, against none without them, the same day; on the 10,000
+  // test images (10 minutes) it chose 13 (bench/results/k_estimation.md). fmnist-cpu's own=on
+  // is left out: it needs K.
   c.stages = "contrastive:share=1:neighbours=1,neighbours";
   c.neighbour_space = "pixels";
   c.neighbour_k = std::min<int64_t>(20, s.images / 4);
