@@ -38,6 +38,10 @@ LABELS = {
                               "in the pixels and the features side by side (contrastive:"
                               "neighbours=1:space=both), then the neighbour stage as in "
                               "pipeline-nviews-own; every stage inside the budget",
+    "pipeline-nviews-cosine": "dcacn fmnist-cpu (neighbour views, then the neighbour stage on "
+                              "the features with own=on) with the contrastive stage's learning "
+                              "rate decayed to zero over the budget on the cosine schedule "
+                              "(contrastive:...:schedule=cosine); every stage inside the budget",
     "pipeline-resnet18": "dcacn fmnist-cpu's pipeline as the README runs it (third version) on "
                          "ResNet-18 + CBAM (--arch resnet18, half the FLOPs of ResNet-34)",
     "pipeline-progressive": "dcacn fmnist-cpu's pipeline with progressive resizing: every view "
@@ -397,7 +401,7 @@ def main():
         if not section and old:
             section = old_section(heading)
         lines += section
-    curved = ("pipeline-progressive", "pipeline-resnet18", "pipeline-nviews", "pipeline-nviews-features", "pipeline-nviews-own", "pipeline-nviews-remine", "pipeline-whitened", "pipeline", "pipeline-scan", "dcacn", "dcacn-60min", "no-neighbours", "feature-neighbours", "garment-neighbours", "python-reference", "earlier-preset", "tune-4local", "long-lr-1e-3-seed1",
+    curved = ("pipeline-progressive", "pipeline-resnet18", "pipeline-nviews", "pipeline-nviews-features", "pipeline-nviews-own", "pipeline-nviews-remine", "pipeline-nviews-cosine", "pipeline-whitened", "pipeline", "pipeline-scan", "dcacn", "dcacn-60min", "no-neighbours", "feature-neighbours", "garment-neighbours", "python-reference", "earlier-preset", "tune-4local", "long-lr-1e-3-seed1",
               "garment-views", "selflabel", "garment-selflabel")
     for name, variant, seed in found:
         curve = os.path.join(work, name, "metrics.csv")

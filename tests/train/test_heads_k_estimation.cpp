@@ -51,6 +51,19 @@ TEST(HeadsKEstimation, FindsTheNumberOfGroupsTheNeighboursJoin) {
   }
 }
 
+TEST(HeadsKEstimation, FindsTheGroupsWithBf16Products) {
+  // The neighbour stage gives the criterion's heads bf16 products where the run's precision is
+  // bf16, as its own heads have: the same groups must come out.
+  for (int64_t groups : {3, 5}) {
+    const Groups g = groups_on_sphere(groups, 120, 20 + groups, 0.4);
+    HeadsKEstimationOptions o = small_options(8);
+    o.heads().bf16(true);
+    const KEstimate e = estimate_clusters_by_heads(g.features, g.graph, o);
+    EXPECT_EQ(e.chosen, groups) << e.summary() << "\n" << e.csv();
+    EXPECT_GT(e.stability[static_cast<size_t>(groups - 2)], 0.95);
+  }
+}
+
 TEST(HeadsKEstimation, FollowsTheGraphNotTheFeatures) {
   // The features hold six groups; the graph joins them in pairs (each row's neighbours are
   // random rows of its pair of groups): the neighbours support three clusters.

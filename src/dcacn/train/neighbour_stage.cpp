@@ -88,7 +88,9 @@ KEstimationOptions k_estimation_options(const NeighbourStageOptions& o, uint64_t
 
 HeadsKEstimationOptions heads_k_options(const NeighbourStageOptions& o, uint64_t seed) {
   HeadsKEstimationOptions h;
-  h.heads().lr(o.heads().lr()).entropy_weight(o.heads().entropy_weight());
+  // bf16 products where the stage's own heads have them (the run's precision is bf16): half
+  // the criterion's time on a CPU with native bf16 products (bench/results/k_estimation.md).
+  h.heads().lr(o.heads().lr()).entropy_weight(o.heads().entropy_weight()).bf16(o.heads().bf16());
   return h.min_k(o.min_k()).max_k(o.max_k()).seed(seed);
 }
 
