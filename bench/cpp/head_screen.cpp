@@ -75,7 +75,8 @@ int main(int argc, char** argv) {
             torch::NoGradGuard no_grad;
             const torch::Tensor predicted = r.head->forward(out.features).argmax(1);
             const ClusteringScores sc = score_clustering(data.labels, predicted);
-            nlohmann::json row = {{"space", space},
+            nlohmann::json row = {{"run", run},
+                                  {"space", space},
                                   {"k", k},
                                   {"purity", purity},
                                   {"entropy", w},

@@ -36,32 +36,24 @@ TEST(HeadsKEstimation, FindsTheNumberOfGroupsTheNeighboursJoin) {
   // G - 1 directions, and its own cuts are reproducible enough to blur K = G and G + 1 (tight
   // groups of 6 chose 7 or 8 here, the heads' agreement 1.0 at 6-8: past G they leave clusters
   // empty).
-  for (int64_t groups : {3, 5}) {
-    const Groups g = groups_on_sphere(groups, 120, 20 + groups, 0.4);
-    const KEstimate e = estimate_clusters_by_heads(g.features, g.graph, small_options(8));
-    EXPECT_EQ(e.chosen, groups) << e.summary() << "\n" << e.csv();
-    EXPECT_EQ(e.method, KCriterion::kHeads);
-    ASSERT_EQ(e.ks.size(), 7u);
-    const size_t at = static_cast<size_t>(groups - 2);
-    // Every head finds the groups; on the Gaussian reference the heads cut it differently.
-    EXPECT_GT(e.stability[at], 0.95);
-    EXPECT_LT(e.reference[at], e.stability[at] - 0.1);
-    EXPECT_DOUBLE_EQ(e.criterion[at], e.stability[at] - e.reference[at]);
-    for (double se : e.spread) EXPECT_GE(se, 0.0);
-  }
-}
-
-TEST(HeadsKEstimation, FindsTheGroupsWithBf16Products) {
-  // The neighbour stage gives the criterion's heads bf16 products where the run's precision is
-  // bf16, as its own heads have: the same groups must come out.
-  for (int64_t groups : {3, 5}) {
-    const Groups g = groups_on_sphere(groups, 120, 20 + groups, 0.4);
-    HeadsKEstimationOptions o = small_options(8);
-    o.heads().bf16(true);
-    const KEstimate e = estimate_clusters_by_heads(g.features, g.graph, o);
-    EXPECT_EQ(e.chosen, groups) << e.summary() << "\n" << e.csv();
-    EXPECT_GT(e.stability[static_cast<size_t>(groups - 2)], 0.95);
-  }
+  // With bf16 products too: the neighbour stage gives the criterion's heads those where the
+  // run's precision is bf16, as its own heads have.
+  for (bool bf16 : {false, true})
+    for (int64_t groups : {3, 5}) {
+      const Groups g = groups_on_sphere(groups, 120, 20 + groups, 0.4);
+      HeadsKEstimationOptions o = small_options(8);
+      o.heads().bf16(bf16);
+      const KEstimate e = estimate_clusters_by_heads(g.features, g.graph, o);
+      EXPECT_EQ(e.chosen, groups) << (bf16 ? "bf16 " : "") << e.summary() << "\n" << e.csv();
+      EXPECT_EQ(e.method, KCriterion::kHeads);
+      ASSERT_EQ(e.ks.size(), 7u);
+      const size_t at = static_cast<size_t>(groups - 2);
+      // Every head finds the groups; on the Gaussian reference the heads cut it differently.
+      EXPECT_GT(e.stability[at], 0.95);
+      EXPECT_LT(e.reference[at], e.stability[at] - 0.1);
+      EXPECT_DOUBLE_EQ(e.criterion[at], e.stability[at] - e.reference[at]);
+      for (double se : e.spread) EXPECT_GE(se, 0.0);
+    }
 }
 
 TEST(HeadsKEstimation, FollowsTheGraphNotTheFeatures) {
