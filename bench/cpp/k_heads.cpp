@@ -1,7 +1,7 @@
 // The heads' K criterion (train/heads_k_estimation.h) on a trained run's features, as the
 // neighbour stage computes it, for several sample sizes: for each --rows M, M random images
 // (the seed's draw), their pixel neighbours mined among them, the stage's heads (or --batch),
-// and the K chosen, the K of the largest criterion and the seconds. The
+// and the K chosen, the K of the largest criterion, the seconds and the run's estimate of them. The
 // folder's labels give the true K for the table only. Prints one JSON object per line.
 // With --input pixels the heads are trained on the rows' whitened pixel components instead of
 // the run's features; without --run, on Fashion-MNIST (or --fmnist-classes of it) directly.
@@ -108,6 +108,9 @@ int main(int argc, char** argv) {
     // The stage's batch (512) unless --batch gives one.
     o.heads().heads(heads).epochs(passes).batch_size(batch > 0 ? batch : o.heads().batch_size());
     o.heads().bf16(bf16);
+    // What a run reserves for the criterion (the neighbour stage's estimate), beside its time.
+    const double estimated =
+        heads_k_estimation_seconds(o, m, sample.size(1), std::min(k, m - 1), torch::kCPU);
     const KEstimate e = estimate_clusters_by_heads(sample, graph, o);
     nlohmann::json line = {{"run", run},
                            {"images", n},
@@ -123,6 +126,7 @@ int main(int argc, char** argv) {
                            {"chosen", e.chosen},
                            {"best", e.best},
                            {"seconds", e.seconds},
+                           {"estimated_seconds", estimated},
                            {"criterion", e.criterion},
                            {"standard_error", e.spread}};
     std::cout << line.dump() << std::endl;

@@ -65,8 +65,9 @@ KEstimate estimate_clusters_by_heads(const torch::Tensor& features, const torch:
                                      const HeadsKProgress& progress = nullptr);
 
 /// The seconds estimate_clusters_by_heads is expected to take on `m` rows of width `dim` with
-/// `k` neighbours each on `device`: one set of heads at the range's largest K timed
-/// (neighbour_heads_seconds), times the sets in all. The two neighbour searches among the rows
+/// `k` neighbours each on `device`: one set of heads timed at each end of the range
+/// (neighbour_heads_seconds), its cost taken as linear in K between them, times the sets per K
+/// (2 x draws: the data's and the reference's). The two neighbour searches among the rows
 /// (the sample's and the reference's) are left out: about a second each for 10,000 rows,
 /// against 2-3 minutes of heads.
 double heads_k_estimation_seconds(const HeadsKEstimationOptions& options, int64_t m, int64_t dim,
