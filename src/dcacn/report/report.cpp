@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <vector>
 
 #include "dcacn/metrics/cluster_analysis.h"
 #include "dcacn/report/figures.h"
@@ -85,18 +86,24 @@ double estimate_report_seconds(const ReportOptions& o, int64_t images, int64_t f
   if (m < 10) return kReportFigureSeconds;  // tsne_section draws nothing then
   at::Generator gen = at::detail::createCPUGenerator(o.seed);
   const torch::Tensor x = torch::randn({m, feature_dim}, gen);
+  // One short t-SNE, its iterations timed apart from its setup (PCA, distances, the bandwidths'
+  // bisection) by the clock at its progress calls: iterations 50 to 100 give an iteration's
+  // cost, and what came before the 50th less 50 of those the setup's. (Timing the setup alone
+  // and subtracting it from a 25-iteration run's time scaled the difference of two noisy
+  // timings by 40: on 2 cores here that estimated 7-35 s for reports that took 7-13.)
   TSNEOptions t;
   t.seed = o.seed;
-  auto seconds_for = [&](int64_t iterations) {
-    t.iterations = iterations;
-    t.exaggeration_iterations = iterations;  // no effect on the cost of an iteration
-    const auto start = std::chrono::steady_clock::now();
-    tsne(x, t);
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
-  constexpr int64_t kTimed = 25;
-  const double setup = seconds_for(0);
-  const double per_iteration = std::max(0.0, seconds_for(kTimed) - setup) / kTimed;
+  t.iterations = 100;
+  t.exaggeration_iterations = 100;  // no effect on the cost of an iteration
+  using Clock = std::chrono::steady_clock;
+  std::vector<Clock::time_point> marks;
+  const auto start = Clock::now();
+  tsne(x, t, [&](int64_t, double) { marks.push_back(Clock::now()); });
+  TORCH_CHECK(marks.size() == 2, "estimate_report_seconds: expected 2 progress calls, got ",
+              marks.size());
+  const double per_iteration = std::chrono::duration<double>(marks[1] - marks[0]).count() / 50;
+  const double setup =
+      std::max(0.0, std::chrono::duration<double>(marks[0] - start).count() - 50 * per_iteration);
   return kReportFigureSeconds + setup + per_iteration * static_cast<double>(o.tsne_iterations);
 }
 

@@ -49,8 +49,8 @@ constexpr double kReportFigureSeconds = 6.0;
 
 /// What make_report is expected to take for `images` images with `feature_dim` features, for a
 /// caller that must fit it in a time budget (`cluster`): its t-SNE timed on random points of the
-/// same shape (the setup and a few iterations, the rest scaled; t-SNE's cost does not depend on
-/// the values), plus kReportFigureSeconds. Takes about twice the t-SNE's setup.
+/// same shape (its setup, and iterations 50-100 timed apart, the rest scaled; t-SNE's cost does
+/// not depend on the values), plus kReportFigureSeconds. Takes the setup and 100 iterations.
 double estimate_report_seconds(const ReportOptions& options, int64_t images, int64_t feature_dim);
 
 }  // namespace dcacn
