@@ -5,8 +5,10 @@
 
 #include "commands.h"
 #include "common.h"
+#include "dcacn/util/allocator.h"
 
 int main(int argc, char** argv) {
+  dcacn::tune_allocator();  // before the first tensor (util/allocator.h)
   dcacn::cli::set_program_arguments(argc, argv);
   CLI::App app{"dcacn: deep clustering of unlabelled images (DCACN) and baselines"};
   app.require_subcommand(1);
