@@ -88,9 +88,11 @@ double estimate_report_seconds(const ReportOptions& o, int64_t images, int64_t f
   const torch::Tensor x = torch::randn({m, feature_dim}, gen);
   // One short t-SNE, its iterations timed apart from its setup (PCA, distances, the bandwidths'
   // bisection) by the clock at its progress calls: iterations 50 to 100 give an iteration's
-  // cost, and what came before the 50th less 50 of those the setup's. (Timing the setup alone
-  // and subtracting it from a 25-iteration run's time scaled the difference of two noisy
-  // timings by 40: on 2 cores here that estimated 7-35 s for reports that took 7-13.)
+  // cost, and what came before the 50th less 50 of those the setup's (not the difference of a
+  // 25-iteration run's time and the setup's, scaled by 40). The estimate runs first thing in a
+  // fresh process: with glibc's default malloc its iterations faulted their pages in afresh
+  // and ran 4x slower than the report's (7-35 s estimated for reports of 7-13 s in `cluster`);
+  // util/allocator.h's settings remove that.
   TSNEOptions t;
   t.seed = o.seed;
   t.iterations = 100;
