@@ -16,20 +16,21 @@ long minor_faults() {
   return usage.ru_minflt;
 }
 
-TEST(Allocator, DCACN_MALLOC_TUNING_0_LeavesTheDefaults) {
-  ASSERT_EQ(setenv("DCACN_MALLOC_TUNING", "0", 1), 0);
-  const AllocatorTuning t = tune_allocator();
-  unsetenv("DCACN_MALLOC_TUNING");
-  EXPECT_FALSE(t.applied);
-  EXPECT_NE(t.what.find("DCACN_MALLOC_TUNING=0"), std::string::npos) << t.what;
-}
-
-TEST(Allocator, TheUsersOwnMallocSettingsAreLeftAlone) {
-  ASSERT_EQ(setenv("MALLOC_TRIM_THRESHOLD_", "1000000", 1), 0);
-  const AllocatorTuning t = tune_allocator();
-  unsetenv("MALLOC_TRIM_THRESHOLD_");
-  EXPECT_FALSE(t.applied);
-  EXPECT_NE(t.what.find("environment"), std::string::npos) << t.what;
+// DCACN_MALLOC_TUNING=0, and the user's own glibc malloc settings, leave glibc's defaults.
+TEST(Allocator, TheEnvironmentCanKeepGlibcsDefaults) {
+  struct Case {
+    const char *variable, *value, *said;
+  };
+  for (const Case& c : {Case{"DCACN_MALLOC_TUNING", "0", "DCACN_MALLOC_TUNING=0"},
+                        Case{"MALLOC_TRIM_THRESHOLD_", "1000000", "environment"},
+                        Case{"MALLOC_MMAP_THRESHOLD_", "1000000", "environment"},
+                        Case{"GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1", "environment"}}) {
+    ASSERT_EQ(setenv(c.variable, c.value, 1), 0);
+    const AllocatorTuning t = tune_allocator();
+    unsetenv(c.variable);
+    EXPECT_FALSE(t.applied) << c.variable;
+    EXPECT_NE(t.what.find(c.said), std::string::npos) << c.variable << ": " << t.what;
+  }
 }
 
 #if defined(__GLIBC__)
