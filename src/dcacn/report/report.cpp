@@ -91,8 +91,9 @@ double estimate_report_seconds(const ReportOptions& o, int64_t images, int64_t f
   // cost, and what came before the 50th less 50 of those the setup's (not the difference of a
   // 25-iteration run's time and the setup's, scaled by 40). The estimate runs first thing in a
   // fresh process: with glibc's default malloc its iterations faulted their pages in afresh
-  // and ran 4x slower than the report's (7-35 s estimated for reports of 7-13 s in `cluster`);
-  // util/allocator.h's settings remove that.
+  // and ran 4x slower than in a second call (31 s estimated, then 7; 7 s with the settings of
+  // util/allocator.h, which `dcacn` makes). It still errs by the machine's speed between the
+  // run's start and its end (2026-12-05: 13-23 s estimated, 7-10 s taken).
   TSNEOptions t;
   t.seed = o.seed;
   t.iterations = 100;
