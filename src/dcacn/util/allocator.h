@@ -7,8 +7,8 @@
 // their pages are returned and faulted in afresh, zeroed by the kernel, at every step. On
 // Fashion-MNIST's preset (2 cores, AMD EPYC, 60 steps) that was 3.4 million minor page faults
 // and 6.9 s of system time, against 0.25 million and 1.0 s with the settings below
-// (bench/results/allocator.md); and the first t-SNE of a fresh process ran 4x slower than
-// the next, which made `cluster` reserve 5x its report's time.
+// (bench/results/allocator.md); and the first t-SNE of a fresh process, which `cluster` times
+// to reserve its report's time, ran 4x slower than the next.
 
 #include <string>
 
