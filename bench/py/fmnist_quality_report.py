@@ -38,6 +38,10 @@ LABELS = {
                               "in the pixels and the features side by side (contrastive:"
                               "neighbours=1:space=both), then the neighbour stage as in "
                               "pipeline-nviews-own; every stage inside the budget",
+    "pipeline-nviews-ema": "dcacn fmnist-cpu (neighbour views, then the neighbour stage on the "
+                           "features with own=on) with the contrastive stage's weights averaged "
+                           "(contrastive:...:ema=0.999: the exponential moving average takes the "
+                           "network's place when the stage ends); every stage inside the budget",
     "pipeline-nviews-cosine": "dcacn fmnist-cpu (neighbour views, then the neighbour stage on "
                               "the features with own=on) with the contrastive stage's learning "
                               "rate decayed to zero over the budget on the cosine schedule "

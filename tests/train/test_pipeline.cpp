@@ -83,6 +83,14 @@ TEST(Pipeline, StagesAreParsedInOrderWithTheirOwnSettings) {
   EXPECT_EQ(resized.describe(),
             "contrastive:steps=4:lr=0.0003:schedule=constant:early_size=0.7:early_share=0.5");
   EXPECT_EQ(pipeline_text(build_pipeline(with_stages(resized.describe()))), resized.describe());
+  // Weight averaging: written only when on.
+  const Pipeline ema = build_pipeline(with_stages("contrastive:steps=4:ema=0.999"));
+  const auto& averaged = dynamic_cast<const ContrastiveStage&>(*ema[0]);
+  EXPECT_DOUBLE_EQ(averaged.options().ema(), 0.999);
+  EXPECT_TRUE(averaged.end_replaces_network());
+  EXPECT_FALSE(resized.end_replaces_network());
+  EXPECT_EQ(averaged.describe(), "contrastive:steps=4:lr=0.0003:schedule=constant:ema=0.999");
+  EXPECT_EQ(pipeline_text(build_pipeline(with_stages(averaged.describe()))), averaged.describe());
   // A stage's settings without its budget.
   EXPECT_EQ(stage_settings(*p[3]), "contrastive:lr=0.0003:schedule=constant");
 }
@@ -112,6 +120,8 @@ TEST(Pipeline, BadTextIsRefusedNamingTheStageAndTheSetting) {
   refused("contrastive:10m:early_size=0:early_share=0.5", {"early_size", "(0, 1]", "0"});
   refused("contrastive:10m:early_size=1.5", {"early_size", "1.5"});
   refused("contrastive:10m:early_size=0.7:early_share=1", {"early_share", "[0, 1)"});
+  refused("contrastive:10m:ema=1", {"contrastive ema", "(0, 1)", "1"});
+  refused("contrastive:10m:ema=-0.5", {"contrastive ema", "-0.5"});
 }
 
 TEST(Pipeline, NeighbourViewsAreDrawnForTheirShareFromTheSeedAndStep) {

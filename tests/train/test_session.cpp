@@ -293,6 +293,55 @@ TEST_F(SessionTest, ContrastiveNeighbourViewsResumeBitIdenticallyAndChangeTheTra
   EXPECT_TRUE(load_checkpoint(path("plain/checkpoints/last.pt")).stage_state.empty());
 }
 
+// Weight averaging: the network after the stage is the average of the weights after every step
+// (decays (1 + u) / (10 + u) up to 0.9 here), scored in a row of its own after the network as
+// trained; the training itself is the plain run's, and a run stopped inside the stage resumes
+// bit-identically.
+TEST_F(SessionTest, TheWeightAverageTakesTheNetworksPlaceAndResumesBitIdentically) {
+  const std::string stages = "contrastive:steps=6:ema=0.9";
+  run_new(tiny(stages), "a");
+  run_new(tiny("contrastive:steps=6"), "plain");
+  run_new(tiny(stages), "b", 5);
+  const Checkpoint at = load_checkpoint(path("b/checkpoints/last.pt"));
+  ASSERT_FALSE(at.stage_state.empty());
+  EXPECT_EQ(at.stage_state[0].first, "average/updates");
+  EXPECT_EQ(at.stage_state[0].second.item<int64_t>(), 5);  // the weights after steps 0-4
+  // The average after steps 5 and 6, from the checkpoint's and the plain run's weights.
+  const Checkpoint plain = load_checkpoint(path("plain/checkpoints/last.pt"));
+  std::map<std::string, torch::Tensor> expected;
+  for (const auto& [name, tensor] : at.stage_state) {
+    if (name.rfind("average/weights/", 0) == 0) expected[name.substr(16)] = tensor.clone();
+  }
+  ASSERT_EQ(expected.size(), at.model.size());
+  const auto fold = [&](const std::vector<std::pair<std::string, torch::Tensor>>& weights,
+                        double decay) {
+    for (const auto& [name, tensor] : weights) {
+      torch::Tensor& avg = expected.at(name);
+      avg = avg.is_floating_point() ? avg * decay + tensor * (1 - decay) : tensor.clone();
+    }
+  };
+  fold(at.model, 6.0 / 15);
+  fold(plain.model, 7.0 / 16);
+  const Checkpoint a = load_checkpoint(path("a/checkpoints/last.pt"));
+  bool any_differs = false;
+  for (size_t i = 0; i < a.model.size(); ++i) {
+    const auto& [name, tensor] = a.model[i];
+    EXPECT_TRUE(torch::allclose(tensor, expected.at(name), 1e-5, 1e-6)) << name;
+    any_differs = any_differs || !tensor.equal(plain.model[i].second);
+  }
+  EXPECT_TRUE(any_differs);
+  // Two rows at the last step (as trained, then averaged) against the plain run's one.
+  const auto rows = test::read_metrics(path("a/metrics.csv"));
+  const auto plain_rows = test::read_metrics(path("plain/metrics.csv"));
+  ASSERT_EQ(rows.size(), plain_rows.size() + 1);
+  EXPECT_EQ(rows[rows.size() - 1].at("step"), "6");
+  EXPECT_EQ(rows[rows.size() - 2].at("step"), "6");
+  EXPECT_EQ(rows[rows.size() - 2].at("acc"), plain_rows.back().at("acc"));
+  resume("b");
+  expect_same_checkpoints(path("a/checkpoints/last.pt"), path("b/checkpoints/last.pt"));
+  expect_same_rows(path("a/metrics.csv"), path("b/metrics.csv"));
+}
+
 // Progressive resizing: the early steps train exactly as a run whose views are that small (blur
 // off, so that the scaled sigmas do not matter), the later ones at full size, and a run
 // interrupted on either side of the switch resumes bit-identically.

@@ -2,12 +2,15 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <chrono>
+
 #include "dcacn/dist/communicator.h"
 #include "dcacn/run/setup.h"
 #include "dcacn/train/pipeline.h"
 #include "dcacn/train/scan_stage.h"
 #include "dcacn/util/error.h"
 #include "dcacn/util/log.h"
+#include "dcacn/util/progress.h"
 
 namespace dcacn {
 
@@ -22,9 +25,10 @@ ContrastiveStageOptions contrastive_options(StageSettings& s, const TrainConfig&
   o.k(s.integer("k", c.neighbour_k));
   o.early_size(s.number("early_size", o.early_size()));
   o.early_share(s.number("early_share", o.early_share()));
+  o.ema(s.number("ema", o.ema()));
   s.expect_all_used(
       "minutes, share, steps, epochs, lr, schedule, neighbours, space, whiten, k, early_size, "
-      "early_share");
+      "early_share, ema");
   DCACN_CHECK(o.lr() > 0, "--stages: contrastive lr must be positive, got ", o.lr());
   DCACN_CHECK(o.neighbour_share() >= 0 && o.neighbour_share() <= 1,
               "--stages: contrastive neighbours must be a share between 0 and 1, got ",
@@ -40,6 +44,8 @@ ContrastiveStageOptions contrastive_options(StageSettings& s, const TrainConfig&
   DCACN_CHECK(o.early_share() >= 0 && o.early_share() < 1,
               "--stages: contrastive early_share must be a share of the stage in [0, 1), got ",
               o.early_share());
+  DCACN_CHECK(o.ema() == 0 || (o.ema() > 0 && o.ema() < 1),
+              "--stages: contrastive ema must be a decay in (0, 1) (0: off), got ", o.ema());
   return o;
 }
 
@@ -56,6 +62,7 @@ std::string ContrastiveStage::describe() const {
     text += ":early_size=" + exact_number(options_.early_size()) +
             ":early_share=" + exact_number(options_.early_share());
   }
+  if (options_.ema() > 0) text += ":ema=" + exact_number(options_.ema());
   return text;
 }
 
@@ -89,12 +96,27 @@ void ContrastiveStage::begin(StageContext& context) {
                     neighbours_.size(1), " neighbours"));
 }
 
+namespace {
+
+constexpr const char* kAveragePrefix = "average/";
+
+}  // namespace
+
 StageState ContrastiveStage::state() const {
-  if (!neighbours_.defined()) return {};
-  return {{"neighbours", neighbours_}};
+  StageState state;
+  if (neighbours_.defined()) state.emplace_back("neighbours", neighbours_);
+  if (average_ != nullptr) average_->save(state, kAveragePrefix);
+  if (!pending_.empty()) state.insert(state.end(), pending_.begin(), pending_.end());
+  return state;
 }
 
 void ContrastiveStage::restore(const StageState& state, const std::string& source) {
+  if (options_.ema() > 0) {
+    pending_.clear();
+    for (const auto& entry : state) {
+      if (entry.first.rfind(kAveragePrefix, 0) == 0) pending_.push_back(entry);
+    }
+  }
   if (options_.neighbour_share() <= 0) return;
   for (const auto& [name, tensor] : state) {
     if (name == "neighbours") neighbours_ = tensor.to(torch::kInt64);
@@ -109,8 +131,23 @@ torch::Tensor draw_neighbour_rows(int64_t batch, double share, uint64_t seed, in
   return torch::rand({batch}, gen, torch::TensorOptions().dtype(torch::kFloat64)).lt(share);
 }
 
+void ContrastiveStage::update_average(StageContext& context) {
+  if (options_.ema() <= 0) return;
+  if (average_ == nullptr) average_ = std::make_unique<WeightAverage>(options_.ema());
+  if (!pending_.empty()) {
+    average_->restore(pending_, kAveragePrefix, context.device());
+    pending_.clear();
+  }
+  // The weights after the previous step (this call's step has not been taken yet).
+  const auto start = std::chrono::steady_clock::now();
+  average_->update(*context.model());
+  average_seconds_ +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 LossTerms ContrastiveStage::batch_losses(StageContext& context, const torch::Tensor& images,
                                          const torch::Tensor& index) {
+  update_average(context);
   MultiCropAugmenter& augment = context.augment();
   const MultiCropSpec spec =
       early_views(context) ? augment.spec().scaled(options_.early_size()) : augment.spec();
@@ -139,6 +176,21 @@ LossTerms ContrastiveStage::batch_losses(StageContext& context, const torch::Ten
 
 double ContrastiveStage::learning_rate(StageContext& context) const {
   return scheduled_lr(options_.lr(), options_.schedule(), fraction(context));
+}
+
+bool ContrastiveStage::end(StageContext& context) {
+  // A run resumed from the checkpoint written after the average was taken has none left.
+  if (options_.ema() <= 0 || (pending_.empty() && (average_ == nullptr || !average_->started())))
+    return false;
+  update_average(context);  // the last step's weights
+  const int64_t updates = average_->updates();
+  average_->take(*context.model());
+  context.share_statistics();
+  log_info(c10::str("contrastive stage: the average of the weights over ", updates,
+                    " steps takes the network's place (largest decay ",
+                    exact_number(options_.ema()), "; its updates took ", fixed(average_seconds_, 1),
+                    " s in this process)"));
+  return true;
 }
 
 }  // namespace dcacn

@@ -14,11 +14,19 @@
 // the FLOPs of a step), then at full size. The network is fully convolutional, so the same
 // weights take both; the full-size part at the end settles the batch-norm statistics at the
 // resolution the evaluations and predictions use (FixRes).
+//
+// Weight averaging (ema=D, off by default): an exponential moving average of the network's
+// weights is kept beside it (train/weight_average.h, D the largest decay) and put in its place
+// when the stage ends. The network as trained is scored first, so metrics.csv has both at the
+// stage's last step.
+
+#include <memory>
 
 #include "dcacn/run/config.h"
 #include "dcacn/train/neighbour_mining.h"
 #include "dcacn/train/schedule.h"
 #include "dcacn/train/stage.h"
+#include "dcacn/train/weight_average.h"
 
 namespace dcacn {
 
@@ -37,6 +45,8 @@ struct ContrastiveStageOptions {
   /// [0, 1) of the stage's budget (1 or 0: off).
   TORCH_ARG(double, early_size) = 1;
   TORCH_ARG(double, early_share) = 0;
+  /// The weight average's largest decay in (0, 1); 0: no average.
+  TORCH_ARG(double, ema) = 0;
 
  public:
   /// Whether progressive resizing is on.
@@ -45,7 +55,8 @@ struct ContrastiveStageOptions {
 
 /// The options of a `contrastive:...` entry: its settings, the rest from `config` (--lr,
 /// --lr-schedule); neighbours=S, space, whiten=on|off and k for neighbour views (k defaults to
-/// --neighbour-k); early_size=F and early_share=S for progressive resizing.
+/// --neighbour-k); early_size=F and early_share=S for progressive resizing; ema=D for the
+/// weight average.
 ContrastiveStageOptions contrastive_options(StageSettings& settings, const TrainConfig& config);
 
 class ContrastiveStage : public Stage {
@@ -62,6 +73,8 @@ class ContrastiveStage : public Stage {
   LossTerms batch_losses(StageContext& context, const torch::Tensor& images,
                          const torch::Tensor& index) override;
   double learning_rate(StageContext& context) const override;
+  bool end(StageContext& context) override;
+  bool end_replaces_network() const override { return options_.ema() > 0; }
   std::string progress_name() const override { return "epoch"; }
 
   const ContrastiveStageOptions& options() const { return options_; }
@@ -74,7 +87,13 @@ class ContrastiveStage : public Stage {
 
   ContrastiveStageOptions options_;
   bool full_size_logged_ = false;
+  /// With ema=: the average kept up to date at every step (restored from `pending_` first).
+  void update_average(StageContext& context);
+
   torch::Tensor neighbours_;  // [N, k] int64, CPU; undefined without neighbour views
+  std::unique_ptr<WeightAverage> average_;
+  StageState pending_;          // a checkpoint's average, until the device is known
+  double average_seconds_ = 0;  // spent in its updates, for the log
 };
 
 /// Which images of the global batch `index` [G] get a neighbour's view at step `step`: [G] bool,

@@ -594,14 +594,21 @@ void TrainingSession::show_step(const Stage& stage, const StepLosses& l) {
 }
 
 double TrainingSession::reserve_seconds() {
-  // The current stage's last evaluation, the later stages, and what the caller does after the
+  // The current stage's last evaluations, the later stages, and what the caller does after the
   // run.
-  return eval_estimate() + later_stages_seconds();
+  return end_evaluations_seconds(*stages_[state_.stage_index]) + later_stages_seconds();
+}
+
+double TrainingSession::end_evaluations_seconds(const Stage& stage) {
+  return eval_estimate() * (stage.end_replaces_network() ? 2 : 1);
 }
 
 // Its parts, so that a run that ends early or cuts a stage short shows which estimate erred.
 std::string TrainingSession::reserve_text() {
-  std::string parts = c10::str("its evaluation ", fixed(eval_estimate(), 0), " s");
+  const Stage& stage = *stages_[state_.stage_index];
+  std::string parts =
+      c10::str(stage.end_replaces_network() ? "its evaluations " : "its evaluation ",
+               fixed(end_evaluations_seconds(stage), 0), " s");
   const std::vector<double> later = later_stage_estimates();
   for (size_t i = 0; i < later.size(); ++i) {
     parts += c10::str(", stage ", state_.stage_index + 2 + static_cast<int64_t>(i), " ",
@@ -617,7 +624,7 @@ std::vector<double> TrainingSession::later_stage_estimates() {
   std::vector<double> seconds;
   for (size_t i = state_.stage_index + 1; i < stages_.size(); ++i) {
     Stage& s = *stages_[i];
-    seconds.push_back(s.stepwise() ? eval_estimate() : s.estimate_seconds(*this));
+    seconds.push_back(s.stepwise() ? end_evaluations_seconds(s) : s.estimate_seconds(*this));
   }
   return seconds;
 }

@@ -137,6 +137,8 @@ class TrainingSession : public StageContext {
   /// ends: its final evaluation, the later whole stages' estimates (Stage::estimate_seconds)
   /// and the later stepwise stages' evaluations.
   double reserve_seconds();
+  /// The evaluations at a stepwise stage's end: one, two where its end() replaces the network.
+  double end_evaluations_seconds(const Stage& stage);
   /// The later stages' part of reserve_seconds(), with the time kept for after the run.
   double later_stages_seconds();
   /// Each later stage's estimated seconds (a stepwise one: its final evaluation), in order.

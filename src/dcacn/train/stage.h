@@ -194,9 +194,13 @@ class Stage {
                                  const torch::Tensor& index);
   /// Stepwise: Adam's learning rate for the next step.
   virtual double learning_rate(StageContext& context) const;
-  /// Stepwise: called when the stage has spent its budget; true when the stage undid itself
-  /// (its guard put the network it started from back into the model).
+  /// Stepwise: called when the stage has spent its budget; true when the stage put another
+  /// network into the model (its guard put back the one it started from, or its weight average
+  /// took the network's place).
   virtual bool end(StageContext& context) { return false; }
+  /// Stepwise: whether end() always puts another network in place (scored on every image
+  /// after the network as trained: two evaluations for a run's time budget to keep).
+  virtual bool end_replaces_network() const { return false; }
   /// Stepwise: the progress line's words for the stage and for its second loss term.
   virtual std::string progress_name() const { return stage_kind_name(kind()); }
   virtual std::string second_loss_name() const { return "clus"; }
