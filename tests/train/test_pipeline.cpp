@@ -89,7 +89,9 @@ TEST(Pipeline, StagesAreParsedInOrderWithTheirOwnSettings) {
   EXPECT_DOUBLE_EQ(averaged.options().ema(), 0.999);
   EXPECT_TRUE(averaged.end_replaces_network());
   EXPECT_FALSE(resized.end_replaces_network());
-  EXPECT_EQ(averaged.describe(), "contrastive:steps=4:lr=0.0003:schedule=constant:ema=0.999");
+  EXPECT_DOUBLE_EQ(averaged.options().ema_window(), 0.1);
+  EXPECT_EQ(averaged.describe(),
+            "contrastive:steps=4:lr=0.0003:schedule=constant:ema=0.999:ema_window=0.1");
   EXPECT_EQ(pipeline_text(build_pipeline(with_stages(averaged.describe()))), averaged.describe());
   // A stage's settings without its budget.
   EXPECT_EQ(stage_settings(*p[3]), "contrastive:lr=0.0003:schedule=constant");
@@ -122,6 +124,7 @@ TEST(Pipeline, BadTextIsRefusedNamingTheStageAndTheSetting) {
   refused("contrastive:10m:early_size=0.7:early_share=1", {"early_share", "[0, 1)"});
   refused("contrastive:10m:ema=1", {"contrastive ema", "(0, 1)", "1"});
   refused("contrastive:10m:ema=-0.5", {"contrastive ema", "-0.5"});
+  refused("contrastive:10m:ema=0.9:ema_window=1.5", {"ema_window", "(0, 1]", "1.5"});
 }
 
 TEST(Pipeline, NeighbourViewsAreDrawnForTheirShareFromTheSeedAndStep) {

@@ -29,36 +29,40 @@ void set_weights(TinyNet& net, float value) {
   net->bn->num_batches_tracked.fill_(static_cast<int64_t>(value));
 }
 
-TEST(WeightAverage, TheDecayIsTheRunningMeansThenCappedAtTheLargest) {
-  WeightAverage average(0.95);
+TEST(WeightAverage, TheDecayFollowsTheWindowThenIsCappedAtTheLargest) {
+  WeightAverage average(0.95, 0.1);
   TinyNet net;
   std::vector<double> decays;
   for (int u = 0; u < 200; ++u) {
     decays.push_back(average.next_decay());
     average.update(*net);
   }
-  // (1 + u) / (10 + u): 0.1 at the first update (which copies), 0.5 at the ninth, 0.95 from
-  // u = 170 on.
-  EXPECT_DOUBLE_EQ(decays[0], 0.1);
-  EXPECT_DOUBLE_EQ(decays[8], 0.5);
-  EXPECT_LT(decays[169], 0.95);
-  EXPECT_DOUBLE_EQ(decays[170], 0.95);
+  // (1 + u) / (11 + u): 1/11 at the first update (which copies), 0.5 at the tenth, 0.95 from
+  // u = 189 on.
+  EXPECT_DOUBLE_EQ(decays[0], 1.0 / 11);
+  EXPECT_DOUBLE_EQ(decays[9], 0.5);
+  EXPECT_LT(decays[188], 0.95);
+  EXPECT_DOUBLE_EQ(decays[189], 0.95);
   EXPECT_DOUBLE_EQ(decays[199], 0.95);
   EXPECT_EQ(average.updates(), 200);
+  // A window of a half: (1 + u) / (3 + u).
+  WeightAverage half(0.999, 0.5);
+  half.update(*net);
+  EXPECT_DOUBLE_EQ(half.next_decay(), 2.0 / 4);
 }
 
 TEST(WeightAverage, AveragesFloatingWeightsAndStatisticsAndCopiesCounts) {
   TinyNet net;
-  WeightAverage average(0.999);
-  // Weights 1, then 4, then 10: the first update copies, the second keeps 2/11 of the average,
-  // the third 3/12.
+  WeightAverage average(0.999, 0.1);
+  // Weights 1, then 4, then 10: the first update copies, the second keeps 2/12 of the average,
+  // the third 3/13.
   const std::vector<float> values = {1, 4, 10};
   for (const float v : values) {
     set_weights(net, v);
     average.update(*net);
   }
-  const double two = 2.0 / 11 * 1 + 9.0 / 11 * 4;
-  const double expected = 3.0 / 12 * two + 9.0 / 12 * 10;
+  const double two = 2.0 / 12 * 1 + 10.0 / 12 * 4;
+  const double expected = 3.0 / 13 * two + 10.0 / 13 * 10;
   TinyNet out;
   average.take(*out);
   EXPECT_FALSE(average.started());
@@ -70,12 +74,13 @@ TEST(WeightAverage, AveragesFloatingWeightsAndStatisticsAndCopiesCounts) {
   EXPECT_EQ(out->bn->num_batches_tracked.item<int64_t>(), 10);
   // Nothing left to take.
   expect_error_containing([&] { average.take(*out); }, {"holds no weights"});
-  expect_error_containing([] { WeightAverage bad(1.0); }, {"decay", "(0, 1)", "1"});
+  expect_error_containing([] { WeightAverage bad(1.0, 0.1); }, {"decay", "(0, 1)", "1"});
+  expect_error_containing([] { WeightAverage bad(0.9, 0); }, {"window", "(0, 1]", "0"});
 }
 
 TEST(WeightAverage, ACheckpointsCopyContinuesAsTheOriginal) {
   TinyNet net;
-  WeightAverage a(0.9), b(0.9);
+  WeightAverage a(0.9, 0.1), b(0.9, 0.1);
   set_weights(net, 2);
   a.update(*net);
   set_weights(net, 5);
@@ -99,7 +104,7 @@ TEST(WeightAverage, ACheckpointsCopyContinuesAsTheOriginal) {
     EXPECT_TRUE(tensor.equal(it->second)) << name;
   }
   // Nothing saved: restore leaves it not started.
-  WeightAverage c(0.9);
+  WeightAverage c(0.9, 0.1);
   c.restore({}, "average/", torch::kCPU);
   EXPECT_FALSE(c.started());
 }

@@ -26,9 +26,10 @@ ContrastiveStageOptions contrastive_options(StageSettings& s, const TrainConfig&
   o.early_size(s.number("early_size", o.early_size()));
   o.early_share(s.number("early_share", o.early_share()));
   o.ema(s.number("ema", o.ema()));
+  o.ema_window(s.number("ema_window", o.ema_window()));
   s.expect_all_used(
       "minutes, share, steps, epochs, lr, schedule, neighbours, space, whiten, k, early_size, "
-      "early_share, ema");
+      "early_share, ema, ema_window");
   DCACN_CHECK(o.lr() > 0, "--stages: contrastive lr must be positive, got ", o.lr());
   DCACN_CHECK(o.neighbour_share() >= 0 && o.neighbour_share() <= 1,
               "--stages: contrastive neighbours must be a share between 0 and 1, got ",
@@ -46,6 +47,9 @@ ContrastiveStageOptions contrastive_options(StageSettings& s, const TrainConfig&
               o.early_share());
   DCACN_CHECK(o.ema() == 0 || (o.ema() > 0 && o.ema() < 1),
               "--stages: contrastive ema must be a decay in (0, 1) (0: off), got ", o.ema());
+  DCACN_CHECK(o.ema_window() > 0 && o.ema_window() <= 1,
+              "--stages: contrastive ema_window must be a share of the steps in (0, 1], got ",
+              o.ema_window());
   return o;
 }
 
@@ -62,7 +66,10 @@ std::string ContrastiveStage::describe() const {
     text += ":early_size=" + exact_number(options_.early_size()) +
             ":early_share=" + exact_number(options_.early_share());
   }
-  if (options_.ema() > 0) text += ":ema=" + exact_number(options_.ema());
+  if (options_.ema() > 0) {
+    text += ":ema=" + exact_number(options_.ema()) +
+            ":ema_window=" + exact_number(options_.ema_window());
+  }
   return text;
 }
 
@@ -133,7 +140,8 @@ torch::Tensor draw_neighbour_rows(int64_t batch, double share, uint64_t seed, in
 
 void ContrastiveStage::update_average(StageContext& context) {
   if (options_.ema() <= 0) return;
-  if (average_ == nullptr) average_ = std::make_unique<WeightAverage>(options_.ema());
+  if (average_ == nullptr)
+    average_ = std::make_unique<WeightAverage>(options_.ema(), options_.ema_window());
   if (!pending_.empty()) {
     average_->restore(pending_, kAveragePrefix, context.device());
     pending_.clear();

@@ -16,7 +16,8 @@
 // resolution the evaluations and predictions use (FixRes).
 //
 // Weight averaging (ema=D, off by default): an exponential moving average of the network's
-// weights is kept beside it (train/weight_average.h, D the largest decay) and put in its place
+// weights is kept beside it (train/weight_average.h, D the largest decay, ema_window=W the
+// share of the steps it remembers, 0.1 by default) and put in its place
 // when the stage ends. The network as trained is scored first, so metrics.csv has both at the
 // stage's last step.
 
@@ -47,6 +48,8 @@ struct ContrastiveStageOptions {
   TORCH_ARG(double, early_share) = 0;
   /// The weight average's largest decay in (0, 1); 0: no average.
   TORCH_ARG(double, ema) = 0;
+  /// The share (0, 1] of the steps so far that the average remembers (train/weight_average.h).
+  TORCH_ARG(double, ema_window) = 0.1;
 
  public:
   /// Whether progressive resizing is on.
@@ -55,8 +58,8 @@ struct ContrastiveStageOptions {
 
 /// The options of a `contrastive:...` entry: its settings, the rest from `config` (--lr,
 /// --lr-schedule); neighbours=S, space, whiten=on|off and k for neighbour views (k defaults to
-/// --neighbour-k); early_size=F and early_share=S for progressive resizing; ema=D for the
-/// weight average.
+/// --neighbour-k); early_size=F and early_share=S for progressive resizing; ema=D and
+/// ema_window=W for the weight average.
 ContrastiveStageOptions contrastive_options(StageSettings& settings, const TrainConfig& config);
 
 class ContrastiveStage : public Stage {

@@ -7,14 +7,17 @@
 
 namespace dcacn {
 
-WeightAverage::WeightAverage(double max_decay) : max_decay_(max_decay) {
-  DCACN_CHECK(max_decay > 0 && max_decay < 1,
-              "the weight average's decay must be in (0, 1), got ", max_decay);
+WeightAverage::WeightAverage(double max_decay, double window)
+    : max_decay_(max_decay), window_(window) {
+  DCACN_CHECK(max_decay > 0 && max_decay < 1, "the weight average's decay must be in (0, 1), got ",
+              max_decay);
+  DCACN_CHECK(window > 0 && window <= 1,
+              "the weight average's window must be a share of the steps in (0, 1], got ", window);
 }
 
 double WeightAverage::next_decay() const {
   const double u = static_cast<double>(updates_);
-  return std::min(max_decay_, (1 + u) / (10 + u));
+  return std::min(max_decay_, (1 + u) / (1 + 1 / window_ + u));
 }
 
 void WeightAverage::update(const torch::nn::Module& module) {

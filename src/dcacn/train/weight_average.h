@@ -6,10 +6,10 @@
 // 30-minute run); the average sits nearer its middle, without the learning rate decay that
 // also slows the training down.
 //
-// The decay after u updates is min(max_decay, (1 + u) / (10 + u)): early on the average is the
-// plain mean of the weights since the start (the random start forgotten quickly), later it
-// remembers about the last 11% of the updates, up to 1 / (1 - max_decay) of them. So the
-// horizon scales with the stage's length, and one setting serves a 5-minute and a 60-minute run.
+// The decay after u updates is min(max_decay, (1 + u) / (1 + 1 / window + u)): the average
+// remembers about the last `window` share of the updates (the random start forgotten quickly),
+// up to 1 / (1 - max_decay) of them. So the horizon scales with the stage's length, and one
+// setting serves a 5-minute and a 60-minute run.
 // BatchNorm's running statistics are averaged too; integer buffers are copied.
 
 #include <torch/nn/module.h>
@@ -23,8 +23,8 @@ namespace dcacn {
 
 class WeightAverage {
  public:
-  /// `max_decay` in (0, 1).
-  explicit WeightAverage(double max_decay);
+  /// `max_decay` in (0, 1), `window` in (0, 1].
+  WeightAverage(double max_decay, double window);
 
   /// Whether it holds an average (after the first update, until take()).
   bool started() const { return !average_.empty(); }
@@ -47,6 +47,7 @@ class WeightAverage {
 
  private:
   double max_decay_;
+  double window_;
   int64_t updates_ = 0;
   std::vector<std::pair<std::string, torch::Tensor>> average_;  // the module's order and device
 };
