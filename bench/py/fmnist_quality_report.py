@@ -42,6 +42,11 @@ LABELS = {
                            "features with own=on) with the contrastive stage's weights averaged "
                            "(contrastive:...:ema=0.999: the exponential moving average takes the "
                            "network's place when the stage ends); every stage inside the budget",
+    "pipeline-nviews-ema-w33": "dcacn fmnist-cpu (neighbour views, then the neighbour stage on "
+                               "the features with own=on) with the contrastive stage's weights "
+                               "averaged over about its last third of steps "
+                               "(contrastive:...:ema=0.999:ema_window=0.33); every stage inside "
+                               "the budget",
     "pipeline-nviews-cosine": "dcacn fmnist-cpu (neighbour views, then the neighbour stage on "
                               "the features with own=on) with the contrastive stage's learning "
                               "rate decayed to zero over the budget on the cosine schedule "
