@@ -340,6 +340,16 @@ TEST_F(SessionTest, TheWeightAverageTakesTheNetworksPlaceAndResumesBitIdenticall
   resume("b");
   expect_same_checkpoints(path("a/checkpoints/last.pt"), path("b/checkpoints/last.pt"));
   expect_same_rows(path("a/metrics.csv"), path("b/metrics.csv"));
+  // With a stage after it, a run stopped at the stage's last step or inside the next ends the same.
+  const std::string two = stages + "," + kNeighbours;
+  run_new(tiny(two), "c");
+  for (const int64_t limit : {5, 6}) {
+    const std::string dir = "d" + std::to_string(limit);
+    run_new(tiny(two), dir, limit);
+    resume(dir);
+    expect_same_checkpoints(path("c/checkpoints/last.pt"), path(dir + "/checkpoints/last.pt"));
+    expect_same_rows(path("c/metrics.csv"), path(dir + "/metrics.csv"));
+  }
 }
 
 // Progressive resizing: the early steps train exactly as a run whose views are that small (blur
