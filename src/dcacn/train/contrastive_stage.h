@@ -16,10 +16,9 @@
 // resolution the evaluations and predictions use (FixRes).
 //
 // Weight averaging (ema=D, off by default): an exponential moving average of the network's
-// weights is kept beside it (train/weight_average.h, D the largest decay, ema_window=W the
-// share of the steps it remembers, 0.1 by default) and put in its place
-// when the stage ends. The network as trained is scored first, so metrics.csv has both at the
-// stage's last step.
+// weights is kept beside it (train/weight_average.h: D the largest decay, ema_window=W the
+// share of the steps it remembers, 0.1 by default) and put in its place when the stage ends.
+// The network as trained is scored first, so metrics.csv has both at the stage's last step.
 
 #include <memory>
 
@@ -87,12 +86,11 @@ class ContrastiveStage : public Stage {
   double fraction(StageContext& context) const;
   /// Whether this batch's views are the early, smaller ones (logs the switch to full size).
   bool early_views(StageContext& context);
-
-  ContrastiveStageOptions options_;
-  bool full_size_logged_ = false;
   /// With ema=: the average kept up to date at every step (restored from `pending_` first).
   void update_average(StageContext& context);
 
+  ContrastiveStageOptions options_;
+  bool full_size_logged_ = false;
   torch::Tensor neighbours_;  // [N, k] int64, CPU; undefined without neighbour views
   std::unique_ptr<WeightAverage> average_;
   StageState pending_;          // a checkpoint's average, until the device is known
