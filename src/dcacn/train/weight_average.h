@@ -8,8 +8,9 @@
 //
 // The decay after u updates is min(max_decay, (1 + u) / (1 + 1 / window + u)): the average
 // remembers about the last `window` share of the updates (the random start forgotten quickly),
-// up to 1 / (1 - max_decay) of them. So the horizon scales with the stage's length, and one
-// setting serves a 5-minute and a 60-minute run.
+// up to 1 / (1 - max_decay) of them. So the horizon scales with the stage's length. Which window
+// is best depends on whether the network is still improving: on Fashion-MNIST a third gained
+// 0.009 at 30 minutes and lost 0.011 at 10 (README, "Weight averaging").
 // BatchNorm's running statistics are averaged too; integer buffers are copied.
 
 #include <torch/nn/module.h>
