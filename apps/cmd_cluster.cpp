@@ -59,13 +59,14 @@ std::string default_out(const std::string& folder) {
 
 // The settings the folder gave, in one line for the log (config.json holds every value).
 std::string derived_line(const TrainConfig& c) {
-  return c10::str(
-      "settings from the folder: input ", c.channels, "x", c.folder_image_size, "x",
-      c.folder_image_size, ", views ", c.views, ", ResNet-", c.depth, " width ", c.width,
-      ", batch ", c.batch_size, ", ",
-      c.k_range.empty() ? c10::str("K = ", c.clusters) : c10::str("K estimated in ", c.k_range),
-      ", stages ", c.stages, ", ", c.time_budget_minutes,
-      " min in all (any train option overrides these; all are in config.json)");
+  return c10::str("settings from the folder: input ", c.channels, "x", c.folder_image_size, "x",
+                  c.folder_image_size, ", views ", c.views, ", ResNet-", c.depth, " width ",
+                  c.width, ", batch ", c.batch_size, ", ",
+                  c.k_range.empty() ? c10::str("K = ", c.clusters)
+                                    : c10::str("K estimated in ", c.k_range, " (--k-criterion ",
+                                               c.k_criterion, ")"),
+                  ", stages ", c.stages, ", ", c.time_budget_minutes,
+                  " min in all (any train option overrides these; all are in config.json)");
 }
 
 // The final model's outputs over the run's images. The run's last evaluation scored that model

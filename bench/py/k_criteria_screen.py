@@ -26,6 +26,12 @@ an all-images embedding (the test images). Criteria:
          and their passes; --draws averages over that many sets of heads from other seeds.
   fit    the fit (as above) of k-means (K clusters, on the unit-length features) to the whitened
          pixels' 20-NN graph: needs no training at each K.
+  merge  an over-clustering merged along the neighbour graph: k-means with --merge-from clusters
+         (30) on the whitened unit-length features, their 20-NN graph, then the two groups with
+         the largest linkage merged until one is left (linkage: the edges between them over the
+         smaller group's edges). Prints the linkage of each merge K -> K-1 and the K whose
+         merge into K was easiest against the next one (the largest linkage(K+1 -> K) /
+         linkage(K -> K-1), K from --min-k to --max-k).
 --subsample N keeps N random rows of each folder (the seed's draw) before anything else.
 """
 import argparse
@@ -144,6 +150,31 @@ def kmeans_fit(features, graph, ks, restarts, seed):
     return out
 
 
+def merge_linkages(features, over, restarts, seed, k=20):
+    """{K: linkage of the merge of K groups into K - 1}, from an over-clustering of `over`
+    k-means clusters of the whitened features merged greedily along their k-NN graph."""
+    z = replica.unit(replica.components(features, features.shape[1], True))
+    graph = replica.knn(z, k).numpy()
+    labels = KMeans(over, n_init=restarts, random_state=seed).fit_predict(z.numpy())
+    edges = np.zeros((over, over))
+    np.add.at(edges, (np.repeat(labels, k), labels[graph.ravel()]), 1)
+    edges = edges + edges.T
+    degree = edges.sum(1)
+    active, out = list(range(over)), {}
+    while len(active) > 1:
+        link, a, b = max((edges[a, b] / min(degree[a], degree[b]), a, b)
+                         for i, a in enumerate(active) for b in active[i + 1:])
+        out[len(active)] = float(link)
+        edges[a, :] += edges[b, :]
+        edges[:, a] += edges[:, b]
+        edges[b, :] = 0
+        edges[:, b] = 0
+        degree[a] += degree[b]
+        degree[b] = 0
+        active.remove(b)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("runs", nargs="+")
@@ -160,6 +191,7 @@ def main():
     ap.add_argument("--heads-passes", type=int, default=5)
     ap.add_argument("--draws", type=int, default=1)
     ap.add_argument("--subsample", type=int, default=0)
+    ap.add_argument("--merge-from", type=int, default=30)
     a = ap.parse_args()
     heads_args = dict(n_heads=a.heads_n, passes=a.heads_passes, seed=a.seed, draws=a.draws)
     for spec in a.runs:
@@ -201,6 +233,11 @@ def main():
                       f"diff by the one-SE rule -> {one_se_choice(diff, se)}; "
                       + " ".join(f"{k}:{h[k][0]:.3f}/{r[k][0]:.3f}+-{se[k]:.3f}" for k in hk),
                       flush=True)
+        if "merge" in a.criteria:
+            m = merge_linkages(f, a.merge_from, a.restarts, a.seed)
+            ratio = {k: m[k + 1] / max(m[k], 1e-9) for k in ks if k + 1 in m and k in m}
+            print(f"{name} truth {truth} merge[{a.merge_from}]: -> {max(ratio, key=ratio.get)}; "
+                  + " ".join(f"{k}:{m[k]:.3f}" for k in sorted(m) if k <= a.max_k), flush=True)
         if "fit" in a.criteria:
             m = kmeans_fit(f, graph, ks, a.restarts, a.seed)
             best = max(m, key=m.get)

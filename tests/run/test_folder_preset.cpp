@@ -43,6 +43,11 @@ TEST_F(FolderPresetTest, SettingsFollowTheImages) {
   EXPECT_EQ(c.time_budget_minutes, 7);
   EXPECT_EQ(c.k_range, "2-30");
   EXPECT_EQ(c.clusters, 30);  // over-clustering until K is estimated
+  // K by the stability of k-means below 10 minutes, by the heads' agreement from 10 on.
+  EXPECT_EQ(c.k_criterion, "stability");
+  o.minutes = kHeadsCriterionMinutes;
+  EXPECT_EQ(folder_preset(s, o).k_criterion, "heads");
+  o.minutes = 7;
   EXPECT_EQ(c.neighbour_k, 16);
   // Neighbour views, then the neighbour stage (which estimates K).
   EXPECT_EQ(c.stages, "contrastive:share=1:neighbours=1,neighbours");

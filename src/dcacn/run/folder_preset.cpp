@@ -127,6 +127,7 @@ TrainConfig folder_preset(const FolderSurvey& s, const FolderPresetOptions& o, s
     // Over-clustering until the neighbours stage estimates K: the head has the range's end.
     c.k_range = o.k_range;
     c.clusters = max_k;
+    c.k_criterion = o.minutes >= kHeadsCriterionMinutes ? "heads" : "stability";
   }
   if (notes != nullptr) {
     notes->clear();
