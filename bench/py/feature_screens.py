@@ -1,0 +1,120 @@
+"""Screens on the features of finished Fashion-MNIST runs, for leads on the clustering's
+accuracy (labels only score). Each prints what it measured.
+
+  /usr/bin/python3 bench/py/feature_screens.py spectral EMBEDDINGS.pt
+  /usr/bin/python3 bench/py/feature_screens.py concat EMBEDDINGS.pt EMBEDDINGS.pt [...]
+  /usr/bin/python3 bench/py/feature_screens.py triple EMBEDDINGS.pt
+
+EMBEDDINGS.pt: what `dcacn embed --out X.pt` writes for all 70,000 images.
+  spectral  spectral clustering of the features' k-NN graph (k 10, 20, 30; cosine, raw and
+            whitened): the graph's 10 leading eigenvectors of D^-1/2 A D^-1/2, rows at unit
+            length, k-means (10 restarts); ACC / NMI / ARI beside the run's own head.
+  concat    the neighbour stage (bench/py/neighbour_heads_replica.py: 8 heads, 10 passes,
+            whitened feature neighbours) on the first network's features, then on the features
+            of all the networks side by side (each whitened and at unit length for the graph;
+            raw, side by side, for the heads).
+  triple    the run's head's recall of each class, then for pullover, coat and shirt (and with
+            T-shirt): a linear probe (trained on half,
+            tested on the other) and k-means on those images alone, in the features and in the
+            whitened pixels.
+"""
+import sys
+import time
+
+import numpy as np
+import torch
+from scipy import sparse
+from scipy.optimize import linear_sum_assignment
+from scipy.sparse.linalg import eigsh
+from sklearn.cluster import KMeans
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+import neighbour_heads_replica as replica
+
+
+def spectral(path):
+    e = torch.load(path)
+    y = e["labels"].numpy()
+    own = e["probabilities"].argmax(1).numpy()
+    print(f"{path}: own head ACC {replica.acc(y, own):.4f} "
+          f"NMI {normalized_mutual_info_score(y, own):.4f}", flush=True)
+    f = e["features"].float()
+    for whiten in (False, True):
+        rows = replica.components(f, f.shape[1], True) if whiten else f
+        graph = replica.knn(rows, 30).numpy()
+        n = len(y)
+        for k in (10, 20, 30):
+            a = sparse.csr_matrix((np.ones(n * k), (np.repeat(np.arange(n), k),
+                                                    graph[:, :k].ravel())), shape=(n, n))
+            a = ((a + a.T) > 0).astype(np.float64)
+            d = sparse.diags(1 / np.sqrt(np.asarray(a.sum(1)).ravel()))
+            _, vectors = eigsh(d @ a @ d, k=10, which="LA", tol=1e-4)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            c = KMeans(10, n_init=10, random_state=0).fit_predict(vectors)
+            print(f"  spectral, {'whitened' if whiten else 'raw'} features, k {k}: "
+                  f"ACC {replica.acc(y, c):.4f} NMI {normalized_mutual_info_score(y, c):.4f} "
+                  f"ARI {adjusted_rand_score(y, c):.4f}", flush=True)
+
+
+def concat(paths):
+    runs = [torch.load(p) for p in paths]
+    y = runs[0]["labels"]
+    assert all(torch.equal(r["labels"], y) for r in runs), "the runs' images differ"
+    white = [replica.unit(replica.components(r["features"].float(), r["features"].shape[1], True))
+             for r in runs]
+    for path, r in zip(paths, runs):
+        print(f"{path}: own head ACC {replica.acc(y.numpy(), r['probabilities'].argmax(1).numpy()):.4f}")
+
+    def stage(name, rows, inputs):
+        start = time.time()
+        graph = replica.knn(rows)
+        purity = (y[graph] == y[:, None]).float().mean().item()
+        scores, _ = replica.heads(inputs, graph, y.numpy(), 8, 10)
+        print(f"  {name}: 20-NN purity {purity:.4f}, heads {scores} "
+              f"({time.time() - start:.0f} s)", flush=True)
+
+    stage("the first network", white[0], runs[0]["features"].float())
+    stage("all side by side", torch.cat(white, 1),
+          torch.cat([r["features"].float() for r in runs], 1))
+
+
+def triple(path):
+    e = torch.load(path)
+    y = e["labels"].numpy()
+    own = e["probabilities"].argmax(1).numpy()
+    table = np.zeros((10, 10), np.int64)
+    np.add.at(table, (own, y), 1)
+    rows, cols = linear_sum_assignment(-table)
+    recall = table[rows, cols] / np.bincount(y, minlength=10)[cols]
+    print("  the run's head, recall per class (matched one to one): "
+          + " ".join(f"{c}:{r:.3f}" for c, r in sorted(zip(cols, recall))), flush=True)
+    f = replica.unit(e["features"].float()).numpy()
+    pixels = replica.components(replica.pixels(), 128, True).numpy()
+    for classes in ([2, 4, 6], [0, 2, 4, 6]):
+        keep = np.isin(y, classes)
+        truth = np.searchsorted(classes, y[keep])
+        for name, x in (("features", f[keep]), ("whitened pixels", pixels[keep])):
+            order = np.random.default_rng(0).permutation(len(truth))
+            a, b = order[:len(order) // 2], order[len(order) // 2:]
+            probe = LogisticRegression(max_iter=500).fit(x[a], truth[a]).score(x[b], truth[b])
+            c = KMeans(len(classes), n_init=5, random_state=0).fit_predict(x)
+            print(f"  classes {classes}, {name}: linear probe {probe:.3f}, "
+                  f"k-means ACC {replica.acc(truth, c):.3f}", flush=True)
+
+
+def main():
+    torch.manual_seed(0)
+    mode, paths = sys.argv[1], sys.argv[2:]
+    if mode == "spectral":
+        spectral(paths[0])
+    elif mode == "concat":
+        concat(paths)
+    elif mode == "triple":
+        triple(paths[0])
+    else:
+        sys.exit(f"unknown screen {mode}: spectral, concat or triple")
+
+
+if __name__ == "__main__":
+    main()
