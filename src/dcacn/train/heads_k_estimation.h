@@ -21,9 +21,8 @@
 // (exact on 1 of 5, within +/-1 on 2, as stability). After 10 minutes it was exact on 3 of 5
 // (the 5 upper-body classes, all 70,000 images, the 10,000 test images; a second seed repeated
 // the last two, not the first) where stability on the same networks' features was exact on none
-// or one, so `dcacn cluster` uses it from 10 minutes
-// of budget (run/folder_preset.h: kHeadsCriterionMinutes) and `train --k-range` on request
-// (--k-criterion heads).
+// or one, so `dcacn cluster` uses it from 10 minutes of budget (run/folder_preset.h:
+// kHeadsCriterionMinutes) and `train --k-range` on request (--k-criterion heads).
 
 #include <torch/arg.h>
 #include <torch/types.h>
