@@ -48,7 +48,7 @@ FolderSurvey survey_image_folder(const std::string& root, const FolderSurveyOpti
 /// 10 minutes (925-992 training steps) they chose 5, 5, 13, 10 and 10 for Fashion-MNIST folders
 /// of 3, 5, 7, 10 and 10 classes, where the stability criterion on the same networks' features
 /// was exact on none or one; a second seed chose 7, 2, 13 and 10 for the folders of 3, 5, 7 and
-/// 10 classes (exact on 5 of 9 runs over both seeds; stability on the seed-1 networks of 5 and
+/// 10 classes (exact on 6 of 11 runs over both seeds; stability on the seed-1 networks of 5 and
 /// 10 classes: 7-13 and 10-15). After 5 minutes (150-430 steps) the heads were
 /// exact on none of four folders in each of five runs, and stability on up to two of four
 /// (bench/results/k_estimation.md). The heads cost 38-40 s there (bf16 products; 72-165 s in
