@@ -4,6 +4,7 @@ accuracy (labels only score). Each prints what it measured.
   /usr/bin/python3 bench/py/feature_screens.py spectral EMBEDDINGS.pt
   /usr/bin/python3 bench/py/feature_screens.py concat EMBEDDINGS.pt EMBEDDINGS.pt [...]
   /usr/bin/python3 bench/py/feature_screens.py triple EMBEDDINGS.pt
+  /usr/bin/python3 bench/py/feature_screens.py posthoc EMBEDDINGS.pt
 
 EMBEDDINGS.pt: what `dcacn embed --out X.pt` writes for all 70,000 images.
   spectral  spectral clustering of the features' k-NN graph (k 10, 20, 30; cosine, raw and
@@ -17,6 +18,11 @@ EMBEDDINGS.pt: what `dcacn embed --out X.pt` writes for all 70,000 images.
             T-shirt): a linear probe (trained on half,
             tested on the other) and k-means on those images alone, in the features and in the
             whitened pixels.
+  posthoc   steps after a finished run that use only its outputs: the head's probabilities
+            averaged over each image's k nearest neighbours (whitened features, whitened
+            pixels; k 5, 10, 20; once, and propagated); k-means in the whitened features started
+            from the head's clusters; a linear classifier on the features trained on the head's
+            most confident images of each cluster (share 0.2, 0.5).
 """
 import sys
 import time
@@ -103,6 +109,47 @@ def triple(path):
                   f"k-means ACC {replica.acc(truth, c):.3f}", flush=True)
 
 
+def posthoc(path):
+    e = torch.load(path)
+    y = e["labels"].numpy()
+    p = e["probabilities"].float()
+    own = p.argmax(1).numpy()
+
+    def score(name, c):
+        print(f"  {name}: ACC {replica.acc(y, c):.4f} NMI {normalized_mutual_info_score(y, c):.4f} "
+              f"ARI {adjusted_rand_score(y, c):.4f}", flush=True)
+
+    score("the run's head", own)
+    white = replica.unit(replica.components(e["features"].float(), e["features"].shape[1], True))
+    pixels = replica.unit(replica.components(replica.pixels(), 128, True))
+    for space, rows in (("features", white), ("pixels", pixels)):
+        graph = replica.knn(rows, 20)
+        for k in (5, 10, 20):
+            g = graph[:, :k]
+            once = (p + p[g].mean(1)) / 2
+            score(f"{space}, k {k}, averaged once", once.argmax(1).numpy())
+            q = p.clone()
+            for _ in range(10):
+                q = 0.5 * p + 0.5 * q[g].mean(1)
+            score(f"{space}, k {k}, propagated (alpha 0.5, 10 rounds)", q.argmax(1).numpy())
+    f = white.numpy()
+    centres = np.stack([f[own == c].mean(0) for c in range(p.shape[1])])
+    c = KMeans(p.shape[1], init=centres, n_init=1, max_iter=50).fit_predict(f)
+    score("k-means on whitened features from the head's clusters", c)
+    confidence = p.max(1).values.numpy()
+    for share in (0.2, 0.5):
+        keep = np.zeros(len(y), bool)
+        for k in range(p.shape[1]):
+            members = np.flatnonzero(own == k)
+            if len(members) == 0:
+                continue
+            top = members[np.argsort(-confidence[members])[:max(1, int(share * len(members)))]]
+            keep[top] = True
+        probe = LogisticRegression(max_iter=300).fit(f[keep], own[keep])
+        score(f"linear classifier on the {share:.0%} most confident of each cluster "
+              f"(their labels {replica.acc(y[keep], own[keep]):.4f} right)", probe.predict(f))
+
+
 def main():
     torch.manual_seed(0)
     mode, paths = sys.argv[1], sys.argv[2:]
@@ -112,8 +159,10 @@ def main():
         concat(paths)
     elif mode == "triple":
         triple(paths[0])
+    elif mode == "posthoc":
+        posthoc(paths[0])
     else:
-        sys.exit(f"unknown screen {mode}: spectral, concat or triple")
+        sys.exit(f"unknown screen {mode}: spectral, concat, triple or posthoc")
 
 
 if __name__ == "__main__":
