@@ -5,6 +5,8 @@ accuracy (labels only score). Each prints what it measured.
   /usr/bin/python3 bench/py/feature_screens.py concat EMBEDDINGS.pt EMBEDDINGS.pt [...]
   /usr/bin/python3 bench/py/feature_screens.py triple EMBEDDINGS.pt
   /usr/bin/python3 bench/py/feature_screens.py posthoc EMBEDDINGS.pt
+  /usr/bin/python3 bench/py/feature_screens.py write-flipped DIR
+  /usr/bin/python3 bench/py/feature_screens.py flip EMBEDDINGS.pt FLIPPED.pt
 
 EMBEDDINGS.pt: what `dcacn embed --out X.pt` writes for all 70,000 images.
   spectral  spectral clustering of the features' k-NN graph (k 10, 20, 30; cosine, raw and
@@ -23,7 +25,14 @@ EMBEDDINGS.pt: what `dcacn embed --out X.pt` writes for all 70,000 images.
             pixels; k 5, 10, 20; once, and propagated); k-means in the whitened features started
             from the head's clusters; a linear classifier on the features trained on the head's
             most confident images of each cluster (share 0.2, 0.5).
+  write-flipped  Fashion-MNIST's four files, every image mirrored left to right, into DIR (for
+            `dcacn embed --dataset fashion-mnist --data DIR --split all --out FLIPPED.pt`).
+  flip      test-time mirroring: the head's probabilities averaged over each image and its
+            mirror image; the neighbour stage (replica: 8 heads, 10 passes, 20 whitened feature
+            neighbours) on the features as they are and on the features averaged over the two.
 """
+import gzip
+import os
 import sys
 import time
 
@@ -150,6 +159,36 @@ def posthoc(path):
               f"(their labels {replica.acc(y[keep], own[keep]):.4f} right)", probe.predict(f))
 
 
+def write_flipped(folder):
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(replica.DATA):
+        raw = gzip.open(os.path.join(replica.DATA, name)).read()
+        if "images" in name:
+            images = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28)
+            raw = raw[:16] + np.ascontiguousarray(images[:, :, ::-1]).tobytes()
+        with gzip.open(os.path.join(folder, name), "wb") as out:
+            out.write(raw)
+    print(f"wrote {folder}: Fashion-MNIST mirrored left to right")
+
+
+def flip(path, flipped_path):
+    a, b = torch.load(path), torch.load(flipped_path)
+    y = a["labels"].numpy()
+    assert np.array_equal(y, b["labels"].numpy()), "the two files' images differ"
+    pa, pb = a["probabilities"].float(), b["probabilities"].float()
+    print(f"  the run's head ACC {replica.acc(y, pa.argmax(1).numpy()):.4f}, on the mirror images "
+          f"{replica.acc(y, pb.argmax(1).numpy()):.4f}, probabilities averaged "
+          f"{replica.acc(y, (pa + pb).argmax(1).numpy()):.4f}", flush=True)
+    fa, fb = a["features"].float(), b["features"].float()
+    labels = torch.from_numpy(y)
+    for name, f in (("features as they are", fa), ("features averaged with the mirror's",
+                                                    (fa + fb) / 2)):
+        graph = replica.knn(replica.components(f, f.shape[1], True))
+        purity = (labels[graph] == labels[:, None]).float().mean().item()
+        scores, _ = replica.heads(f, graph, y, 8, 10)
+        print(f"  {name}: 20-NN purity {purity:.4f}, neighbour-stage heads {scores}", flush=True)
+
+
 def main():
     torch.manual_seed(0)
     mode, paths = sys.argv[1], sys.argv[2:]
@@ -161,8 +200,12 @@ def main():
         triple(paths[0])
     elif mode == "posthoc":
         posthoc(paths[0])
+    elif mode == "write-flipped":
+        write_flipped(paths[0])
+    elif mode == "flip":
+        flip(paths[0], paths[1])
     else:
-        sys.exit(f"unknown screen {mode}: spectral, concat, triple or posthoc")
+        sys.exit(f"unknown screen {mode}: spectral, concat, triple, posthoc, write-flipped or flip")
 
 
 if __name__ == "__main__":

@@ -131,8 +131,18 @@ def run_names(work):
     return found
 
 
-def label(variant, seed):
-    return LABELS[variant] + (f", seed {seed}" if seed else "")
+WORK = None  # the work folder being reported (main() sets it)
+
+
+def label(variant, seed, name=None):
+    """The row's name; with the run's folder `name`, the machine it ran on where the run
+    recorded one (runs since 2026-12-05), so that runs of the same variant on different machines
+    keep rows of their own."""
+    text = LABELS[variant] + (f", seed {seed}" if seed else "")
+    machine = os.path.join(WORK, name, "machine") if WORK and name else None
+    if machine and os.path.exists(machine) and open(machine).read().strip():
+        text += f" (on {open(machine).read().strip()})"
+    return text
 
 
 def earlier_sections(present):
@@ -217,7 +227,8 @@ def seeds_table(work, found):
     for name, variant, seed in found:
         final = json.load(open(os.path.join(work, name, "final.json")))
         head = final.get("cluster_head", final)
-        by_variant.setdefault(variant, []).append((seed, head))
+        group = label(variant, 0, name)  # runs of one variant on one machine
+        by_variant.setdefault(group, []).append((seed, head))
     lines = []
     for variant, runs in by_variant.items():
         if len(runs) < 2:
@@ -231,7 +242,7 @@ def seeds_table(work, found):
             v = [h[key] for _, h in runs]
             cells.append(f"{sum(v) / len(v):.4f} ({min(v):.4f}-{max(v):.4f})")
         seeds = ", ".join(str(s) for s, _ in sorted(runs, key=lambda r: r[0]))
-        lines.append(f"| {LABELS[variant]} | {seeds} | " + " | ".join(cells) + " |")
+        lines.append(f"| {variant} | {seeds} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -311,13 +322,15 @@ def probe_table(work, found):
             if px:
                 lines.append(f"| raw pixels | {px['knn_purity']:.4f} | {px['linear_probe']:.4f} | "
                              f"{px['kmeans_acc']:.4f} | - |")
-        lines.append(f"| {label(variant, seed)} | {f['knn_purity']:.4f} | "
+        lines.append(f"| {label(variant, seed, name)} | {f['knn_purity']:.4f} | "
                      f"{f['linear_probe']:.4f} | {f['kmeans_acc']:.4f} | {p['head_acc']:.4f} |")
     return lines
 
 
 def main():
+    global WORK
     work, command = sys.argv[1], sys.argv[2]
+    WORK = work
     rows = []
     found = run_names(work)
     for name, variant, seed in found:
@@ -335,7 +348,7 @@ def main():
         km = final.get("kmeans_on_features", {})
         rate = final.get("training_images_per_second", final.get("images_per_second", 0))
         finished = datetime.datetime.fromtimestamp(os.path.getmtime(path), datetime.timezone.utc)
-        rows.append((label(variant, seed), settings(run), budget, head, km,
+        rows.append((label(variant, seed, name), settings(run), budget, head, km,
                      final.get("step", final.get("steps")), rate, background,
                      finished.strftime("%Y-%m-%d %H:%M")))
     cpu = subprocess.run("lscpu | sed -n 's/^Model name: *//p'", shell=True, capture_output=True,
@@ -382,7 +395,8 @@ def main():
         f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine of the runs found at this rebuild: {cpu}, {os.cpu_count()} cores (rows "
         "finished before 2026-11-30 10:00 ran on an AMD EPYC, rows from then until 2026-12-02 on "
-        "an Intel Xeon, both 2 cores)",
+        "an Intel Xeon, rows from then until 2026-12-05 on an AMD EPYC, all 2 cores; rows since "
+        "name their machine: '(on CPU)')",
         "- data: all 70,000 Fashion-MNIST images (train + test), labels used only for scoring",
         "",
         "| run | views, learning rate | budget | ACC | NMI | ARI | "
@@ -401,7 +415,7 @@ def main():
                      f"{finished} |")
     lines += kept_rows
     # The tables over runs keep the rows of earlier sittings whose runs are gone.
-    present = {label(v, s) for _, v, s in found} | {"raw pixels"}
+    present = {label(v, s, n) for n, v, s in found} | {"raw pixels"}
     for heading, table in (("## Over seeds", seeds_table(work, found)),
                            ("## Ablation at equal time", ablation_table(work, found)),
                            ("## What the representation knows", probe_table(work, found))):
@@ -416,7 +430,7 @@ def main():
         curve = os.path.join(work, name, "metrics.csv")
         if variant not in curved or not os.path.exists(curve):
             continue
-        lines += ["", f"## Learning curve: {label(variant, seed)}", "",
+        lines += ["", f"## Learning curve: {label(variant, seed, name)}", "",
                   "| epoch | step | minutes | stage | loss | ACC | NMI | ARI | pseudo-labelled | "
                   "pseudo-label ACC | images/s |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
