@@ -131,18 +131,14 @@ def run_names(work):
     return found
 
 
-WORK = None  # the work folder being reported (main() sets it)
-
-
-def label(variant, seed, name=None):
-    """The row's name; with the run's folder `name`, the machine it ran on where the run
+def label(variant, seed, run=None):
+    """The row's name; with the run's folder `run`, the machine it ran on where the run
     recorded one (runs since 2026-12-05), so that runs of the same variant on different machines
     keep rows of their own."""
     text = LABELS[variant] + (f", seed {seed}" if seed else "")
-    machine = os.path.join(WORK, name, "machine") if WORK and name else None
-    if machine and os.path.exists(machine) and open(machine).read().strip():
-        text += f" (on {open(machine).read().strip()})"
-    return text
+    path = os.path.join(run, "machine") if run else None
+    machine = open(path).read().strip() if path and os.path.exists(path) else ""
+    return text + (f" (on {machine})" if machine else "")
 
 
 def earlier_sections(present):
@@ -227,7 +223,7 @@ def seeds_table(work, found):
     for name, variant, seed in found:
         final = json.load(open(os.path.join(work, name, "final.json")))
         head = final.get("cluster_head", final)
-        group = label(variant, 0, name)  # runs of one variant on one machine
+        group = label(variant, 0, os.path.join(work, name))  # runs of one variant on one machine
         by_variant.setdefault(group, []).append((seed, head))
     lines = []
     for variant, runs in by_variant.items():
@@ -322,15 +318,13 @@ def probe_table(work, found):
             if px:
                 lines.append(f"| raw pixels | {px['knn_purity']:.4f} | {px['linear_probe']:.4f} | "
                              f"{px['kmeans_acc']:.4f} | - |")
-        lines.append(f"| {label(variant, seed, name)} | {f['knn_purity']:.4f} | "
+        lines.append(f"| {label(variant, seed, os.path.join(work, name))} | {f['knn_purity']:.4f} | "
                      f"{f['linear_probe']:.4f} | {f['kmeans_acc']:.4f} | {p['head_acc']:.4f} |")
     return lines
 
 
 def main():
-    global WORK
     work, command = sys.argv[1], sys.argv[2]
-    WORK = work
     rows = []
     found = run_names(work)
     for name, variant, seed in found:
@@ -348,7 +342,7 @@ def main():
         km = final.get("kmeans_on_features", {})
         rate = final.get("training_images_per_second", final.get("images_per_second", 0))
         finished = datetime.datetime.fromtimestamp(os.path.getmtime(path), datetime.timezone.utc)
-        rows.append((label(variant, seed, name), settings(run), budget, head, km,
+        rows.append((label(variant, seed, run), settings(run), budget, head, km,
                      final.get("step", final.get("steps")), rate, background,
                      finished.strftime("%Y-%m-%d %H:%M")))
     cpu = subprocess.run("lscpu | sed -n 's/^Model name: *//p'", shell=True, capture_output=True,
@@ -415,7 +409,7 @@ def main():
                      f"{finished} |")
     lines += kept_rows
     # The tables over runs keep the rows of earlier sittings whose runs are gone.
-    present = {label(v, s, n) for n, v, s in found} | {"raw pixels"}
+    present = {label(v, s, os.path.join(work, n)) for n, v, s in found} | {"raw pixels"}
     for heading, table in (("## Over seeds", seeds_table(work, found)),
                            ("## Ablation at equal time", ablation_table(work, found)),
                            ("## What the representation knows", probe_table(work, found))):
@@ -430,7 +424,7 @@ def main():
         curve = os.path.join(work, name, "metrics.csv")
         if variant not in curved or not os.path.exists(curve):
             continue
-        lines += ["", f"## Learning curve: {label(variant, seed, name)}", "",
+        lines += ["", f"## Learning curve: {label(variant, seed, os.path.join(work, name))}", "",
                   "| epoch | step | minutes | stage | loss | ACC | NMI | ARI | pseudo-labelled | "
                   "pseudo-label ACC | images/s |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
