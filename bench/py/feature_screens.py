@@ -7,6 +7,7 @@ accuracy (labels only score). Each prints what it measured.
   /usr/bin/python3 bench/py/feature_screens.py posthoc EMBEDDINGS.pt
   /usr/bin/python3 bench/py/feature_screens.py write-flipped DIR
   /usr/bin/python3 bench/py/feature_screens.py flip EMBEDDINGS.pt FLIPPED.pt
+  /usr/bin/python3 bench/py/feature_screens.py agree EMBEDDINGS.pt
 
 EMBEDDINGS.pt: what `dcacn embed --out X.pt` writes for all 70,000 images.
   spectral  spectral clustering of the features' k-NN graph (k 10, 20, 30; cosine, raw and
@@ -30,6 +31,10 @@ EMBEDDINGS.pt: what `dcacn embed --out X.pt` writes for all 70,000 images.
   flip      test-time mirroring: the head's probabilities averaged over each image and its
             mirror image; the neighbour stage (replica: 8 heads, 10 passes, 20 whitened feature
             neighbours) on the features as they are and on the features averaged over the two.
+  agree     the neighbour stage (replica: 8 heads, 10 passes) on four graphs of 20 neighbours:
+            whitened features, whitened pixels, their union (10 of each), and the neighbours the
+            two spaces agree on (in both top-50 lists, by the sum of their two ranks; rows with
+            fewer than 20 repeat theirs, rows with none take their 5 nearest in the features).
 """
 import gzip
 import os
@@ -189,6 +194,38 @@ def flip(path, flipped_path):
         print(f"  {name}: 20-NN purity {purity:.4f}, neighbour-stage heads {scores}", flush=True)
 
 
+def agree(path):
+    e = torch.load(path)
+    y = e["labels"]
+    f = e["features"].float()
+    feats = replica.knn(replica.components(f, f.shape[1], True), 50)
+    pix = replica.knn(replica.components(replica.pixels(), 128, True), 50)
+    n, width = len(y), 20
+    rank = torch.arange(50).float()
+    both = torch.empty(n, width, dtype=torch.long)
+    shared = torch.empty(n, dtype=torch.long)
+    for i in range(n):
+        a, b = feats[i], pix[i]
+        hit = (a[:, None] == b[None, :])
+        ia, ib = hit.nonzero(as_tuple=True)
+        shared[i] = len(ia)
+        if len(ia) == 0:
+            both[i] = a[:5].repeat(4)
+            continue
+        order = (rank[ia] + rank[ib]).argsort()
+        chosen = a[ia[order]][:width]
+        both[i] = chosen.repeat(width // len(chosen) + 1)[:width]
+    graphs = {"features": feats[:, :width], "pixels": pix[:, :width],
+              "union": torch.cat([feats[:, :10], pix[:, :10]], 1), "agreed": both}
+    print(f"  shared neighbours in the two top-50 lists: median {shared.median().item()}, "
+          f"none for {(shared == 0).float().mean().item():.3f} of the images, fewer than 20 for "
+          f"{(shared < 20).float().mean().item():.3f}", flush=True)
+    for name, graph in graphs.items():
+        purity = (y[graph] == y[:, None]).float().mean().item()
+        scores, _ = replica.heads(f, graph, y.numpy(), 8, 10)
+        print(f"  {name}: 20-NN purity {purity:.4f}, neighbour-stage heads {scores}", flush=True)
+
+
 def main():
     torch.manual_seed(0)
     mode, paths = sys.argv[1], sys.argv[2:]
@@ -204,8 +241,10 @@ def main():
         write_flipped(paths[0])
     elif mode == "flip":
         flip(paths[0], paths[1])
+    elif mode == "agree":
+        agree(paths[0])
     else:
-        sys.exit(f"unknown screen {mode}: spectral, concat, triple, posthoc, write-flipped or flip")
+        sys.exit(f"unknown screen {mode}: spectral, concat, triple, posthoc, write-flipped, flip or agree")
 
 
 if __name__ == "__main__":

@@ -63,6 +63,9 @@ LABELS = {
                      "budget",
     "dcacn-60min": "dcacn fmnist-cpu for 60 min: contrastive stage + neighbour stage (pixel-space "
                    "neighbours)",
+    "pipeline-nviews-own-60min": "dcacn fmnist-cpu's pipeline (neighbour views, then the "
+                                 "neighbour stage in the features with own=on) with a 60-minute "
+                                 "budget: what twice the compute gives",
     "feature-neighbours": "ablation: neighbour stage on neighbours mined in the features",
     "garment-neighbours": "ablation: garment views (as garment-views) + the neighbour stage",
     "dcacn-composite": "dcacn fmnist-cpu before the fused CBAM kernels (composite ATen ops, "
@@ -418,7 +421,7 @@ def main():
         if not section and old:
             section = old_section(heading)
         lines += section
-    curved = ("pipeline-progressive", "pipeline-resnet18", "pipeline-nviews", "pipeline-nviews-features", "pipeline-nviews-own", "pipeline-nviews-remine", "pipeline-nviews-cosine", "pipeline-whitened", "pipeline", "pipeline-scan", "dcacn", "dcacn-60min", "no-neighbours", "feature-neighbours", "garment-neighbours", "python-reference", "earlier-preset", "tune-4local", "long-lr-1e-3-seed1",
+    curved = ("pipeline-progressive", "pipeline-resnet18", "pipeline-nviews", "pipeline-nviews-features", "pipeline-nviews-own", "pipeline-nviews-own-60min", "pipeline-nviews-remine", "pipeline-nviews-cosine", "pipeline-whitened", "pipeline", "pipeline-scan", "dcacn", "dcacn-60min", "no-neighbours", "feature-neighbours", "garment-neighbours", "python-reference", "earlier-preset", "tune-4local", "long-lr-1e-3-seed1",
               "garment-views", "selflabel", "garment-selflabel")
     for name, variant, seed in found:
         curve = os.path.join(work, name, "metrics.csv")
