@@ -8,6 +8,7 @@ accuracy (labels only score). Each prints what it measured.
   /usr/bin/python3 bench/py/feature_screens.py write-flipped DIR
   /usr/bin/python3 bench/py/feature_screens.py flip EMBEDDINGS.pt FLIPPED.pt
   /usr/bin/python3 bench/py/feature_screens.py agree EMBEDDINGS.pt
+  /usr/bin/python3 bench/py/feature_screens.py mixtures EMBEDDINGS.pt
 
 EMBEDDINGS.pt: what `dcacn embed --out X.pt` writes for all 70,000 images.
   spectral  spectral clustering of the features' k-NN graph (k 10, 20, 30; cosine, raw and
@@ -35,6 +36,10 @@ EMBEDDINGS.pt: what `dcacn embed --out X.pt` writes for all 70,000 images.
             whitened features, whitened pixels, their union (10 of each), and the neighbours the
             two spaces agree on (in both top-50 lists, by the sum of their two ranks; rows with
             fewer than 20 repeat theirs, rows with none take their 5 nearest in the features).
+  mixtures  other clustering steps on the features' first 16, 32 and 64 whitened principal
+            components: k-means (rows at unit length, 3 restarts), Gaussian mixtures with full
+            and diagonal covariances (started from k-means), and with full covariances started
+            from the run's head's clusters; ACC / NMI beside the head's.
 """
 import gzip
 import os
@@ -226,6 +231,32 @@ def agree(path):
         print(f"  {name}: 20-NN purity {purity:.4f}, neighbour-stage heads {scores}", flush=True)
 
 
+def mixtures(path):
+    from sklearn.mixture import GaussianMixture
+    e = torch.load(path)
+    y = e["labels"].numpy()
+    f = e["features"].float()
+    own = e["probabilities"].argmax(1).numpy()
+    k = e["probabilities"].shape[1]
+
+    def score(name, c):
+        print(f"  {name}: ACC {replica.acc(y, c):.4f} NMI {normalized_mutual_info_score(y, c):.4f}",
+              flush=True)
+
+    score("the run's head", own)
+    for d in (16, 32, 64):
+        z = replica.components(f, d, True).numpy()
+        score(f"{d} components, k-means", KMeans(k, n_init=3, random_state=0).fit_predict(
+            replica.unit(torch.from_numpy(z)).numpy()))
+        for cov in ("full", "diag"):
+            g = GaussianMixture(k, covariance_type=cov, random_state=0, max_iter=200).fit(z)
+            score(f"{d} components, Gaussian mixture ({cov})", g.predict(z))
+        means = np.stack([z[own == c].mean(0) for c in range(k)])
+        g = GaussianMixture(k, covariance_type="full", means_init=means, random_state=0,
+                            max_iter=200).fit(z)
+        score(f"{d} components, Gaussian mixture (full) from the head's clusters", g.predict(z))
+
+
 def main():
     torch.manual_seed(0)
     mode, paths = sys.argv[1], sys.argv[2:]
@@ -243,8 +274,11 @@ def main():
         flip(paths[0], paths[1])
     elif mode == "agree":
         agree(paths[0])
+    elif mode == "mixtures":
+        mixtures(paths[0])
     else:
-        sys.exit(f"unknown screen {mode}: spectral, concat, triple, posthoc, write-flipped, flip or agree")
+        sys.exit(f"unknown screen {mode}: spectral, concat, triple, posthoc, write-flipped, "
+                 "flip, agree or mixtures")
 
 
 if __name__ == "__main__":
