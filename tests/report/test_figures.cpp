@@ -2,6 +2,7 @@
 #include <sstream>
 
 #include "../test_util.h"
+#include "dcacn/metrics/cluster_analysis.h"
 #include "dcacn/report/figures.h"
 
 namespace dcacn {
@@ -99,6 +100,22 @@ TEST_F(FiguresTest, TheHeadsKEstimateIsPlottedWithItsStandardErrors) {
   bad[1].erase("standard_error");
   test::expect_error_containing([&] { plot_k_estimate(w, bad); },
                                 {"lacks the column standard_error", "k,agreement"});
+}
+
+// Two clusters of five classes (the upper-body garments at K = 2): the title is on two lines and
+// the canvas is wide enough for its longer line (one line of it was cut at both ends at 456 px).
+TEST_F(FiguresTest, AConfusionMatrixOfTwoClustersKeepsItsTitleWhole) {
+  const torch::Tensor labels = torch::arange(10, torch::kLong) % 5;
+  const torch::Tensor clusters = (labels >= 3).to(torch::kLong);
+  const ClusterAnalysis a = analyze_clusters(clusters, 2, labels);
+  ReportWriter w(dir_);
+  plot_confusion(w, a, {"a", "b", "c", "d", "e"});
+  const std::string script = read_all(path("confusion.gp"));
+  EXPECT_NE(script.find("set title \"Confusion matrix\\n(columns: clusters"), std::string::npos)
+      << script;
+  EXPECT_NE(script.find("pngcairo size 480,420"), std::string::npos) << script;
+  EXPECT_EQ(read_all(path("confusion.dat")), "2 0\n2 0\n2 0\n0 2\n0 2\n");
+  EXPECT_EQ(read_all(path("confusion.png")).substr(1, 3), "PNG");
 }
 
 }  // namespace

@@ -244,11 +244,14 @@ void plot_confusion(ReportWriter& w, const ClusterAnalysis& a,
   }
   for (int64_t j = 0; j < k; ++j) xt << (j ? ", " : "") << "'" << a.order[j] << "' " << j;
   w.data("confusion.dat", s.str());
-  const int width = static_cast<int>(360 + 48 * k);
-  const int height = static_cast<int>(200 + 40 * a.classes);
+  // The title on two lines and a canvas no narrower than its second: with two or three
+  // clusters the one-line title was cut at both ends.
+  const int width = static_cast<int>(std::max<int64_t>(480, 360 + 48 * k));
+  const int height = static_cast<int>(220 + 40 * a.classes);
   w.plot("confusion",
          terminal(width, height, "confusion.png") +
-             "set title 'Confusion matrix (columns: clusters, matched ones in class order)'\n"
+             "set title \"Confusion matrix\\n(columns: clusters, matched ones in class "
+             "order)\"\n"
              "unset key\nset xlabel 'cluster'\nset ylabel 'class'\nset xtics (" +
              xt.str() + ") scale 0\nset ytics (" + yt.str() + ") scale 0\nset xrange [-0.5:" +
              std::to_string(k - 0.5) + "]\nset yrange [" + std::to_string(a.classes - 0.5) +
