@@ -9,6 +9,7 @@ accuracy (labels only score). Each prints what it measured.
   /usr/bin/python3 bench/py/feature_screens.py flip EMBEDDINGS.pt FLIPPED.pt
   /usr/bin/python3 bench/py/feature_screens.py agree EMBEDDINGS.pt
   /usr/bin/python3 bench/py/feature_screens.py mixtures EMBEDDINGS.pt
+  /usr/bin/python3 bench/py/feature_screens.py head-shapes EMBEDDINGS.pt
 
 EMBEDDINGS.pt: what `dcacn embed --out X.pt` writes for all 70,000 images.
   spectral  spectral clustering of the features' k-NN graph (k 10, 20, 30; cosine, raw and
@@ -40,6 +41,9 @@ EMBEDDINGS.pt: what `dcacn embed --out X.pt` writes for all 70,000 images.
             components: k-means (rows at unit length, 3 restarts), Gaussian mixtures with full
             and diagonal covariances (started from k-means), and with full covariances started
             from the run's head's clusters; ACC / NMI beside the head's.
+  head-shapes  the neighbour stage (replica: 8 heads, 10 passes, 20 whitened feature
+            neighbours) with the stage's heads (Linear-ReLU-Linear) and with linear heads
+            (SCAN's), at entropy weights 2, 5 and 10, on the raw features.
 """
 import gzip
 import os
@@ -257,6 +261,18 @@ def mixtures(path):
         score(f"{d} components, Gaussian mixture (full) from the head's clusters", g.predict(z))
 
 
+def head_shapes(path):
+    e = torch.load(path)
+    y = e["labels"]
+    f = e["features"].float()
+    graph = replica.knn(replica.components(f, f.shape[1], True))
+    for linear in (False, True):
+        for w in (2.0, 5.0, 10.0):
+            scores, _ = replica.heads(f, graph, y.numpy(), 8, 10, w=w, linear=linear)
+            shape = "linear" if linear else "Linear-ReLU-Linear"
+            print(f"  {shape} heads, entropy weight {w:g}: {scores}", flush=True)
+
+
 def main():
     torch.manual_seed(0)
     mode, paths = sys.argv[1], sys.argv[2:]
@@ -276,9 +292,11 @@ def main():
         agree(paths[0])
     elif mode == "mixtures":
         mixtures(paths[0])
+    elif mode == "head-shapes":
+        head_shapes(paths[0])
     else:
         sys.exit(f"unknown screen {mode}: spectral, concat, triple, posthoc, write-flipped, "
-                 "flip, agree or mixtures")
+                 "flip, agree, mixtures or head-shapes")
 
 
 if __name__ == "__main__":

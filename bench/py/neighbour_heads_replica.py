@@ -73,18 +73,24 @@ def fit(c, graph):
     return same - (share ** 2).sum().item()
 
 
-def train_heads(features, graph, clusters, n_heads, passes, seed=0, w=5.0, stop=None):
+def train_heads(features, graph, clusters, n_heads, passes, seed=0, w=5.0, stop=None,
+                linear=False):
     """The stage's heads trained together (one loss over all of them) for up to `passes` passes;
     `stop(consistency)`, given each pass's mean consistency per head, ends the training when it
     returns True. Returns each head's probabilities over all rows, their full losses (the
-    criterion of the lowest-loss head) and the passes done."""
+    criterion of the lowest-loss head) and the passes done. `linear`: each head one Linear(D, K)
+    (SCAN's) instead of the stage's Linear-ReLU-Linear."""
     g = torch.Generator().manual_seed(seed)
     d, n = features.shape[1], len(features)
     first = [torch.nn.Linear(d, d) for _ in range(n_heads)]
     second = [torch.nn.Linear(d, clusters) for _ in range(n_heads)]
+    if linear:
+        first = []
     adam = torch.optim.Adam([p for m in first + second for p in m.parameters()], lr=1e-3)
 
     def forward(h, x):
+        if linear:
+            return torch.softmax(second[h](x), 1)
         return torch.softmax(second[h](torch.relu(first[h](x))), 1)
 
     done = 0
@@ -124,8 +130,9 @@ def consensus(labels):
     return int(np.argmax(agreement))
 
 
-def heads(features, graph, y, n_heads, passes, clusters=10, w=5.0, seed=0):
-    probs, totals, _ = train_heads(features, graph, clusters, n_heads, passes, seed, w)
+def heads(features, graph, y, n_heads, passes, clusters=10, w=5.0, seed=0, linear=False):
+    probs, totals, _ = train_heads(features, graph, clusters, n_heads, passes, seed, w,
+                                   linear=linear)
     labels = [p.argmax(1).numpy() for p in probs]
     accs = [acc(y, c) for c in labels]
     lowest = int(np.argmin(totals))
