@@ -10,6 +10,7 @@ accuracy (labels only score). Each prints what it measured.
   /usr/bin/python3 bench/py/feature_screens.py agree EMBEDDINGS.pt
   /usr/bin/python3 bench/py/feature_screens.py mixtures EMBEDDINGS.pt
   /usr/bin/python3 bench/py/feature_screens.py head-shapes EMBEDDINGS.pt
+  /usr/bin/python3 bench/py/feature_screens.py overcluster EMBEDDINGS.pt
 
 EMBEDDINGS.pt: what `dcacn embed --out X.pt` writes for all 70,000 images.
   spectral  spectral clustering of the features' k-NN graph (k 10, 20, 30; cosine, raw and
@@ -44,6 +45,10 @@ EMBEDDINGS.pt: what `dcacn embed --out X.pt` writes for all 70,000 images.
   head-shapes  the neighbour stage (replica: 8 heads, 10 passes, 20 whitened feature
             neighbours) with the stage's heads (Linear-ReLU-Linear) and with linear heads
             (SCAN's), at entropy weights 2, 5 and 10, on the raw features.
+  overcluster  the neighbour stage (replica: 8 heads, 10 passes, 20 whitened feature
+            neighbours) with 10, 20 and 30 clusters: the consensus head's majority-vote ACC
+            (each cluster takes its most frequent class: how pure the groups it finds are) and,
+            for pullover, coat and shirt, the share of each in clusters where it is the majority.
 """
 import gzip
 import os
@@ -273,6 +278,26 @@ def head_shapes(path):
             print(f"  {shape} heads, entropy weight {w:g}: {scores}", flush=True)
 
 
+def overcluster(path):
+    e = torch.load(path)
+    y = e["labels"].numpy()
+    f = e["features"].float()
+    graph = replica.knn(replica.components(f, f.shape[1], True))
+    for k in (10, 20, 30):
+        _, c = replica.heads(f, graph, y, 8, 10, clusters=k)
+        c = c.numpy()
+        table = np.zeros((k, 10), np.int64)
+        np.add.at(table, (c, y), 1)
+        majority = table.argmax(1)
+        vote = table.max(1).sum() / len(y)
+        held = {name: table[majority == cls, cls].sum() / (y == cls).sum()
+                for name, cls in (("pullover", 2), ("coat", 4), ("shirt", 6))}
+        print(f"  {k} clusters (consensus head): Hungarian ACC {replica.acc(y, c):.4f}, "
+              f"majority-vote ACC {vote:.4f}, non-empty {int((table.sum(1) > 0).sum())}; in "
+              "clusters of their own majority: "
+              + ", ".join(f"{n} {v:.3f}" for n, v in held.items()), flush=True)
+
+
 def main():
     torch.manual_seed(0)
     mode, paths = sys.argv[1], sys.argv[2:]
@@ -294,9 +319,11 @@ def main():
         mixtures(paths[0])
     elif mode == "head-shapes":
         head_shapes(paths[0])
+    elif mode == "overcluster":
+        overcluster(paths[0])
     else:
         sys.exit(f"unknown screen {mode}: spectral, concat, triple, posthoc, write-flipped, "
-                 "flip, agree, mixtures or head-shapes")
+                 "flip, agree, mixtures, head-shapes or overcluster")
 
 
 if __name__ == "__main__":
