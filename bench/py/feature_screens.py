@@ -48,7 +48,9 @@ EMBEDDINGS.pt: what `dcacn embed --out X.pt` writes for all 70,000 images.
   overcluster  the neighbour stage (replica: 8 heads, 10 passes, 20 whitened feature
             neighbours) with 10, 20 and 30 clusters: the consensus head's majority-vote ACC
             (each cluster takes its most frequent class: how pure the groups it finds are) and,
-            for pullover, coat and shirt, the share of each in clusters where it is the majority.
+            for pullover, coat and shirt, the share of each in clusters where it is the majority;
+            then the same on the pixels (heads on the 128 whitened principal components, their
+            20 neighbours there).
 """
 import gzip
 import os
@@ -282,9 +284,15 @@ def overcluster(path):
     e = torch.load(path)
     y = e["labels"].numpy()
     f = e["features"].float()
-    graph = replica.knn(replica.components(f, f.shape[1], True))
+    pixels = replica.components(replica.pixels(), 128, True)
+    for space, rows, white in (("features", f, replica.components(f, f.shape[1], True)),
+                               ("pixels", pixels, pixels)):
+        overcluster_space(space, rows, replica.knn(white), y)
+
+
+def overcluster_space(space, rows, graph, y):
     for k in (10, 20, 30):
-        _, c = replica.heads(f, graph, y, 8, 10, clusters=k)
+        _, c = replica.heads(rows, graph, y, 8, 10, clusters=k)
         c = c.numpy()
         table = np.zeros((k, 10), np.int64)
         np.add.at(table, (c, y), 1)
@@ -292,7 +300,7 @@ def overcluster(path):
         vote = table.max(1).sum() / len(y)
         held = {name: table[majority == cls, cls].sum() / (y == cls).sum()
                 for name, cls in (("pullover", 2), ("coat", 4), ("shirt", 6))}
-        print(f"  {k} clusters (consensus head): Hungarian ACC {replica.acc(y, c):.4f}, "
+        print(f"  {space}, {k} clusters (consensus head): Hungarian ACC {replica.acc(y, c):.4f}, "
               f"majority-vote ACC {vote:.4f}, non-empty {int((table.sum(1) > 0).sum())}; in "
               "clusters of their own majority: "
               + ", ".join(f"{n} {v:.3f}" for n, v in held.items()), flush=True)
