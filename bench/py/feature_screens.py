@@ -216,21 +216,24 @@ def agree(path):
     f = e["features"].float()
     feats = replica.knn(replica.components(f, f.shape[1], True), 50)
     pix = replica.knn(replica.components(replica.pixels(), 128, True), 50)
-    n, width = len(y), 20
-    rank = torch.arange(50).float()
-    both = torch.empty(n, width, dtype=torch.long)
-    shared = torch.empty(n, dtype=torch.long)
-    for i in range(n):
-        a, b = feats[i], pix[i]
-        hit = (a[:, None] == b[None, :])
-        ia, ib = hit.nonzero(as_tuple=True)
-        shared[i] = len(ia)
-        if len(ia) == 0:
-            both[i] = a[:5].repeat(4)
-            continue
-        order = (rank[ia] + rank[ib]).argsort()
-        chosen = a[ia[order]][:width]
-        both[i] = chosen.repeat(width // len(chosen) + 1)[:width]
+    width = 20
+    # Each pair (i-th feature neighbour, j-th pixel neighbour) naming the same image, ranked by
+    # i + j; pairs that do not match rank last. Rows with s < 20 shared repeat their s.
+    rank = torch.arange(50)
+    both, shared = [], []
+    for start in range(0, len(y), 4096):
+        a, b = feats[start:start + 4096], pix[start:start + 4096]
+        hit = a[:, :, None] == b[:, None, :]
+        score = torch.where(hit, rank[:, None] + rank[None, :], torch.tensor(10 ** 6))
+        best = score.amin(2).sort(dim=1, stable=True).indices  # by each match's rank sum
+        count = hit.any(2).sum(1)
+        chosen = a.gather(1, best)
+        repeat = torch.arange(width)[None, :] % count.clamp_min(1)[:, None]
+        rows = chosen.gather(1, repeat)
+        rows[count == 0] = a[count == 0, :5].repeat(1, 4)
+        both.append(rows)
+        shared.append(count)
+    both, shared = torch.cat(both), torch.cat(shared)
     graphs = {"features": feats[:, :width], "pixels": pix[:, :width],
               "union": torch.cat([feats[:, :10], pix[:, :10]], 1), "agreed": both}
     print(f"  shared neighbours in the two top-50 lists: median {shared.median().item()}, "
@@ -306,32 +309,18 @@ def overcluster_space(space, rows, graph, y):
               + ", ".join(f"{n} {v:.3f}" for n, v in held.items()), flush=True)
 
 
+SCREENS = {"spectral": spectral, "concat": lambda *paths: concat(list(paths)),
+           "triple": triple, "posthoc": posthoc, "write-flipped": write_flipped, "flip": flip,
+           "agree": agree, "mixtures": mixtures, "head-shapes": head_shapes,
+           "overcluster": overcluster}
+
+
 def main():
     torch.manual_seed(0)
     mode, paths = sys.argv[1], sys.argv[2:]
-    if mode == "spectral":
-        spectral(paths[0])
-    elif mode == "concat":
-        concat(paths)
-    elif mode == "triple":
-        triple(paths[0])
-    elif mode == "posthoc":
-        posthoc(paths[0])
-    elif mode == "write-flipped":
-        write_flipped(paths[0])
-    elif mode == "flip":
-        flip(paths[0], paths[1])
-    elif mode == "agree":
-        agree(paths[0])
-    elif mode == "mixtures":
-        mixtures(paths[0])
-    elif mode == "head-shapes":
-        head_shapes(paths[0])
-    elif mode == "overcluster":
-        overcluster(paths[0])
-    else:
-        sys.exit(f"unknown screen {mode}: spectral, concat, triple, posthoc, write-flipped, "
-                 "flip, agree, mixtures, head-shapes or overcluster")
+    if mode not in SCREENS:
+        sys.exit(f"unknown screen {mode}: {', '.join(SCREENS)}")
+    SCREENS[mode](*paths)
 
 
 if __name__ == "__main__":

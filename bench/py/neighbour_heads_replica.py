@@ -82,10 +82,8 @@ def train_heads(features, graph, clusters, n_heads, passes, seed=0, w=5.0, stop=
     (SCAN's) instead of the stage's Linear-ReLU-Linear."""
     g = torch.Generator().manual_seed(seed)
     d, n = features.shape[1], len(features)
-    first = [torch.nn.Linear(d, d) for _ in range(n_heads)]
+    first = [] if linear else [torch.nn.Linear(d, d) for _ in range(n_heads)]
     second = [torch.nn.Linear(d, clusters) for _ in range(n_heads)]
-    if linear:
-        first = []
     adam = torch.optim.Adam([p for m in first + second for p in m.parameters()], lr=1e-3)
 
     def forward(h, x):
